@@ -1,0 +1,128 @@
+"""The umbrella ``toolmesh`` command.
+
+Servers come from the ``toolmesh.servers`` entry points and extra groups from ``toolmesh.commands``,
+so this module imports no other slice.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from toolmesh.protocols.errors import ToolmeshError
+from toolmesh.protocols.gateway import build_gateway
+from toolmesh.protocols.plugins import discover_commands, discover_servers, load_server
+from toolmesh.protocols.serving import serve
+from toolmesh.protocols.settings import ServingSettings, Transport, hash_token
+
+__all__ = ["app", "main", "run_server_main"]
+
+err = Console(stderr=True)
+app = typer.Typer(
+    name="toolmesh",
+    help="MCP servers (docs, sql, code) and an A2A agent mesh.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+token_app = typer.Typer(help="Bearer-token helpers.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def _package_version() -> str:
+    try:
+        return version("toolmesh")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+@app.command("version")
+def version_command() -> None:
+    """Print the toolmesh version."""
+    typer.echo(_package_version())
+
+
+def _overrides(
+    transport: Transport | None, host: str | None, port: int | None, path: str | None
+) -> dict[str, Any]:
+    given = {"transport": transport, "host": host, "port": port, "path": path}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+TransportOpt = Annotated[Transport | None, typer.Option("--transport", "-t", help="stdio or http.")]
+HostOpt = Annotated[str | None, typer.Option(help="HTTP bind address (default 127.0.0.1).")]
+PortOpt = Annotated[int | None, typer.Option(help="HTTP port (default 8000).")]
+PathOpt = Annotated[str | None, typer.Option(help="HTTP path of the MCP endpoint (default /mcp).")]
+
+
+@app.command("serve")
+def serve_command(
+    name: Annotated[
+        str, typer.Argument(help="A server name (see `toolmesh servers`), or `all` for the gateway.")
+    ],
+    transport: TransportOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    path: PathOpt = None,
+) -> None:
+    """Run one MCP server, or `all` of them mounted in one gateway with namespaces (docs_*, sql_*, ...)."""
+    overrides = _overrides(transport, host, port, path)
+    try:
+        if name == "all":
+            settings = ServingSettings().model_copy(update=overrides)
+            server = build_gateway({n: s for n, s in discover_servers().items() if s.in_gateway})
+        else:
+            spec = load_server(name)
+            settings = spec.load_settings(**overrides)
+            server = spec.build_server(settings)
+    except ToolmeshError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    serve(server, settings)
+
+
+@app.command("servers")
+def servers_command() -> None:
+    """List the installed MCP servers."""
+    for name, spec in discover_servers().items():
+        typer.echo(f"{name}\t{spec.summary}")
+
+
+@token_app.command("hash")
+def token_hash(
+    token: Annotated[str, typer.Argument(help="The bearer token; use '-' to read it from stdin.")],
+) -> None:
+    """Print the SHA-256 digest to put in settings instead of the token itself."""
+    raw = sys.stdin.readline().strip() if token == "-" else token  # noqa: S105 ("-" means stdin)
+    typer.echo(hash_token(raw))
+
+
+def _add_plugin_commands() -> None:
+    for name, group in discover_commands().items():
+        app.add_typer(group, name=name)
+
+
+def main() -> None:
+    _add_plugin_commands()
+    app()
+
+
+def run_server_main(name: str, argv: list[str] | None = None) -> None:
+    """``python -m toolmesh.servers.NAME [--transport ...]``: the same as ``toolmesh serve NAME``."""
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @single.command()
+    def run(
+        transport: TransportOpt = None, host: HostOpt = None, port: PortOpt = None, path: PathOpt = None
+    ) -> None:
+        serve_command(name, transport, host, port, path)
+
+    single(args=argv, prog_name=f"python -m toolmesh.servers.{name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""How slices plug into the umbrella CLI without ``protocols`` importing them: entry points.
+
+- ``toolmesh.servers``: a :class:`ServerSpec` per MCP server (``toolmesh serve NAME``, the gateway).
+- ``toolmesh.commands``: a ``typer.Typer`` per extra subcommand group (``toolmesh sql ...``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from toolmesh.protocols.errors import ConfigError, NotFoundError
+from toolmesh.protocols.settings import ServingSettings
+
+if TYPE_CHECKING:
+    import typer
+    from fastmcp import FastMCP
+
+__all__ = [
+    "COMMANDS_GROUP",
+    "SERVERS_GROUP",
+    "ServerSpec",
+    "discover_commands",
+    "discover_servers",
+    "load_server",
+]
+
+SERVERS_GROUP = "toolmesh.servers"
+COMMANDS_GROUP = "toolmesh.commands"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    """What the CLI and the gateway need to know to build and run one MCP server."""
+
+    name: str
+    summary: str
+    settings_type: type[ServingSettings]
+    build: Callable[[Any], FastMCP[Any]]
+    # False for servers that exist for testing (the conformance fixture): `serve all` leaves them out.
+    in_gateway: bool = True
+
+    def load_settings(self, **overrides: Any) -> ServingSettings:
+        """Read this server's settings from its environment prefix, then apply ``overrides``."""
+        settings = self.settings_type()
+        return settings.model_copy(update=overrides) if overrides else settings
+
+    def build_server(self, settings: ServingSettings | None = None) -> FastMCP[Any]:
+        return self.build(settings if settings is not None else self.load_settings())
+
+
+def discover_servers() -> dict[str, ServerSpec]:
+    """Every installed server spec, by name."""
+    specs: dict[str, ServerSpec] = {}
+    for ep in entry_points(group=SERVERS_GROUP):
+        try:
+            spec = ep.load()
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"server entry point {ep.name!r} ({ep.value}) failed to load: {exc}",
+                hint="Reinstall toolmesh (pip install -e .) or remove the broken plugin.",
+            ) from exc
+        if not isinstance(spec, ServerSpec):
+            raise ConfigError(f"entry point {ep.name!r} ({ep.value}) is not a ServerSpec")
+        specs[spec.name] = spec
+    return dict(sorted(specs.items()))
+
+
+def load_server(name: str) -> ServerSpec:
+    specs = discover_servers()
+    if name not in specs:
+        known = ", ".join(specs) or "none"
+        raise NotFoundError(f"no server named {name!r}", hint=f"Installed servers: {known}.")
+    return specs[name]
+
+
+def discover_commands() -> dict[str, typer.Typer]:
+    """Extra CLI groups contributed by other slices, by name."""
+    return {ep.name: ep.load() for ep in entry_points(group=COMMANDS_GROUP)}

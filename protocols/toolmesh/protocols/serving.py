@@ -1,0 +1,260 @@
+"""Run any FastMCP server (or an A2A Starlette app) over stdio or Streamable HTTP, hardened the same way.
+
+- :func:`new_server` makes a FastMCP server with toolmesh's tool middleware: ToolmeshError → an
+  ``isError`` result with the error's own message; internal errors masked; metrics by tool.
+- :func:`mcp_http_app` / :func:`a2a_http_app` wrap an app with Host/Origin protection, a body-size
+  limit, ``/healthz`` and Prometheus ``/metrics``.
+- :func:`serve` runs a server from its settings; :func:`running` serves an app on a pre-bound socket
+  for tests, demos and benchmarks, and shuts it down gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anyio
+import mcp_types as mt
+import uvicorn
+from fastmcp import FastMCP
+from fastmcp.exceptions import DisabledError, ToolError
+from fastmcp.exceptions import NotFoundError as FastMCPNotFoundError
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools import ToolResult
+from mcp import MCPError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware as AsgiMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Lifespan
+
+from toolmesh.protocols.auth import build_auth
+from toolmesh.protocols.errors import ToolmeshError
+from toolmesh.protocols.guards import BodySizeLimitMiddleware, HostOriginGuard
+from toolmesh.protocols.logs import configure_logging
+from toolmesh.protocols.metrics import HttpMetricsMiddleware, Metrics, ToolMetricsMiddleware
+from toolmesh.protocols.settings import ServingSettings
+
+__all__ = [
+    "ToolErrorMiddleware",
+    "a2a_http_app",
+    "bind_socket",
+    "mcp_http_app",
+    "metrics_of",
+    "new_server",
+    "running",
+    "serve",
+]
+
+logger = logging.getLogger(__name__)
+
+_METRICS_ATTR = "_toolmesh_metrics"
+
+
+class ToolErrorMiddleware(Middleware):
+    """Turns a ToolmeshError raised by a tool into an ``isError`` result carrying its message and hint.
+
+    A call to a tool that does not exist is a protocol error, as the MCP spec says: JSON-RPC -32602
+    naming the tool and listing the ones the caller can see (FastMCP alone answers with an ``isError``
+    result, which reads to a model as if the tool had run and failed).
+    """
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mt.CallToolRequestParams],
+        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        try:
+            return await call_next(context)
+        except (FastMCPNotFoundError, DisabledError) as exc:
+            raise await _unknown_tool(context, exc) from exc
+        except ToolmeshError as exc:
+            raise ToolError(str(exc)) from exc
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ToolmeshError):
+                raise ToolError(str(cause)) from cause
+            raise
+
+
+_LISTED_TOOLS = 50
+
+
+async def _unknown_tool(context: MiddlewareContext[mt.CallToolRequestParams], exc: Exception) -> Exception:
+    """The -32602 error for a call to a tool that does not exist (``exc`` itself if the tool does exist)."""
+    ctx = context.fastmcp_context
+    if ctx is None:
+        return exc
+    server = ctx.fastmcp
+    name = context.message.name
+    if await server.get_tool(name) is not None:  # the tool exists: something inside it was not found
+        return exc
+    names = sorted({tool.name for tool in await server.list_tools()})
+    shown = ", ".join(names[:_LISTED_TOOLS])
+    if len(names) > _LISTED_TOOLS:
+        shown += f" (+{len(names) - _LISTED_TOOLS} more)"
+    return MCPError(
+        code=mt.INVALID_PARAMS,
+        message=f"Unknown tool: {name!r}. Available tools: {shown or 'none'}.",
+        data={"tool": name, "available": names[:_LISTED_TOOLS]},
+    )
+
+
+def new_server(
+    name: str, *, instructions: str | None = None, version: str | None = None, **kwargs: Any
+) -> FastMCP[Any]:
+    """A FastMCP server with toolmesh's middleware; unexpected exceptions are masked from clients."""
+    metrics = Metrics(name)
+    middleware = [ToolErrorMiddleware(), ToolMetricsMiddleware(metrics), *kwargs.pop("middleware", [])]
+    kwargs.setdefault("mask_error_details", True)
+    server: FastMCP[Any] = FastMCP(
+        name, instructions=instructions, version=version, middleware=middleware, **kwargs
+    )
+    setattr(server, _METRICS_ATTR, metrics)
+    return server
+
+
+def metrics_of(server: FastMCP[Any]) -> Metrics:
+    """The metrics of a server made by :func:`new_server` (or fresh ones for a bare FastMCP server)."""
+    metrics = getattr(server, _METRICS_ATTR, None)
+    if metrics is None:
+        metrics = Metrics(server.name)
+        server.add_middleware(ToolMetricsMiddleware(metrics))
+        setattr(server, _METRICS_ATTR, metrics)
+    return metrics
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def _wrap(
+    routes: list[BaseRoute],
+    settings: ServingSettings,
+    metrics: Metrics | None,
+    lifespan: Lifespan[Any] | None,
+    env_prefix: str,
+) -> Starlette:
+    own: list[BaseRoute] = [Route("/healthz", _healthz, methods=["GET"])]
+    if settings.metrics and metrics is not None:
+        own.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
+    middleware = [
+        AsgiMiddleware(
+            HostOriginGuard,
+            bind_host=settings.host,
+            allowed_hosts=settings.allowed_hosts,
+            allowed_origins=settings.allowed_origins,
+            env_hint=f"{env_prefix}ALLOWED_HOSTS",
+        ),
+        AsgiMiddleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
+    if metrics is not None:
+        middleware.insert(0, AsgiMiddleware(HttpMetricsMiddleware, metrics=metrics))
+    return Starlette(routes=[*own, *routes], middleware=middleware, lifespan=lifespan)
+
+
+def _env_prefix(settings: ServingSettings) -> str:
+    return str(settings.model_config.get("env_prefix", "TOOLMESH_"))
+
+
+def mcp_http_app(server: FastMCP[Any], settings: ServingSettings) -> Starlette:
+    """The Streamable HTTP app for ``server`` at ``settings.path``, behind toolmesh's guards."""
+    if settings.auth.enabled:
+        server.auth = build_auth(settings.auth)
+    inner = server.http_app(
+        path=settings.path,
+        stateless_http=settings.stateless,
+        json_response=settings.json_response,
+        host_origin_protection=False,  # HostOriginGuard below covers every route, not only /mcp
+    )
+    return _wrap([Mount("/", app=inner)], settings, metrics_of(server), inner.lifespan, _env_prefix(settings))
+
+
+def a2a_http_app(
+    routes: Sequence[BaseRoute],
+    settings: ServingSettings,
+    *,
+    name: str,
+    lifespan: Lifespan[Any] | None = None,
+    middleware: Sequence[AsgiMiddleware] = (),
+) -> Starlette:
+    """An A2A Starlette app (card, JSON-RPC and REST routes) behind the same guards, health and metrics."""
+    metrics = Metrics(name)
+    inner = Starlette(routes=list(routes), middleware=list(middleware))
+    return _wrap([Mount("/", app=inner)], settings, metrics, lifespan, _env_prefix(settings))
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket; port 0 picks a free one (read it back with ``getsockname``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _uvicorn_config(app: Starlette, settings: ServingSettings) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        log_config=None,  # keep our stderr logging
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.graceful_timeout),
+        server_header=False,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(
+    app: Starlette,
+    settings: ServingSettings | None = None,
+    *,
+    sock: socket.socket | None = None,
+    startup_timeout: float = 30.0,
+) -> AsyncIterator[str]:
+    """Serve ``app`` until the block exits; yields its base URL (``http://127.0.0.1:PORT``)."""
+    settings = settings or ServingSettings(transport="http")
+    sock = sock or bind_socket(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(_uvicorn_config(app, settings))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        with anyio.fail_after(startup_timeout):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("HTTP server stopped during start-up")
+                await asyncio.sleep(0.005)
+        shown = f"[{host}]" if ":" in host else host
+        yield f"http://{shown}:{port}"
+    finally:
+        server.should_exit = True
+        with anyio.fail_after(settings.graceful_timeout + 5):
+            await task
+        sock.close()
+
+
+def serve(server: FastMCP[Any], settings: ServingSettings) -> None:
+    """Run ``server`` with ``settings`` until interrupted (SIGINT/SIGTERM shut HTTP down gracefully)."""
+    configure_logging(settings.log_level)
+    if settings.transport == "stdio":
+        anyio.run(_serve_stdio, server)
+        return
+    app = mcp_http_app(server, settings)
+    logger.warning("serving %s on http://%s:%s%s", server.name, settings.host, settings.port, settings.path)
+    uvicorn.Server(_uvicorn_config(app, settings)).run()
+
+
+async def _serve_stdio(server: FastMCP[Any]) -> None:
+    await server.run_stdio_async(show_banner=False)

@@ -1,0 +1,95 @@
+"""The one settings shape every deployable extends with its own env prefix.
+
+Settings are read at the edge only (``__main__``, the CLI); everything below takes explicit arguments.
+A server's settings class subclasses :class:`ServingSettings` and sets ``env_prefix``, e.g.
+``TOOLMESH_SQL_PORT=9000``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["AuthSettings", "ServingSettings", "TokenGrant", "hash_token"]
+
+Transport = Literal["stdio", "http"]
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest under which a static bearer token is configured."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class TokenGrant(BaseModel):
+    """What a static bearer token (stored only as its SHA-256) grants."""
+
+    client_id: str
+    scopes: list[str] = Field(default_factory=list)
+
+
+class AuthSettings(BaseModel):
+    """Optional auth for HTTP. With nothing set, HTTP is open (stdio never has auth)."""
+
+    # Static tokens: SHA-256 hex digest -> grant. Generate a digest with `toolmesh token hash`.
+    tokens: dict[str, TokenGrant] = Field(default_factory=dict)
+    # JWT access tokens validated against a JWKS (or a static PEM key), audience and issuer checked.
+    jwks_uri: str | None = None
+    jwt_public_key: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    algorithm: str = "RS256"
+    # Scopes every request needs; tools may require more.
+    required_scopes: list[str] = Field(default_factory=list)
+    # Public URL of this server, for protected-resource metadata (RFC 9728) and the 401 challenge.
+    resource_url: str | None = None
+    authorization_servers: list[str] = Field(default_factory=list)
+
+    @field_validator("tokens")
+    @classmethod
+    def _digests_only(cls, value: dict[str, TokenGrant]) -> dict[str, TokenGrant]:
+        for digest in value:
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError(
+                    "auth tokens must be configured as lowercase SHA-256 hex digests, not raw tokens; "
+                    "run `toolmesh token hash` to produce one"
+                )
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tokens or self.jwks_uri or self.jwt_public_key)
+
+
+class ServingSettings(BaseSettings):
+    """Transport, HTTP hardening, auth and limits shared by every server and agent."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TOOLMESH_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    transport: Transport = "stdio"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    path: str = "/mcp"
+    # Stateless: every request is self-contained, so any replica can serve any request.
+    stateless: bool = True
+    json_response: bool = True
+    # Host/Origin protection against DNS rebinding. Extra names beyond loopback and the bind host.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    metrics: bool = True
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # Seconds uvicorn waits for in-flight requests on shutdown.
+    graceful_timeout: float = Field(default=10.0, ge=0)
+
+    @field_validator("path")
+    @classmethod
+    def _path_starts_with_slash(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("path must start with '/', e.g. /mcp")
+        return value.rstrip("/") or "/"

@@ -1,0 +1,3 @@
+"""toolmesh's MCP servers: docs, sql and code (each a subpackage, registered as a `toolmesh.servers` entry point)."""
+
+__all__: list[str] = []

@@ -1,0 +1,88 @@
+"""Public API is deliberate: each package's __all__ is pinned here, so changing it is a visible decision."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PINNED: dict[str, list[str]] = {
+    "toolmesh.protocols": [
+        "AuthSettings",
+        "ConfigError",
+        "ConflictError",
+        "InputError",
+        "LimitExceeded",
+        "NotFoundError",
+        "PermissionDenied",
+        "ServerSpec",
+        "ServingSettings",
+        "TimeoutExceeded",
+        "TokenGrant",
+        "ToolmeshError",
+        "UnavailableError",
+        "UpstreamError",
+        "a2a_http_app",
+        "hash_token",
+        "mcp_http_app",
+        "new_server",
+        "running",
+        "serve",
+    ],
+    "toolmesh.protocols.errors": [
+        "WIRE_CODES",
+        "ConfigError",
+        "ConflictError",
+        "InputError",
+        "LimitExceeded",
+        "NotFoundError",
+        "PermissionDenied",
+        "TimeoutExceeded",
+        "ToolmeshError",
+        "UnavailableError",
+        "UpstreamError",
+        "WireCode",
+        "wire_code",
+    ],
+    "toolmesh.protocols.serving": [
+        "ToolErrorMiddleware",
+        "a2a_http_app",
+        "bind_socket",
+        "mcp_http_app",
+        "metrics_of",
+        "new_server",
+        "running",
+        "serve",
+    ],
+    "toolmesh.protocols.settings": ["AuthSettings", "ServingSettings", "TokenGrant", "hash_token"],
+    "toolmesh.protocols.auth": ["ChainedTokenVerifier", "HashedTokenVerifier", "build_auth"],
+    "toolmesh.protocols.guards": [
+        "LOOPBACK_HOSTS",
+        "BodySizeLimitMiddleware",
+        "HostOriginGuard",
+        "split_host",
+    ],
+    "toolmesh.protocols.metrics": ["HttpMetricsMiddleware", "Metrics", "ToolMetricsMiddleware"],
+    "toolmesh.protocols.plugins": [
+        "COMMANDS_GROUP",
+        "SERVERS_GROUP",
+        "ServerSpec",
+        "discover_commands",
+        "discover_servers",
+        "load_server",
+    ],
+    "toolmesh.protocols.gateway": ["build_gateway", "mount_all"],
+    "toolmesh.protocols.logs": ["ExpectedErrorFilter", "configure_logging"],
+    "toolmesh.protocols.cli": ["app", "main", "run_server_main"],
+    "toolmesh.agents": [],
+    "toolmesh.registry": [],
+    "toolmesh.servers": [],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PINNED))
+def test_all_is_pinned(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert sorted(module.__all__) == sorted(PINNED[module_name])
+    for name in module.__all__:
+        assert hasattr(module, name), f"{module_name}.__all__ names {name!r}, which does not exist"

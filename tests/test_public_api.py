@@ -60,6 +60,7 @@ PINNED: dict[str, list[str]] = {
         "LOOPBACK_HOSTS",
         "BodySizeLimitMiddleware",
         "HostOriginGuard",
+        "JsonRpcBatchGuard",
         "split_host",
     ],
     "toolmesh.protocols.metrics": ["HttpMetricsMiddleware", "Metrics", "ToolMetricsMiddleware"],

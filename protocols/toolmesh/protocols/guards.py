@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["LOOPBACK_HOSTS", "BodySizeLimitMiddleware", "HostOriginGuard", "split_host"]
+__all__ = ["LOOPBACK_HOSTS", "BodySizeLimitMiddleware", "HostOriginGuard", "JsonRpcBatchGuard", "split_host"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _UNGUARDED_PATHS = frozenset({"/healthz"})  # load balancers probe with whatever Host they like
@@ -37,6 +37,21 @@ def _is_unspecified(host: str) -> bool:
         return ip_address(host).is_unspecified
     except ValueError:
         return False
+
+
+async def _jsonrpc_error(send: Send, status: int, code: int, message: str) -> None:
+    payload = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _plain(send: Send, status: int, text: str) -> None:
@@ -161,26 +176,46 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _reject(self, send: Send) -> None:
-        payload = json.dumps(
-            {
-                "jsonrpc": "2.0",
-                "id": None,
-                "error": {
-                    "code": -32600,
-                    "message": (
-                        f"Request body exceeds the {self.max_bytes}-byte limit; send less data per request."
-                    ),
-                },
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
+        await _jsonrpc_error(
+            send,
+            413,
+            -32600,
+            f"Request body exceeds the {self.max_bytes}-byte limit; send less data per request.",
         )
-        await send({"type": "http.response.body", "body": payload})
+
+
+_BATCH_MESSAGE = (
+    "JSON-RPC batches are not supported: MCP removed them in protocol version 2025-06-18. "
+    "Send one request per POST."
+)
+
+
+class JsonRpcBatchGuard:
+    """400 with JSON-RPC -32600 when a POST to the MCP endpoint carries a batch (a JSON array).
+
+    Runs inside BodySizeLimitMiddleware, so the body is bounded and arrives as one message.
+    """
+
+    def __init__(self, app: ASGIApp, *, path: str) -> None:
+        self.app = app
+        self.path = path.rstrip("/") or "/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", "")).rstrip("/") or "/"
+        if scope["type"] != "http" or scope.get("method") != "POST" or path != self.path:
+            await self.app(scope, receive, send)
+            return
+        first = await receive()
+        if first["type"] == "http.request" and first.get("body", b"").lstrip()[:1] == b"[":
+            await _jsonrpc_error(send, 400, -32600, _BATCH_MESSAGE)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return first
+            return await receive()
+
+        await self.app(scope, replay, send)

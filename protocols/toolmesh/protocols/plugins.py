@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
 from toolmesh.protocols.errors import ConfigError, NotFoundError
@@ -51,29 +51,35 @@ class ServerSpec:
         return self.build(settings if settings is not None else self.load_settings())
 
 
+def _load(ep: EntryPoint) -> ServerSpec:
+    try:
+        spec = ep.load()
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"server entry point {ep.name!r} ({ep.value}) failed to load: {exc}",
+            hint="Reinstall toolmesh (pip install -e .) or remove the broken plugin.",
+        ) from exc
+    if not isinstance(spec, ServerSpec):
+        raise ConfigError(f"entry point {ep.name!r} ({ep.value}) is not a ServerSpec")
+    return spec
+
+
 def discover_servers() -> dict[str, ServerSpec]:
     """Every installed server spec, by name."""
     specs: dict[str, ServerSpec] = {}
     for ep in entry_points(group=SERVERS_GROUP):
-        try:
-            spec = ep.load()
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(
-                f"server entry point {ep.name!r} ({ep.value}) failed to load: {exc}",
-                hint="Reinstall toolmesh (pip install -e .) or remove the broken plugin.",
-            ) from exc
-        if not isinstance(spec, ServerSpec):
-            raise ConfigError(f"entry point {ep.name!r} ({ep.value}) is not a ServerSpec")
+        spec = _load(ep)
         specs[spec.name] = spec
     return dict(sorted(specs.items()))
 
 
 def load_server(name: str) -> ServerSpec:
-    specs = discover_servers()
-    if name not in specs:
-        known = ", ".join(specs) or "none"
-        raise NotFoundError(f"no server named {name!r}", hint=f"Installed servers: {known}.")
-    return specs[name]
+    """The spec of one server, importing only that server (others may be slow to import)."""
+    for ep in entry_points(group=SERVERS_GROUP):
+        if ep.name == name:
+            return _load(ep)
+    known = ", ".join(sorted(ep.name for ep in entry_points(group=SERVERS_GROUP))) or "none"
+    raise NotFoundError(f"no server named {name!r}", hint=f"Installed servers: {known}.")
 
 
 def discover_commands() -> dict[str, typer.Typer]:

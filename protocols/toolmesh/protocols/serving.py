@@ -35,7 +35,7 @@ from starlette.types import Lifespan
 
 from toolmesh.protocols.auth import build_auth
 from toolmesh.protocols.errors import ToolmeshError
-from toolmesh.protocols.guards import BodySizeLimitMiddleware, HostOriginGuard
+from toolmesh.protocols.guards import BodySizeLimitMiddleware, HostOriginGuard, JsonRpcBatchGuard
 from toolmesh.protocols.logs import configure_logging
 from toolmesh.protocols.metrics import HttpMetricsMiddleware, Metrics, ToolMetricsMiddleware
 from toolmesh.protocols.settings import ServingSettings
@@ -139,6 +139,7 @@ def _wrap(
     metrics: Metrics | None,
     lifespan: Lifespan[Any] | None,
     env_prefix: str,
+    inner: Sequence[AsgiMiddleware] = (),
 ) -> Starlette:
     own: list[BaseRoute] = [Route("/healthz", _healthz, methods=["GET"])]
     if settings.metrics and metrics is not None:
@@ -152,6 +153,7 @@ def _wrap(
             env_hint=f"{env_prefix}ALLOWED_HOSTS",
         ),
         AsgiMiddleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+        *inner,
     ]
     if metrics is not None:
         middleware.insert(0, AsgiMiddleware(HttpMetricsMiddleware, metrics=metrics))
@@ -166,13 +168,20 @@ def mcp_http_app(server: FastMCP[Any], settings: ServingSettings) -> Starlette:
     """The Streamable HTTP app for ``server`` at ``settings.path``, behind toolmesh's guards."""
     if settings.auth.enabled:
         server.auth = build_auth(settings.auth)
-    inner = server.http_app(
+    mcp_app = server.http_app(
         path=settings.path,
         stateless_http=settings.stateless,
         json_response=settings.json_response,
         host_origin_protection=False,  # HostOriginGuard below covers every route, not only /mcp
     )
-    return _wrap([Mount("/", app=inner)], settings, metrics_of(server), inner.lifespan, _env_prefix(settings))
+    return _wrap(
+        [Mount("/", app=mcp_app)],
+        settings,
+        metrics_of(server),
+        mcp_app.lifespan,
+        _env_prefix(settings),
+        inner=[AsgiMiddleware(JsonRpcBatchGuard, path=settings.path)],
+    )
 
 
 def a2a_http_app(

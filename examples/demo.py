@@ -1,7 +1,9 @@
-"""`make demo`: start the toolmesh gateway over HTTP on embedded defaults, use it through an MCP client, stop.
+"""`make demo`: toolmesh end to end on embedded defaults, with no services and no model.
 
-Runs `toolmesh serve all --transport http` as a child process (exactly what a user would run), waits for
-/healthz, lists the tools through fastmcp's Client, makes a few read-only calls and shuts the server down.
+1. The MCP gateway: runs `toolmesh serve all --transport http` as a child process (exactly what a user would
+   run), waits for /healthz, lists the tools through fastmcp's Client, makes a few read-only calls, stops it.
+2. The agent mesh: `toolmesh agents demo` starts the registry, the docs/sql/code servers and the planner,
+   executor and reviewer agents, and answers one question that needs all three servers, with its evidence.
 """
 
 from __future__ import annotations
@@ -113,7 +115,16 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    console.print("[green]demo finished: gateway stopped cleanly[/]")
+    console.print("[green]gateway stopped cleanly[/]\n")
+    console.rule("[bold]the agent mesh: planner → executor → reviewer over A2A")
+    console.print("$ toolmesh agents demo")
+    mesh = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "toolmesh.protocols.cli", "agents", "demo"], env=env, timeout=600, check=False
+    )
+    if mesh.returncode != 0:
+        console.print(f"[red]the mesh demo failed (exit {mesh.returncode})[/]")
+        return mesh.returncode
+    console.print("[green]demo finished[/]")
     return 0
 
 

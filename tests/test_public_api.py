@@ -67,9 +67,11 @@ PINNED: dict[str, list[str]] = {
     "toolmesh.protocols.plugins": [
         "COMMANDS_GROUP",
         "SERVERS_GROUP",
+        "TOPLEVEL_GROUP",
         "ServerSpec",
         "discover_commands",
         "discover_servers",
+        "discover_toplevel",
         "load_server",
     ],
     "toolmesh.protocols.gateway": ["build_gateway", "mount_all"],

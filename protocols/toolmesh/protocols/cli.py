@@ -13,9 +13,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from toolmesh.protocols.conformance.cli import check_app
 from toolmesh.protocols.errors import ToolmeshError
 from toolmesh.protocols.gateway import build_gateway
-from toolmesh.protocols.plugins import discover_commands, discover_servers, load_server
+from toolmesh.protocols.plugins import discover_commands, discover_servers, discover_toplevel, load_server
 from toolmesh.protocols.serving import serve
 from toolmesh.protocols.settings import ServingSettings, Transport, hash_token
 
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Bearer-token helpers.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(check_app, name="check")
 
 
 def _package_version() -> str:
@@ -104,6 +106,8 @@ def token_hash(
 def _add_plugin_commands() -> None:
     for name, group in discover_commands().items():
         app.add_typer(group, name=name)
+    for name, command in discover_toplevel().items():
+        app.command(name)(command)
 
 
 def main() -> None:

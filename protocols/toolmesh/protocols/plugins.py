@@ -2,6 +2,7 @@
 
 - ``toolmesh.servers``: a :class:`ServerSpec` per MCP server (``toolmesh serve NAME``, the gateway).
 - ``toolmesh.commands``: a ``typer.Typer`` per extra subcommand group (``toolmesh sql ...``).
+- ``toolmesh.toplevel``: a typer command function per top-level command (``toolmesh up``, ``toolmesh ask``).
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ if TYPE_CHECKING:
 __all__ = [
     "COMMANDS_GROUP",
     "SERVERS_GROUP",
+    "TOPLEVEL_GROUP",
     "ServerSpec",
     "discover_commands",
     "discover_servers",
+    "discover_toplevel",
     "load_server",
 ]
 
 SERVERS_GROUP = "toolmesh.servers"
 COMMANDS_GROUP = "toolmesh.commands"
+TOPLEVEL_GROUP = "toolmesh.toplevel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +89,8 @@ def load_server(name: str) -> ServerSpec:
 def discover_commands() -> dict[str, typer.Typer]:
     """Extra CLI groups contributed by other slices, by name."""
     return {ep.name: ep.load() for ep in entry_points(group=COMMANDS_GROUP)}
+
+
+def discover_toplevel() -> dict[str, Callable[..., Any]]:
+    """Top-level CLI commands contributed by other slices (typer command functions), by name."""
+    return {ep.name: ep.load() for ep in entry_points(group=TOPLEVEL_GROUP)}

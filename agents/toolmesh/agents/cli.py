@@ -1,0 +1,181 @@
+"""``toolmesh agents ...``: run the mesh (``up``), ask it (``ask``), serve one agent (``serve``), the demo.
+
+``up_command`` and ``ask_command`` are plain typer commands so the umbrella CLI can also mount them at
+the top level (``toolmesh up``, ``toolmesh ask``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from a2a.types import StreamResponse, TaskState
+from rich.console import Console
+
+from toolmesh.agents.client import ask_planner, describe_event
+from toolmesh.agents.demo import DEMO_QUESTION, demo_mesh, find_samples, run_demo
+from toolmesh.agents.mesh import MeshHandle, run_agent
+from toolmesh.agents.model import build_model
+from toolmesh.agents.settings import AgentSettings
+from toolmesh.agents.tracing import configure_tracing
+from toolmesh.agents.wire import artifact_json
+from toolmesh.protocols.errors import ToolmeshError
+from toolmesh.protocols.logs import configure_logging
+
+__all__ = ["app", "ask_command", "demo_command", "serve_command", "up_command"]
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+app = typer.Typer(
+    help="The A2A agent mesh: planner, executor, reviewer (settings: TOOLMESH_AGENTS_*).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_PLANNER = os.environ.get("TOOLMESH_PLANNER_URL", "http://127.0.0.1:8810")
+
+
+def _print_mesh(mesh: MeshHandle) -> None:
+    out.print(f"registry  {mesh.registry_url}")
+    for name, url in mesh.servers.items():
+        out.print(f"mcp       {name:<8} {url}")
+    for role, agent in mesh.agents.items():
+        out.print(f"agent     {role:<8} {agent.url}")
+    out.print(f'\nask it:   toolmesh agents ask --planner {mesh.planner_url} "..."')
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+@app.command("up")
+def up_command(
+    workdir: Annotated[Path, typer.Option(help="Where the registry, task stores and indexes live.")] = Path(
+        ".toolmesh"
+    ),
+    samples: Annotated[
+        Path | None,
+        typer.Option(help="Serve this sample folder (handbook/ + shop/) instead of examples/mesh."),
+    ] = None,
+    planner_port: Annotated[int, typer.Option(help="Planner port (0 picks a free one).")] = 8810,
+    registry_port: Annotated[int, typer.Option(help="Registry port (0 picks a free one).")] = 8700,
+) -> None:
+    """Start the registry, the docs/sql/code MCP servers and the three agents on embedded defaults."""
+    configure_logging("WARNING")
+    env = AgentSettings()
+    configure_tracing(
+        service_name="toolmesh-mesh", console=env.trace_console, otlp_endpoint=env.otlp_endpoint
+    )
+
+    async def main() -> None:
+        sample_dir = find_samples(samples)
+        async with demo_mesh(
+            workdir.resolve(), sample_dir, registry_port=registry_port, agent_ports={"planner": planner_port}
+        ) as mesh:
+            _print_mesh(mesh)
+            out.print("[dim]Ctrl-C stops everything.[/]")
+            await _wait_for_signal()
+
+    try:
+        asyncio.run(main())
+    except ToolmeshError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command("ask")
+def ask_command(
+    question: Annotated[str, typer.Argument(help="The request, in plain words.")],
+    planner: Annotated[
+        str, typer.Option(help="Planner base URL (or TOOLMESH_PLANNER_URL).")
+    ] = DEFAULT_PLANNER,
+    interactive: Annotated[bool, typer.Option(help="Answer the planner's questions at the prompt.")] = True,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="TOOLMESH_PLANNER_TOKEN", help="Bearer token, when the planner's auth is on."),
+    ] = None,
+) -> None:
+    """Send a request to the planner and stream the handoffs live."""
+
+    async def show(event: StreamResponse) -> None:
+        line = describe_event(event)
+        if line:
+            out.print(line, markup=False, highlight=False)
+
+    async def answer(question_text: str) -> str | None:
+        if not interactive:
+            return None
+        out.print(f"\n[bold]planner asks:[/] {question_text}")
+        reply = await asyncio.to_thread(input, "> ")
+        return reply.strip() or None
+
+    try:
+        outcome = asyncio.run(ask_planner(planner, question, on_event=show, answer=answer, token=token))
+    except ToolmeshError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        err.print(f"[red]error:[/] cannot reach the planner at {planner}: {exc}")
+        raise typer.Exit(2) from exc
+    answer_artifact = outcome.artifacts.get("answer")
+    out.print("")
+    out.print(answer_artifact.parts[0].text if answer_artifact else outcome.status_text, markup=False)
+    evidence = artifact_json(outcome.artifacts["evidence"]) if "evidence" in outcome.artifacts else None
+    if isinstance(evidence, list) and evidence:
+        out.print("\nEvidence:")
+        for item in evidence:
+            out.print(f"  [{item.get('n')}] {item.get('kind')}: {item.get('source')}", markup=False)
+    raise typer.Exit(0 if outcome.state == TaskState.TASK_STATE_COMPLETED else 1)
+
+
+@app.command("serve")
+def serve_command(
+    role: Annotated[Literal["planner", "executor", "reviewer"], typer.Argument(help="Which agent.")],
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+) -> None:
+    """Serve one agent; it registers in TOOLMESH_AGENTS_REGISTRY_URL and finds its peers there."""
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = AgentSettings().model_copy(update=overrides)
+    configure_logging(settings.log_level)
+    configure_tracing(
+        service_name=f"toolmesh-{role}", console=settings.trace_console, otlp_endpoint=settings.otlp_endpoint
+    )
+
+    async def main() -> None:
+        async with run_agent(role, settings, model=build_model(settings.model)) as agent:
+            err.print(f"{role} on {agent.url} (card: {agent.url}/.well-known/agent-card.json)")
+            await _wait_for_signal()
+
+    try:
+        asyncio.run(main())
+    except ToolmeshError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command("demo")
+def demo_command(
+    question: Annotated[
+        str, typer.Argument(help="The question (default: one needing docs, SQL and code).")
+    ] = DEMO_QUESTION,
+) -> None:
+    """Start everything embedded, ask one real multi-tool question, print the answer with its evidence."""
+    configure_logging("WARNING")
+    try:
+        outcome = asyncio.run(
+            run_demo(question, echo=lambda line: out.print(line, markup=False, highlight=False))
+        )
+    except ToolmeshError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(0 if outcome.state == TaskState.TASK_STATE_COMPLETED else 1)

@@ -1,0 +1,309 @@
+"""Run a plan: independent steps concurrently, each tool call with a timeout, retries with backoff,
+a circuit breaker per server, fallback to another server offering the same tool, and a result cache.
+
+Cancelling :meth:`Engine.run` cancels every running step, and with it the in-flight MCP requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from opentelemetry.trace import Status, StatusCode
+from pydantic import BaseModel, Field
+
+from toolmesh.agents.catalog import Catalog, ToolInfo
+from toolmesh.agents.errors import (
+    AgentError,
+    CircuitOpen,
+    PlanError,
+    StepTimeout,
+    ToolCallError,
+    TransientToolError,
+)
+from toolmesh.agents.executor.breaker import BreakerBoard
+from toolmesh.agents.executor.cache import ResultCache
+from toolmesh.agents.mcp import McpPool, ToolOutcome
+from toolmesh.agents.plan import Handoff, Plan, Step, StepOutput, ToolCall, resolve_arguments
+from toolmesh.agents.tracing import tracer
+
+__all__ = ["Engine", "EngineSettings", "HandoffRunner", "StepEvent", "StepResult"]
+
+StepStatus = Literal["ok", "error", "skipped"]
+HandoffRunner = Callable[[Step, Handoff], Awaitable[StepOutput]]
+
+
+class StepResult(BaseModel):
+    """What happened to one step."""
+
+    step_id: str
+    kind: Literal["tool", "handoff"]
+    status: StepStatus
+    server: str | None = Field(default=None, description="Id of the server that answered (tool steps).")
+    server_name: str | None = None
+    tool: str | None = None
+    skill: str | None = None
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    structured: Any = None
+    text: str = ""
+    error: str | None = None
+    attempts: int = 0
+    elapsed_ms: float = 0.0
+    cached: bool = False
+    tried: list[str] = Field(default_factory=list, description="Servers tried, in order.")
+
+    def output(self) -> StepOutput:
+        return StepOutput(structured=self.structured, text=self.text)
+
+
+class StepEvent(BaseModel):
+    """Progress of one step, streamed to the caller."""
+
+    step_id: str
+    phase: Literal["start", "retry", "fallback", "end"]
+    message: str = ""
+    result: StepResult | None = None
+
+
+EventSink = Callable[[StepEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    call_timeout: float = 30.0
+    retries: int = 2
+    backoff: float = 0.2
+    backoff_max: float = 3.0
+    max_parallel: int = 8
+
+
+async def _no_events(event: StepEvent) -> None:
+    return None
+
+
+class Engine:
+    """Runs plans against MCP servers (through a :class:`McpPool`) and handoffs (through a runner)."""
+
+    def __init__(
+        self,
+        pool: McpPool,
+        *,
+        settings: EngineSettings | None = None,
+        breakers: BreakerBoard | None = None,
+        cache: ResultCache | None = None,
+        handoff: HandoffRunner | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings or EngineSettings()
+        self.breakers = breakers or BreakerBoard()
+        self.cache = cache if cache is not None else ResultCache()
+        self.handoff = handoff
+        self.sleep = sleep
+
+    async def run(
+        self,
+        plan: Plan,
+        catalog: Catalog,
+        *,
+        on_event: EventSink | None = None,
+        principal: str | None = None,
+    ) -> list[StepResult]:
+        """Every step's result, in plan order. Failed dependencies skip their dependents."""
+        sink = on_event or _no_events
+        done: dict[str, asyncio.Event] = {step.id: asyncio.Event() for step in plan.steps}
+        results: dict[str, StepResult] = {}
+        gate = asyncio.Semaphore(self.settings.max_parallel)
+
+        async def run_one(step: Step) -> None:
+            try:
+                deps = sorted(step.dependencies())
+                for dep in deps:
+                    await done[dep].wait()
+                failed = [d for d in deps if results[d].status != "ok"]
+                if failed:
+                    result = _skipped(step, f"skipped: step(s) {', '.join(failed)} did not succeed")
+                else:
+                    async with gate:
+                        result = await self._run_step(step, catalog, results, sink, principal)
+                results[step.id] = result
+                await sink(StepEvent(step_id=step.id, phase="end", message=result.status, result=result))
+            finally:
+                done[step.id].set()
+
+        async with asyncio.TaskGroup() as group:
+            for step in plan.steps:
+                group.create_task(run_one(step), name=f"step-{step.id}")
+        return [results[step.id] for step in plan.steps]
+
+    async def _run_step(
+        self,
+        step: Step,
+        catalog: Catalog,
+        results: dict[str, StepResult],
+        sink: EventSink,
+        principal: str | None,
+    ) -> StepResult:
+        started = time.perf_counter()
+        outputs = {sid: r.output() for sid, r in results.items() if r.status == "ok"}
+        action = step.action
+        with tracer().start_as_current_span(f"step {step.id}") as span:
+            span.set_attribute("toolmesh.step.id", step.id)
+            span.set_attribute("toolmesh.step.kind", action.kind)
+            try:
+                if isinstance(action, ToolCall):
+                    arguments = resolve_arguments(action.arguments, outputs)
+                    if not isinstance(arguments, dict):
+                        raise PlanError(f"arguments of step {step.id!r} did not resolve to an object")
+                    span.set_attribute("toolmesh.tool", f"{action.server}.{action.tool}")
+                    await sink(
+                        StepEvent(step_id=step.id, phase="start", message=f"{action.server}.{action.tool}")
+                    )
+                    result = await self._call(step, action, arguments, catalog, sink, principal)
+                else:
+                    message = resolve_arguments(action.message, outputs)
+                    await sink(
+                        StepEvent(step_id=step.id, phase="start", message=f"handoff to {action.skill}")
+                    )
+                    result = await self._handoff(step, action.model_copy(update={"message": str(message)}))
+            except AgentError as exc:
+                result = _failed(step, str(exc))
+            if result.status != "ok":
+                span.set_status(Status(StatusCode.ERROR, result.error or result.status))
+            result.elapsed_ms = (time.perf_counter() - started) * 1000
+            return result
+
+    async def _handoff(self, step: Step, action: Handoff) -> StepResult:
+        base = StepResult(step_id=step.id, kind="handoff", status="ok", skill=action.skill, attempts=1)
+        if self.handoff is None:
+            return base.model_copy(update={"status": "error", "error": "this executor cannot hand off"})
+        try:
+            output = await self.handoff(step, action)
+        except AgentError as exc:
+            return base.model_copy(update={"status": "error", "error": str(exc)})
+        return base.model_copy(update={"structured": output.structured, "text": output.text})
+
+    async def _call(
+        self,
+        step: Step,
+        action: ToolCall,
+        arguments: dict[str, Any],
+        catalog: Catalog,
+        sink: EventSink,
+        principal: str | None,
+    ) -> StepResult:
+        base = StepResult(
+            step_id=step.id,
+            kind="tool",
+            status="ok",
+            tool=action.tool,
+            server_name=action.server,
+            arguments=arguments,
+        )
+        candidates = catalog.candidates(action.server, action.tool)
+        if not candidates:
+            return base.model_copy(
+                update={
+                    "status": "error",
+                    "error": f"no registered server offers tool {action.tool!r} "
+                    f"(asked for {action.server!r})",
+                }
+            )
+        key = ResultCache.key(candidates[0].server.name, action.tool, arguments, principal)
+        if candidates[0].cacheable:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return _ok(base, candidates[0], hit, attempts=0, cached=True)
+        timeout = step.timeout or self.settings.call_timeout
+        attempts = 0
+        last_error = ""
+        for index, info in enumerate(candidates):
+            server = info.server
+            base.tried.append(server.id)
+            if index > 0:
+                await sink(
+                    StepEvent(step_id=step.id, phase="fallback", message=f"trying {server.id}: {last_error}")
+                )
+            for attempt in range(self.settings.retries + 1):
+                try:
+                    self.breakers.check(server.id)
+                except CircuitOpen as exc:
+                    last_error = str(exc)
+                    break
+                attempts += 1
+                try:
+                    outcome = await self.pool.call(server, action.tool, arguments, time_limit=timeout)
+                except ToolCallError as exc:
+                    self.breakers.success(server.id)  # the server is well; the call was wrong
+                    return base.model_copy(
+                        update={
+                            "status": "error",
+                            "error": str(exc),
+                            "attempts": attempts,
+                            "server": server.id,
+                        }
+                    )
+                except (TransientToolError, StepTimeout) as exc:
+                    self.breakers.failure(server.id)
+                    last_error = str(exc)
+                    if attempt < self.settings.retries and self.breakers.state(server.id) == "closed":
+                        delay = min(self.settings.backoff_max, self.settings.backoff * 2**attempt)
+                        delay *= 0.5 + random.random() / 2
+                        await sink(
+                            StepEvent(
+                                step_id=step.id,
+                                phase="retry",
+                                message=f"attempt {attempt + 2} in {delay:.2f} s: {last_error}",
+                            )
+                        )
+                        await self.sleep(delay)
+                        continue
+                    break
+                self.breakers.success(server.id)
+                if info.cacheable:
+                    self.cache.put(key, outcome)
+                return _ok(base, info, outcome, attempts=attempts, cached=False)
+        tried = ", ".join(base.tried)
+        return base.model_copy(
+            update={
+                "status": "error",
+                "attempts": attempts,
+                "error": f"{action.server}.{action.tool} failed on every server offering it "
+                f"({tried}): {last_error}",
+            }
+        )
+
+
+def _ok(base: StepResult, info: ToolInfo, outcome: ToolOutcome, *, attempts: int, cached: bool) -> StepResult:
+    return base.model_copy(
+        update={
+            "server": info.server.id,
+            "server_name": info.server.name,
+            "structured": outcome.structured,
+            "text": outcome.text,
+            "attempts": attempts,
+            "cached": cached,
+        }
+    )
+
+
+def _kind(step: Step) -> Literal["tool", "handoff"]:
+    return "tool" if isinstance(step.action, ToolCall) else "handoff"
+
+
+def _identity(step: Step) -> dict[str, Any]:
+    if isinstance(step.action, ToolCall):
+        return {"tool": step.action.tool, "server_name": step.action.server}
+    return {"skill": step.action.skill}
+
+
+def _skipped(step: Step, reason: str) -> StepResult:
+    return StepResult(step_id=step.id, kind=_kind(step), status="skipped", error=reason, **_identity(step))
+
+
+def _failed(step: Step, reason: str) -> StepResult:
+    return StepResult(step_id=step.id, kind=_kind(step), status="error", error=reason, **_identity(step))

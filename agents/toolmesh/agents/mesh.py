@@ -1,0 +1,315 @@
+"""Build and run the three agents, alone or as a whole mesh (registry + MCP servers + agents) in one process.
+
+- :func:`build_executor`, :func:`build_reviewer`, :func:`build_planner` make one agent's app.
+- :func:`run_agent` serves one agent on a pre-bound socket until the block exits.
+- :func:`launch_mesh` starts a registry, the MCP servers (registered in the registry, heartbeating) and
+  the three agents (registering themselves), all on ephemeral ports by default: ``toolmesh up``, the
+  demo, the end-to-end tests and the benchmark all use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import secrets
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+from fastmcp import FastMCP
+
+from toolmesh.agents.catalog import CatalogCache
+from toolmesh.agents.discovery import Discovery, RegistryDiscovery
+from toolmesh.agents.errors import MeshConfigError
+from toolmesh.agents.executor.agent import ExecutorAgent, executor_skills
+from toolmesh.agents.executor.breaker import BreakerBoard
+from toolmesh.agents.executor.cache import ResultCache
+from toolmesh.agents.executor.engine import Engine, EngineSettings
+from toolmesh.agents.mcp import McpPool
+from toolmesh.agents.model import ChatModel, build_model
+from toolmesh.agents.planner.agent import PlannerAgent, planner_skills
+from toolmesh.agents.reviewer.agent import ReviewerAgent, reviewer_skills
+from toolmesh.agents.runtime import AgentApp, build_agent, instance_id
+from toolmesh.agents.settings import AgentSettings, peer_headers
+from toolmesh.agents.tracing import traced_httpx_client
+from toolmesh.protocols.cards import McpServerEntry, McpTool
+from toolmesh.protocols.registry_client import RegistryClient
+from toolmesh.protocols.serving import bind_socket, mcp_http_app, running
+from toolmesh.protocols.settings import ServingSettings, hash_token
+
+__all__ = [
+    "AgentRole",
+    "MeshHandle",
+    "RunningAgent",
+    "build_executor",
+    "build_planner",
+    "build_reviewer",
+    "launch_mesh",
+    "register_server",
+    "registry_discovery",
+    "run_agent",
+]
+
+AgentRole = Literal["planner", "executor", "reviewer"]
+ROLES: tuple[AgentRole, ...] = ("executor", "reviewer", "planner")
+
+
+def registry_discovery(settings: AgentSettings) -> tuple[Discovery, RegistryClient]:
+    if not settings.registry_url:
+        raise MeshConfigError(
+            "the agents need a registry to find each other",
+            hint="Set TOOLMESH_AGENTS_REGISTRY_URL (or use `toolmesh up`, which starts one).",
+        )
+    token = settings.registry_token.get_secret_value() if settings.registry_token else None
+    client = RegistryClient(settings.registry_url, token=token, cache_ttl=2.0)
+    return RegistryDiscovery(client), client
+
+
+def build_executor(
+    settings: AgentSettings, base_url: str, discovery: Discovery, *, pool: McpPool | None = None
+) -> AgentApp:
+    pool = pool or McpPool(max_per_server=settings.max_parallel)
+    engine = Engine(
+        pool,
+        settings=EngineSettings(
+            call_timeout=settings.call_timeout,
+            retries=settings.retries,
+            backoff=settings.backoff,
+            max_parallel=settings.max_parallel,
+        ),
+        breakers=BreakerBoard(threshold=settings.breaker_threshold, cooldown=settings.breaker_cooldown),
+        cache=ResultCache(ttl=settings.cache_ttl, max_entries=settings.cache_entries),
+    )
+    http = traced_httpx_client(timeout=settings.handoff_timeout, headers=peer_headers(settings))
+    instance = instance_id("executor", base_url)
+    agent = ExecutorAgent(
+        engine, CatalogCache(pool, ttl=settings.catalog_ttl), discovery, instance=instance, http=http
+    )
+
+    async def stop() -> None:
+        await pool.aclose()
+        await http.aclose()
+
+    return build_agent(
+        name="executor",
+        description=(
+            "Runs toolmesh plans against MCP servers: parallel steps, retries, breakers, fallback, cache."
+        ),
+        skills=executor_skills(),
+        executor=agent,
+        settings=settings,
+        base_url=base_url,
+        on_stop=stop,
+        instance=instance,
+    )
+
+
+def build_reviewer(settings: AgentSettings, base_url: str, *, model: ChatModel | None = None) -> AgentApp:
+    instance = instance_id("reviewer", base_url)
+    return build_agent(
+        name="reviewer",
+        description="Reviews answers against their evidence and returns a structured verdict.",
+        skills=reviewer_skills(),
+        executor=ReviewerAgent(instance=instance, model=model),
+        settings=settings,
+        base_url=base_url,
+        instance=instance,
+    )
+
+
+def build_planner(
+    settings: AgentSettings, base_url: str, discovery: Discovery, *, model: ChatModel | None = None
+) -> AgentApp:
+    pool = McpPool()
+    http = traced_httpx_client(timeout=settings.handoff_timeout, headers=peer_headers(settings))
+    instance = instance_id("planner", base_url)
+    agent = PlannerAgent(
+        discovery=discovery,
+        catalogs=CatalogCache(pool, ttl=settings.catalog_ttl),
+        instance=instance,
+        http=http,
+        model=model,
+        max_rounds=settings.max_rounds,
+        handoff_timeout=settings.handoff_timeout,
+    )
+
+    async def stop() -> None:
+        await pool.aclose()
+        await http.aclose()
+
+    return build_agent(
+        name="planner",
+        description=(
+            "Plans tool use over the mesh's MCP servers, delegates, has answers reviewed, "
+            "answers with evidence."
+        ),
+        skills=planner_skills(),
+        executor=agent,
+        settings=settings,
+        base_url=base_url,
+        on_stop=stop,
+        instance=instance,
+    )
+
+
+@dataclass
+class RunningAgent:
+    role: AgentRole
+    url: str
+    agent: AgentApp
+
+
+@contextlib.asynccontextmanager
+async def run_agent(
+    role: AgentRole,
+    settings: AgentSettings,
+    *,
+    discovery: Discovery | None = None,
+    model: ChatModel | None = None,
+    executor_pool: McpPool | None = None,
+) -> AsyncIterator[RunningAgent]:
+    """Serve one agent (discovery defaults to the registry in ``settings``) until the block exits."""
+    sock = bind_socket(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    base_url = settings.public_url or f"http://{host}:{port}"
+    async with contextlib.AsyncExitStack() as stack:
+        if discovery is None and role != "reviewer":
+            discovery, client = registry_discovery(settings)
+            await stack.enter_async_context(client)
+        if role == "executor":
+            assert discovery is not None
+            built = build_executor(settings, base_url, discovery, pool=executor_pool)
+        elif role == "reviewer":
+            built = build_reviewer(settings, base_url, model=model)
+        else:
+            assert discovery is not None
+            built = build_planner(settings, base_url, discovery, model=model)
+        url = await stack.enter_async_context(running(built.app, settings, sock=sock))
+        yield RunningAgent(role=role, url=url, agent=built)
+
+
+async def register_server(
+    registry: RegistryClient, name: str, url: str, server: FastMCP[Any]
+) -> McpServerEntry:
+    """The registry entry of an MCP server (with its tools snapshot); registration is up to the caller."""
+    tools = []
+    for tool in await server.list_tools():
+        notes = tool.annotations
+        tools.append(
+            McpTool(
+                name=tool.name,
+                title=tool.title,
+                description=(tool.description or "")[:4096],
+                input_schema=dict(tool.parameters),
+                read_only=bool(notes and notes.read_only_hint),
+            )
+        )
+    return McpServerEntry(name=name, description=server.instructions or "", url=url, tools=tools)
+
+
+@dataclass
+class MeshHandle:
+    """Where everything runs."""
+
+    registry_url: str
+    registry_token: str
+    servers: dict[str, str] = field(default_factory=dict)
+    agents: dict[str, RunningAgent] = field(default_factory=dict)
+
+    @property
+    def planner_url(self) -> str:
+        return self.agents["planner"].url
+
+
+async def _registered(presence: Any, name: str, within: float = 30.0) -> None:
+    try:
+        with anyio.fail_after(within):
+            await presence.registered.wait()
+    except TimeoutError as exc:
+        raise MeshConfigError(f"{name} could not register in the registry: {presence.last_error}") from exc
+
+
+def _load_spec(name: str) -> Any:
+    try:
+        module = importlib.import_module(f"toolmesh.servers.{name}")
+    except ImportError as exc:
+        raise MeshConfigError(f"the MCP server {name!r} is not installed: {exc}") from exc
+    return module.SPEC
+
+
+@contextlib.asynccontextmanager
+async def launch_mesh(
+    workdir: Path,
+    *,
+    servers: Mapping[str, FastMCP[Any]] | None = None,
+    server_names: Sequence[str] = ("docs", "sql", "code"),
+    server_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    agent_settings: Mapping[str, Any] | None = None,
+    model: ChatModel | None = None,
+    host: str = "127.0.0.1",
+    registry_port: int = 0,
+    agent_ports: Mapping[str, int] | None = None,
+    roles: Sequence[AgentRole] = ROLES,
+) -> AsyncIterator[MeshHandle]:
+    """A registry, MCP servers and the three agents, registered and heartbeating, until the block exits.
+
+    ``servers`` gives ready FastMCP servers by name; otherwise each of ``server_names`` is built from its
+    installed spec with ``server_settings[name]`` applied on top of its environment settings.
+    """
+    from toolmesh.registry.app import build_app
+    from toolmesh.registry.settings import RegistrySettings
+
+    await anyio.Path(workdir).mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    registry_settings = RegistrySettings(
+        host=host,
+        port=registry_port,
+        database_url=f"sqlite+aiosqlite:///{workdir / 'registry.db'}",
+        publishers={hash_token(token): "toolmesh-mesh"},
+        allow_private_targets=True,
+        probe_interval=0,
+        ttl_seconds=60.0,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        registry_url = await stack.enter_async_context(
+            running(build_app(registry_settings), registry_settings)
+        )
+        handle = MeshHandle(registry_url=registry_url, registry_token=token)
+        registry = await stack.enter_async_context(RegistryClient(registry_url, token=token))
+        built: dict[str, FastMCP[Any]] = dict(servers or {})
+        if servers is None:
+            for name in server_names:
+                spec = _load_spec(name)
+                overrides = dict((server_settings or {}).get(name, {}))
+                settings = spec.load_settings(transport="http", host=host, port=0, **overrides)
+                built[name] = spec.build_server(settings)
+        for name, server in built.items():
+            serving = ServingSettings(transport="http", host=host, port=0)
+            url = await stack.enter_async_context(running(mcp_http_app(server, serving), serving))
+            handle.servers[name] = f"{url}/mcp"
+            entry = await register_server(registry, name, f"{url}/mcp", server)
+
+            async def _register(client: RegistryClient, entry: McpServerEntry = entry) -> Any:
+                return await client.register_server(entry)
+
+            presence = await stack.enter_async_context(registry.keep_registered(_register, interval=20.0))
+            await _registered(presence, name)
+        for role in [r for r in ROLES if r in roles]:
+            values: dict[str, Any] = {
+                "host": host,
+                "port": (agent_ports or {}).get(role, 0),
+                "registry_url": registry_url,
+                "registry_token": token,
+                "task_db_url": f"sqlite+aiosqlite:///{workdir / f'{role}-tasks.db'}",
+                "heartbeat_interval": 20.0,
+            }
+            settings = AgentSettings(**{**values, **dict(agent_settings or {})})
+            running_agent = await stack.enter_async_context(
+                run_agent(role, settings, model=model if model is not None else build_model(settings.model))
+            )
+            handle.agents[role] = running_agent
+            if running_agent.agent.presence is not None:
+                await _registered(running_agent.agent.presence, role)
+        yield handle

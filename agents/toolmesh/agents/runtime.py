@@ -1,0 +1,346 @@
+"""Serving one agent: its card, request handler, durable task store, auth, registry presence, recovery.
+
+:func:`build_agent` returns an :class:`AgentApp` (the Starlette app plus its parts). The app's lifespan
+opens the task store, marks tasks that were running when the process last stopped as failed (with the
+reason, so the store shows what happened to them), registers the card in the registry and heartbeats
+until shutdown, then drains running tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from a2a.auth.user import User
+from a2a.helpers import new_task_from_user_message
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.context import ServerCallContext
+from a2a.server.events import EventQueue
+from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes
+from a2a.server.tasks import (
+    DatabaseTaskStore,
+    InMemoryPushNotificationConfigStore,
+    InMemoryTaskStore,
+    TaskStore,
+    TaskUpdater,
+)
+from a2a.server.tasks.base_push_notification_sender import BasePushNotificationSender
+from a2a.types import (
+    AgentCapabilities,
+    AgentCard,
+    AgentInterface,
+    AgentSkill,
+    HTTPAuthSecurityScheme,
+    Message,
+    Part,
+    Role,
+    SecurityRequirement,
+    SecurityScheme,
+    StringList,
+    Task,
+    TaskState,
+)
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from starlette.applications import Starlette
+from starlette.middleware import Middleware as AsgiMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from toolmesh.agents.settings import AgentSettings
+from toolmesh.agents.tracing import traced_httpx_client
+from toolmesh.protocols.auth import build_auth
+from toolmesh.protocols.registry_client import RegistryClient
+from toolmesh.protocols.serving import a2a_http_app
+
+__all__ = [
+    "AgentApp",
+    "build_agent",
+    "build_card",
+    "build_task_store",
+    "instance_id",
+    "new_task",
+    "recover_interrupted",
+    "updater_for",
+]
+
+logger = logging.getLogger(__name__)
+
+JSONRPC_PATH = "/a2a/jsonrpc"
+REST_PATH = "/a2a/rest"
+_OPEN_PATHS = ("/.well-known/agent-card.json", "/healthz")
+_INTERRUPTIBLE = ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING")
+_stores: dict[str, DatabaseTaskStore] = {}
+
+
+def build_card(
+    *,
+    name: str,
+    description: str,
+    base_url: str,
+    skills: Sequence[AgentSkill],
+    auth: bool,
+    version: str = "0.1.0",
+) -> AgentCard:
+    """An A2A 1.0 card: JSON-RPC and HTTP+JSON interfaces, streaming and push, bearer scheme with auth on."""
+    card = AgentCard(
+        name=name,
+        description=description,
+        version=version,
+        supported_interfaces=[
+            AgentInterface(
+                url=f"{base_url}{JSONRPC_PATH}", protocol_binding="JSONRPC", protocol_version="1.0"
+            ),
+            AgentInterface(
+                url=f"{base_url}{REST_PATH}", protocol_binding="HTTP+JSON", protocol_version="1.0"
+            ),
+        ],
+        capabilities=AgentCapabilities(streaming=True, push_notifications=True),
+        default_input_modes=["text/plain", "application/json"],
+        default_output_modes=["text/plain", "application/json"],
+        skills=list(skills),
+    )
+    if auth:
+        card.security_schemes["bearer"].CopyFrom(
+            SecurityScheme(http_auth_security_scheme=HTTPAuthSecurityScheme(scheme="Bearer"))
+        )
+        card.security_requirements.append(SecurityRequirement(schemes={"bearer": StringList(list=[])}))
+    return card
+
+
+def instance_id(name: str, base_url: str) -> str:
+    """A stable id for one serving instance of an agent: the same after a restart at the same URL."""
+    return f"{name}@{base_url}"
+
+
+def build_task_store(url: str) -> tuple[TaskStore, AsyncEngine | None]:
+    """``memory://``, or a SQLAlchemy async URL (SQLite by default, PostgreSQL in production)."""
+    if url == "memory://":
+        return InMemoryTaskStore(), None
+    store = _stores.get(url)
+    if store is None:
+        store = DatabaseTaskStore(_engine(url), create_table=True)
+        _stores[url] = store
+    return store, store.engine
+
+
+def _engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite gets WAL and a busy timeout so concurrent tasks wait instead of failing."""
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+class _Owner(User):
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def is_authenticated(self) -> bool:
+        return bool(self._name)
+
+    @property
+    def user_name(self) -> str:
+        return self._name
+
+
+def updater_for(context: RequestContext, queue: EventQueue) -> TaskUpdater:
+    """The task updater of the request's task."""
+    return TaskUpdater(queue, context.task_id or "", context.context_id or "")
+
+
+def new_task(context: RequestContext, instance: str) -> Task:
+    """The task for a first message, stamped with the serving instance (for recovery after a crash)."""
+    assert context.message is not None
+    task = new_task_from_user_message(context.message)
+    task.metadata.update({"instance": instance})
+    return task
+
+
+async def recover_interrupted(store: TaskStore, *, instance: str, reason: str) -> list[str]:
+    """Mark the tasks ``instance`` left submitted/working (it died) as failed with ``reason``; their ids.
+
+    Only tasks stamped with this instance are touched, so replicas sharing one PostgreSQL store do not
+    fail each other's live tasks.
+    """
+    if not isinstance(store, DatabaseTaskStore):
+        return []
+    await store.initialize()
+    model = store.task_model
+    async with store.async_session_maker() as session:
+        rows = (await session.execute(select(model.id, model.owner, model.status))).all()
+    recovered: list[str] = []
+    for task_id, owner, status in rows:
+        if not isinstance(status, dict) or status.get("state") not in _INTERRUPTIBLE:
+            continue
+        context = ServerCallContext(user=_Owner(owner or ""))
+        task = await store.get(task_id, context)
+        if task is None or _instance_of(task) != instance:
+            continue
+        task.status.state = TaskState.TASK_STATE_FAILED
+        task.status.message.CopyFrom(
+            Message(
+                role=Role.ROLE_AGENT,
+                message_id=f"recovered-{task_id}",
+                task_id=task_id,
+                context_id=task.context_id,
+                parts=[Part(text=reason)],
+            )
+        )
+        task.status.timestamp.FromDatetime(datetime.now(UTC))
+        task.metadata.update({"interrupted": True, "interrupted_reason": reason})
+        await store.save(task, context)
+        recovered.append(task_id)
+    if recovered:
+        logger.warning("marked %d interrupted task(s) failed: %s", len(recovered), ", ".join(recovered))
+    return recovered
+
+
+def _instance_of(task: Task) -> str | None:
+    value = task.metadata.fields.get("instance") if task.HasField("metadata") else None
+    return value.string_value if value is not None else None
+
+
+class BearerGuard:
+    """Requires a valid bearer token on every route except the agent card and health."""
+
+    def __init__(self, app: ASGIApp, verify: Callable[[str], Awaitable[Any]]) -> None:
+        self.app = app
+        self.verify = verify
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in _OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        value = headers.get("authorization", "")
+        token = value[7:].strip() if value.lower().startswith("bearer ") else ""
+        access = await self.verify(token) if token else None
+        if access is None:
+            body = (
+                b'{"error":{"message":"a valid bearer token is required",'
+                b'"hint":"Send Authorization: Bearer <token>."}}'
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b'Bearer realm="toolmesh"'),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        from starlette.authentication import AuthCredentials, SimpleUser
+
+        scope["user"] = SimpleUser(str(getattr(access, "client_id", "client")))
+        scope["auth"] = AuthCredentials(list(getattr(access, "scopes", []) or []))
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class AgentApp:
+    """A built agent: serve ``app``; the rest is for tests and the CLI."""
+
+    app: Starlette
+    card: AgentCard
+    handler: DefaultRequestHandler
+    store: TaskStore
+    instance: str = ""
+    recovered: list[str] = field(default_factory=list)
+    presence: Any = None
+
+
+def build_agent(
+    *,
+    name: str,
+    description: str,
+    skills: Sequence[AgentSkill],
+    executor: AgentExecutor,
+    settings: AgentSettings,
+    base_url: str,
+    on_start: Callable[[], Awaitable[None]] | None = None,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+    task_store: TaskStore | None = None,
+    instance: str | None = None,
+) -> AgentApp:
+    """The agent's app, ready to serve at ``base_url`` (pre-bind the socket to know it).
+
+    ``instance`` (default :func:`instance_id` of name and URL) stamps the tasks this process runs; the
+    executor passed in must stamp new tasks with the same value (see :func:`new_task`).
+    """
+    instance = instance or instance_id(name, base_url)
+    card = build_card(
+        name=name, description=description, base_url=base_url, skills=skills, auth=settings.auth.enabled
+    )
+    store = task_store
+    if store is None:
+        store, _ = build_task_store(settings.task_db_url)
+    push_store = InMemoryPushNotificationConfigStore()
+    push_http = traced_httpx_client(timeout=10.0)
+    handler = DefaultRequestHandler(
+        agent_executor=executor,
+        task_store=store,
+        agent_card=card,
+        push_config_store=push_store,
+        push_sender=BasePushNotificationSender(push_http, push_store),
+    )
+    routes = [
+        *create_agent_card_routes(card),
+        *create_jsonrpc_routes(handler, rpc_url=JSONRPC_PATH),
+        *create_rest_routes(handler, path_prefix=REST_PATH),
+    ]
+    built = AgentApp(app=Starlette(), card=card, handler=handler, store=store, instance=instance)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if isinstance(store, DatabaseTaskStore):
+            await store.initialize()
+        built.recovered = await recover_interrupted(
+            store,
+            instance=instance,
+            reason=f"interrupted: the {name} agent stopped while this task was running "
+            f"(recovered at start-up, {datetime.now(UTC).isoformat(timespec='seconds')})",
+        )
+        if on_start is not None:
+            await on_start()
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.registry_url:
+                token = settings.registry_token.get_secret_value() if settings.registry_token else None
+                registry = await stack.enter_async_context(RegistryClient(settings.registry_url, token=token))
+                built.presence = await stack.enter_async_context(
+                    registry.keep_registered(
+                        lambda c: c.register_agent(card), interval=settings.heartbeat_interval
+                    )
+                )
+            try:
+                yield
+            finally:
+                await handler.aclose()
+                if on_stop is not None:
+                    await on_stop()
+                await push_http.aclose()
+
+    middleware: list[AsgiMiddleware] = []
+    if settings.auth.enabled:
+        provider = build_auth(settings.auth)
+        assert provider is not None
+        middleware.append(AsgiMiddleware(BearerGuard, verify=provider.verify_token))
+    built.app = a2a_http_app(routes, settings, name=name, lifespan=lifespan, middleware=middleware)
+    return built

@@ -1,0 +1,67 @@
+"""Settings of the agents (env prefix ``TOOLMESH_AGENTS_``), read at the edge only (the CLI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from toolmesh.agents.model import ModelSettings
+from toolmesh.protocols.settings import ServingSettings
+
+__all__ = ["AgentSettings", "peer_headers"]
+
+
+class AgentSettings(ServingSettings):
+    """Serving, discovery, task store, execution limits, model and tracing of one agent.
+
+    ``TOOLMESH_AGENTS_REGISTRY_URL`` points every agent at the registry; ``TOOLMESH_AGENTS_MODEL__BASE_URL``
+    and ``TOOLMESH_AGENTS_MODEL__MODEL`` turn the model seam on.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="TOOLMESH_AGENTS_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    transport: Any = "http"
+    port: int = Field(default=0, ge=0, le=65535)
+    # The base URL peers use (the card's interface URLs); default http://HOST:PORT of the bound socket.
+    public_url: str | None = None
+    registry_url: str | None = None
+    registry_token: SecretStr | None = None
+    # Bearer token this agent sends to its peers (when their auth is on).
+    peer_token: SecretStr | None = None
+    # Task store: SQLite by default, PostgreSQL (postgresql+asyncpg://...) to scale; "memory://" for none.
+    task_db_url: str = "sqlite+aiosqlite:///toolmesh-agents.db"
+    # Execution.
+    call_timeout: float = Field(default=30.0, gt=0, le=3600)
+    retries: int = Field(default=2, ge=0, le=10)
+    backoff: float = Field(default=0.2, ge=0, le=60)
+    max_parallel: int = Field(default=8, ge=1, le=256)
+    breaker_threshold: int = Field(default=3, ge=1, le=100)
+    breaker_cooldown: float = Field(default=15.0, gt=0, le=3600)
+    cache_ttl: float = Field(default=60.0, ge=0, le=86400)
+    cache_entries: int = Field(default=1024, ge=0, le=1_000_000)
+    catalog_ttl: float = Field(default=30.0, ge=0, le=86400)
+    # Planning.
+    max_rounds: int = Field(default=3, ge=1, le=10)
+    handoff_timeout: float = Field(default=600.0, gt=0)
+    # Model seam (OpenAI-compatible); unset means deterministic planning and review.
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    # Tracing.
+    trace_console: bool = False
+    otlp_endpoint: str | None = None
+    # Registry presence.
+    heartbeat_interval: float | None = Field(default=None, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+
+def peer_headers(settings: AgentSettings) -> dict[str, str]:
+    """Headers for calls to other agents (the bearer token, when one is configured)."""
+    token = settings.peer_token.get_secret_value() if settings.peer_token else None
+    return {"authorization": f"Bearer {token}"} if token else {}

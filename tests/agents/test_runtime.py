@@ -1,0 +1,151 @@
+"""Serving an agent: bearer auth advertised and enforced, durable task stores (SQLite, PostgreSQL) and the
+recovery of tasks a dead process left running."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from a2a.helpers import new_task_from_user_message
+from a2a.server.context import ServerCallContext
+from a2a.types import Part, TaskState
+
+from tests.services import POSTGRES_URL, require_service
+from toolmesh.agents.mesh import build_reviewer
+from toolmesh.agents.runtime import build_task_store, recover_interrupted
+from toolmesh.agents.settings import AgentSettings
+from toolmesh.agents.wire import new_message
+from toolmesh.protocols.serving import bind_socket, running
+from toolmesh.protocols.settings import AuthSettings, TokenGrant, hash_token
+
+
+@pytest.mark.asyncio
+async def test_auth_is_advertised_in_the_card_and_enforced(tmp_path: Path) -> None:
+    settings = AgentSettings(
+        task_db_url="memory://",
+        auth=AuthSettings(tokens={hash_token("s3cret"): TokenGrant(client_id="planner")}),
+    )
+    sock = bind_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    agent = build_reviewer(settings, base)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "nope"}}
+    with anyio.fail_after(30):
+        async with running(agent.app, settings, sock=sock), httpx.AsyncClient(base_url=base) as http:
+            card = (await http.get("/.well-known/agent-card.json")).json()
+            anonymous = await http.post("/a2a/jsonrpc", json=body, headers={"A2A-Version": "1.0"})
+            wrong = await http.post(
+                "/a2a/jsonrpc", json=body, headers={"A2A-Version": "1.0", "authorization": "Bearer nope"}
+            )
+            allowed = await http.post(
+                "/a2a/jsonrpc", json=body, headers={"A2A-Version": "1.0", "authorization": "Bearer s3cret"}
+            )
+    assert card["securitySchemes"] == {"bearer": {"httpAuthSecurityScheme": {"scheme": "Bearer"}}}
+    assert card["securityRequirements"] == [{"schemes": {"bearer": {}}}]
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert wrong.status_code == 401
+    assert (
+        allowed.status_code == 200 and allowed.json()["error"]["code"] == -32001
+    )  # task not found: authorized
+
+
+async def _recovery_round_trip(url: str) -> None:
+    store, engine = build_task_store(url)
+    context = ServerCallContext()
+    running_task = new_task_from_user_message(new_message([Part(text="work")], context_id=str(uuid.uuid4())))
+    running_task.status.state = TaskState.TASK_STATE_WORKING
+    running_task.metadata.update({"instance": "executor@http://a"})
+    other = new_task_from_user_message(new_message([Part(text="work")], context_id=str(uuid.uuid4())))
+    other.status.state = TaskState.TASK_STATE_WORKING
+    other.metadata.update({"instance": "executor@http://b"})
+    waiting = new_task_from_user_message(new_message([Part(text="ask")], context_id=str(uuid.uuid4())))
+    waiting.status.state = TaskState.TASK_STATE_INPUT_REQUIRED
+    waiting.metadata.update({"instance": "executor@http://a"})
+    for task in (running_task, other, waiting):
+        await store.save(task, context)
+    recovered = await recover_interrupted(store, instance="executor@http://a", reason="interrupted: test")
+    assert running_task.id in recovered and other.id not in recovered and waiting.id not in recovered
+    after = await store.get(running_task.id, context)
+    assert after is not None and after.status.state == TaskState.TASK_STATE_FAILED
+    assert after.status.message.parts[0].text == "interrupted: test"
+    assert after.metadata["interrupted"] is True
+    untouched = await store.get(other.id, context)
+    assert untouched is not None and untouched.status.state == TaskState.TASK_STATE_WORKING
+    assert engine is not None
+    await engine.dispose()
+
+
+@pytest.mark.asyncio
+async def test_sqlite_store_recovers_only_its_own_interrupted_tasks(tmp_path: Path) -> None:
+    await _recovery_round_trip(f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}")
+
+
+@pytest.mark.services
+@pytest.mark.asyncio
+async def test_postgres_store_recovers_only_its_own_interrupted_tasks() -> None:
+    host_port = POSTGRES_URL.split("@", 1)[1].split("/", 1)[0]
+    host, _, port = host_port.partition(":")
+    require_service("PostgreSQL", host, int(port or 5432))
+    await _recovery_round_trip(POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://", 1))
+
+
+@pytest.mark.asyncio
+async def test_push_notifications_reach_the_callers_webhook() -> None:
+    from a2a.client import ClientConfig, create_client
+    from a2a.types import SendMessageConfiguration, SendMessageRequest, TaskPushNotificationConfig
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from toolmesh.agents.executor.engine import StepResult
+    from toolmesh.agents.reviewer.checks import ReviewRequest
+    from toolmesh.agents.wire import json_part
+
+    received: list[tuple[str, dict[str, object]]] = []
+    done = anyio.Event()
+
+    async def hook(request: Request) -> Response:
+        body = await request.json()
+        received.append((request.headers.get("x-a2a-notification-token", ""), body))
+        status = body.get("statusUpdate", {}).get("status", {}).get("state") or body.get("task", {}).get(
+            "status", {}
+        ).get("state")
+        if status == "TASK_STATE_COMPLETED":
+            done.set()
+        return Response(status_code=204)
+
+    settings = AgentSettings(task_db_url="memory://")
+    sock = bind_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    agent = build_reviewer(settings, base)
+    webhook_settings = AgentSettings()
+    result = StepResult(
+        step_id="s1", kind="tool", status="ok", tool="echo", structured={"rows": [[1]], "columns": ["n"]}
+    )
+    review = ReviewRequest(goal="one?", answer="It is 1 [1].", results=[result])
+    with anyio.fail_after(30):
+        async with (
+            running(Starlette(routes=[Route("/hook", hook, methods=["POST"])]), webhook_settings) as hook_url,
+            running(agent.app, settings, sock=sock),
+        ):
+            client = await create_client(base, client_config=ClientConfig(streaming=False))
+            async with client:
+                config = SendMessageConfiguration(
+                    task_push_notification_config=TaskPushNotificationConfig(
+                        url=f"{hook_url}/hook", token="tok-1"
+                    )
+                )
+                message = new_message([json_part(review.model_dump(mode="json"))])
+                _ = [
+                    e
+                    async for e in client.send_message(
+                        SendMessageRequest(message=message, configuration=config)
+                    )
+                ]
+            await done.wait()
+    assert received and all(token == "tok-1" for token, _ in received)
+    kinds = {next(iter(body)) for _, body in received}
+    assert "artifactUpdate" in kinds and "statusUpdate" in kinds

@@ -13,7 +13,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+JS_INTEROP := tests/conformance/js/node_modules/.toolmesh-installed
+
+# The npm @a2a-js/sdk used by the A2A interop tests (skipped, with the reason, where npm is absent).
+$(JS_INTEROP): tests/conformance/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/conformance/js --no-audit --no-fund --loglevel=error && touch $(JS_INTEROP); \
+	else echo "npm not found: the @a2a-js/sdk interop tests will be skipped"; fi
+
+install: $(STAMP) $(JS_INTEROP)
 
 ## The main job: the gateway on embedded defaults, over HTTP, listed by a real MCP client.
 demo: install

@@ -1,0 +1,116 @@
+"""The A2A checks: an independent a2a-sdk sample agent passes on both bindings, each injected fault fails
+its requirement, and capabilities the agent lacks are checked as refusals or skipped with a reason."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from toolmesh.protocols.conformance.a2a_checks import A2aOptions, card_url, check_a2a
+from toolmesh.protocols.conformance.report import Outcome, Report
+
+HERE = Path(__file__).parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from a2a_agents import BrokenAgent, serve_sample  # noqa: E402
+
+FULL = A2aOptions(slow_message="please wait", input_message="confirm the plan", timeout=10)
+
+
+def not_passing(report: Report) -> list[str]:
+    return [
+        f"{r.requirement_id}[{r.variant}] {r.outcome.value}: {r.observed}"
+        for r in report.results
+        if r.outcome != Outcome.PASS
+    ]
+
+
+@pytest.mark.asyncio
+async def test_sample_agent_passes_every_check_on_both_bindings() -> None:
+    with anyio.fail_after(60):
+        async with serve_sample() as base:
+            report = await check_a2a(base, FULL)
+    assert report.passed, not_passing(report)
+    assert not_passing(report) == []
+    assert report.details["bindings"] == "HTTP+JSON, JSONRPC"
+    variants = {(r.requirement_id, r.variant) for r in report.results}
+    assert ("A2A-CANCEL-TASK", "HTTP+JSON") in variants and ("A2A-CANCEL-TASK", "JSONRPC") in variants
+    cancel = [r for r in report.results if r.requirement_id == "A2A-CANCEL-TASK"]
+    assert all("running task: canceled" in r.observed for r in cancel)
+    subscribe = [r for r in report.results if r.requirement_id == "A2A-SUBSCRIBE"]
+    assert all("first event is its Task snapshot" in r.observed for r in subscribe), subscribe
+
+
+@pytest.mark.asyncio
+async def test_missing_behaviours_skip_with_a_reason_and_absent_capabilities_are_refusals() -> None:
+    with anyio.fail_after(60):
+        async with serve_sample(streaming=False, push=False, rest=False) as base:
+            report = await check_a2a(base + "/.well-known/agent-card.json", A2aOptions(timeout=10))
+    assert report.passed, not_passing(report)
+    by_id = {r.requirement_id: r for r in report.results}
+    assert by_id["A2A-INPUT-REQUIRED"].outcome == Outcome.SKIP
+    assert "--input-message" in by_id["A2A-INPUT-REQUIRED"].observed
+    assert by_id["A2A-STREAMING"].outcome == Outcome.PASS
+    assert "refused" in by_id["A2A-STREAMING"].observed
+    assert by_id["A2A-PUSH-CONFIG"].outcome == Outcome.PASS
+    assert "PUSH_NOTIFICATION_NOT_SUPPORTED" in by_id["A2A-PUSH-CONFIG"].observed
+    assert report.details["bindings"] == "JSONRPC"
+
+
+@pytest.mark.asyncio
+async def test_an_unreachable_agent_fails_cleanly() -> None:
+    with anyio.fail_after(30):
+        report = await check_a2a("http://127.0.0.1:9", A2aOptions(timeout=3))
+    assert not report.passed
+    assert {r.outcome for r in report.results} == {Outcome.FAIL, Outcome.SKIP}
+
+
+def test_card_url_accepts_base_or_card() -> None:
+    assert card_url("http://h:1") == "http://h:1/.well-known/agent-card.json"
+    assert card_url("http://h:1/agent/") == "http://h:1/agent/.well-known/agent-card.json"
+    assert card_url("http://h:1/x/card.json") == "http://h:1/x/card.json"
+
+
+FAULTS: list[tuple[str, str, str]] = [
+    # fault, requirement, variant (binding) where it shows
+    ("card-missing", "A2A-CARD-WELL-KNOWN", "card"),
+    ("card-no-version", "A2A-CARD-FIELDS", "card"),
+    ("card-no-skills", "A2A-CARD-SKILLS", "card"),
+    ("dead-interface", "A2A-INTERFACES-REACHABLE", "card"),
+    ("send-bad-state", "A2A-SEND-MESSAGE", "JSONRPC"),
+    ("stream-garbage", "A2A-STREAMING", "JSONRPC"),
+    ("get-task-wrong-id", "A2A-GET-TASK", "JSONRPC"),
+    ("list-ignores-context", "A2A-LIST-TASKS", "JSONRPC"),
+    ("cancel-terminal-ok", "A2A-CANCEL-TASK", "JSONRPC"),
+    ("subscribe-terminal-ok", "A2A-SUBSCRIBE", "JSONRPC"),
+    ("push-broken", "A2A-PUSH-CONFIG", "JSONRPC"),
+    ("reopen-terminal", "A2A-TERMINAL-STATE", "JSONRPC"),
+    ("wrong-error-codes", "A2A-ERROR-CODES", "JSONRPC"),
+    ("ignore-version", "A2A-VERSION", "HTTP+JSON"),
+    ("new-context", "A2A-CONTEXT", "JSONRPC"),
+    ("artifact-no-parts", "A2A-ARTIFACTS", "JSONRPC"),
+    ("input-required-stuck", "A2A-INPUT-REQUIRED", "JSONRPC"),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("fault", "rid", "variant"), FAULTS, ids=[f[0] for f in FAULTS])
+async def test_each_fault_fails_its_check(fault: str, rid: str, variant: str) -> None:
+    options = A2aOptions(
+        slow_message="please wait", input_message="confirm the plan", timeout=10, only=frozenset({rid})
+    )
+    with anyio.fail_after(60):
+        async with serve_sample(faults=[fault]) as base:
+            report = await check_a2a(base, options)
+    results = {r.variant: r for r in report.results if r.requirement_id == rid}
+    assert variant in results, report.results
+    assert results[variant].outcome == Outcome.FAIL, f"{fault}: {results[variant].observed}"
+    assert not report.passed
+
+
+def test_every_fault_of_the_broken_agent_is_exercised() -> None:
+    assert {f[0] for f in FAULTS} == BrokenAgent.FAULTS

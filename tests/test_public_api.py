@@ -80,6 +80,7 @@ PINNED: dict[str, list[str]] = {
     "toolmesh.agents": [],
     "toolmesh.registry": [],
     "toolmesh.servers": [],
+    "toolmesh.servers.sql": ["SPEC", "SqlSettings", "build_server"],
 }
 
 

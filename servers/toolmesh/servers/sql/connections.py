@@ -1,0 +1,334 @@
+"""Named connections: a backend each, the catalog cached, and errors enriched with the closest real names."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from toolmesh.servers.sql.backend import Backend, Params, UnknownName
+from toolmesh.servers.sql.errors import QueryRejected, SqlInputError, SqlNotFound
+from toolmesh.servers.sql.guard import CheckedQuery, Scalar, bind_params, check_query
+from toolmesh.servers.sql.models import (
+    ConnectionInfo,
+    ExplainResult,
+    QueryColumn,
+    QueryResult,
+    TableDescription,
+    TableSummary,
+    WriteResult,
+)
+from toolmesh.servers.sql.settings import SAMPLE_CONNECTION, ConnectionSettings, SqlSettings, expand_secrets
+
+__all__ = ["Connection", "ConnectionManager", "Limits", "make_backend"]
+
+logger = logging.getLogger(__name__)
+
+_CATALOG_TTL = 300.0
+_SNAPSHOT_TABLES = 500
+_PLACEHOLDERS = {
+    "sqlite": "`?` with a list, or `:name` with an object",
+    "postgresql": "`?` or `$1` with a list, or `:name` with an object",
+    "mysql": "`?` with a list, or `:name` with an object",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    default_max_rows: int
+    max_rows_limit: int
+    max_bytes: int
+    time_limit: float
+    sample_rows: int
+
+
+def make_backend(settings: ConnectionSettings, time_limit: float) -> Backend:
+    """The backend for a connection URL (secrets expanded from the environment now)."""
+    url = expand_secrets(settings.url)
+    scheme = url.split(":", 1)[0].lower().split("+", 1)[0]
+    if scheme == "sqlite":
+        from toolmesh.servers.sql.sqlite import SqliteBackend, sqlite_path
+
+        return SqliteBackend(
+            sqlite_path(url), pool_size=settings.pool_size, allow_writes=settings.allow_writes
+        )
+    if scheme in {"postgresql", "postgres"}:
+        from toolmesh.servers.sql.postgres import PostgresBackend
+
+        dsn = "postgresql:" + url.split(":", 1)[1]
+        return PostgresBackend(
+            dsn, pool_size=settings.pool_size, schemas=settings.schemas, time_limit=time_limit
+        )
+    from toolmesh.servers.sql.mysql import MysqlBackend
+
+    return MysqlBackend(url, pool_size=settings.pool_size, schemas=settings.schemas, time_limit=time_limit)
+
+
+def _label(backend: Backend) -> Literal["sqlite", "postgresql", "mysql"]:
+    return "postgresql" if backend.dialect == "postgres" else backend.dialect
+
+
+class Connection:
+    """One named database: guarded queries, the catalog, and the sample database generated on first use."""
+
+    def __init__(
+        self, name: str, settings: ConnectionSettings, limits: Limits, *, sample_path: str | None = None
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.limits = limits
+        self.timeout = settings.timeout_seconds or limits.time_limit
+        self.backend = make_backend(settings, self.timeout)
+        self.sample_path = sample_path
+        self._tables: tuple[float, list[TableSummary]] | None = None
+        self._snapshot: tuple[float, list[TableDescription]] | None = None
+        self._lock = asyncio.Lock()
+        self._opened = False
+
+    @property
+    def dialect(self) -> Literal["sqlite", "postgresql", "mysql"]:
+        return _label(self.backend)
+
+    @property
+    def read_only(self) -> bool:
+        return not self.settings.allow_writes
+
+    def info(self) -> ConnectionInfo:
+        return ConnectionInfo(
+            name=self.name,
+            dialect=self.dialect,
+            description=self.settings.description,
+            read_only=self.read_only,
+            placeholders=_PLACEHOLDERS[self.dialect],
+        )
+
+    async def open(self) -> None:
+        if self._opened:
+            return
+        async with self._lock:
+            if self._opened:
+                return
+            if self.sample_path is not None:
+                from pathlib import Path
+
+                from toolmesh.servers.sql.sample import ensure_sample
+
+                await asyncio.to_thread(ensure_sample, Path(self.sample_path))
+            await self.backend.open()
+            self._opened = True
+
+    async def close(self) -> None:
+        await self.backend.close()
+        self._opened = False
+
+    # -- catalog -------------------------------------------------------------------------------------------
+
+    async def tables(self, *, refresh: bool = False) -> list[TableSummary]:
+        now = time.monotonic()
+        if refresh or self._tables is None or now - self._tables[0] > _CATALOG_TTL:
+            await self.open()
+            self._tables = (now, await self.backend.tables())
+        return self._tables[1]
+
+    async def find_table(self, table: str, schema: str | None = None) -> TableSummary:
+        """Look ``table`` up in the catalog (never formatted into SQL); unknown names get the closest
+        matches.
+        """
+        tables = await self.tables()
+        candidates = [t for t in tables if schema is None or t.schema_name == schema]
+        for match in (
+            [t for t in candidates if t.name == table],
+            [t for t in candidates if t.name.lower() == table.lower()],
+        ):
+            if len(match) == 1:
+                return match[0]
+            if len(match) > 1:
+                names = ", ".join(f"{t.schema_name}.{t.name}" for t in match)
+                raise SqlInputError(f"`{table}` exists in several schemas: {names}", hint="Pass `schema`.")
+        if schema is None and "." in table:
+            head, tail = table.rsplit(".", 1)
+            return await self.find_table(tail, head.strip('"`'))
+        known = [t.name for t in tables]
+        close = difflib.get_close_matches(table, known, n=3, cutoff=0.5)
+        where = f" in schema `{schema}`" if schema else ""
+        raise SqlNotFound(
+            f"no table `{table}`{where} on connection `{self.name}`"
+            + (f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""),
+            hint="list_tables shows every table; find_tables ranks tables for a question.",
+        )
+
+    async def snapshot(self) -> list[TableDescription]:
+        """Every table described (keys, columns, comments), cached for five minutes, for schema linking."""
+        now = time.monotonic()
+        if self._snapshot is None or now - self._snapshot[0] > _CATALOG_TTL:
+            tables = (await self.tables())[:_SNAPSHOT_TABLES]
+            described = list(await asyncio.gather(*(self.backend.describe(self.name, t) for t in tables)))
+            self._snapshot = (now, described)
+        return self._snapshot[1]
+
+    async def describe(self, table: str, schema: str | None, sample_rows: int) -> TableDescription:
+        summary = await self.find_table(table, schema)
+        description = await self.backend.describe(self.name, summary)
+        description.referenced_by = await self.backend.referenced_by(summary)
+        if sample_rows > 0:
+            sample = await self.backend.query(
+                f"SELECT * FROM {self.backend.qualified(summary)} LIMIT {int(sample_rows)}",  # noqa: S608 - catalog name, quoted
+                None,
+                max_rows=sample_rows,
+                max_bytes=self.limits.max_bytes,
+                time_limit=self.timeout,
+            )
+            description.sample_columns = [c[0] for c in sample.columns]
+            description.sample_rows = sample.rows
+        return description
+
+    # -- queries -------------------------------------------------------------------------------------------
+
+    def _check(self, sql: str, *, write: bool = False) -> CheckedQuery:
+        return check_query(sql, self.backend.dialect, write=write)
+
+    def _bind(
+        self, checked: CheckedQuery, params: Sequence[Scalar] | Mapping[str, Scalar] | None
+    ) -> tuple[str, Params]:
+        return bind_params(checked.sql, self.backend.dialect, params)
+
+    async def run(
+        self, sql: str, params: Sequence[Scalar] | Mapping[str, Scalar] | None, max_rows: int | None
+    ) -> QueryResult:
+        rows_cap = min(max_rows or self.limits.default_max_rows, self.limits.max_rows_limit)
+        checked = self._check(sql)
+        text, bound = self._bind(checked, params)
+        await self.open()
+        started = time.perf_counter()
+        try:
+            raw = await self.backend.query(
+                text, bound, max_rows=rows_cap, max_bytes=self.limits.max_bytes, time_limit=self.timeout
+            )
+        except UnknownName as exc:
+            raise await self._suggest(exc, checked) from exc
+        # model_construct: every field is built right here from typed values; validating thousands of rows
+        # again would cost more than reading them.
+        return QueryResult.model_construct(
+            connection=self.name,
+            columns=[QueryColumn(name=n, type=t) for n, t in raw.columns],
+            rows=raw.rows,
+            row_count=len(raw.rows),
+            truncated=raw.truncated is not None,
+            truncated_reason=raw.truncated,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    async def explain(
+        self, sql: str, params: Sequence[Scalar] | Mapping[str, Scalar] | None, analyze: bool
+    ) -> ExplainResult:
+        checked = self._check(sql)
+        text, bound = self._bind(checked, params)
+        await self.open()
+        try:
+            plan = await self.backend.explain(text, bound, analyze=analyze, time_limit=self.timeout)
+        except UnknownName as exc:
+            raise await self._suggest(exc, checked) from exc
+        return ExplainResult(connection=self.name, dialect=self.dialect, plan=plan)
+
+    async def write(self, sql: str, params: Sequence[Scalar] | Mapping[str, Scalar] | None) -> WriteResult:
+        if self.read_only:
+            raise QueryRejected(
+                f"connection `{self.name}` is read-only",
+                hint="Writes need allow_writes = true in this connection's settings.",
+            )
+        checked = self._check(sql, write=True)
+        text, bound = self._bind(checked, params)
+        await self.open()
+        try:
+            count = await self.backend.write(text, bound, time_limit=self.timeout)
+        except UnknownName as exc:
+            raise await self._suggest(exc, checked) from exc
+        self._tables = self._snapshot = None
+        return WriteResult(connection=self.name, affected_rows=count)
+
+    async def _suggest(self, exc: UnknownName, checked: CheckedQuery) -> SqlNotFound:
+        try:
+            tables = await self.tables()
+        except Exception:
+            return SqlNotFound(exc.message, hint="describe_table shows the real names.")
+        if exc.kind == "table":
+            close = difflib.get_close_matches(exc.name, [t.name for t in tables], n=3, cutoff=0.5)
+            return SqlNotFound(
+                f"{exc.message}" + (f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""),
+                hint="list_tables shows every table.",
+            )
+        used = {name.lower() for name in checked.tables()}
+        scope = [t for t in tables if t.name.lower() in used] or tables[:50]
+        columns: dict[str, list[str]] = {}
+        for table in scope:
+            try:
+                described = await self.backend.describe(self.name, table)
+            except Exception as problem:  # suggestions are best effort
+                logger.debug("cannot describe %s for suggestions: %s", table.name, problem)
+                continue
+            for column in described.columns:
+                columns.setdefault(column.name, []).append(table.name)
+        close = difflib.get_close_matches(exc.name, list(columns), n=3, cutoff=0.5)
+        if not close:
+            close = [c for c in columns if c.lower() == exc.name.lower()][:3]
+        listing = "; ".join(
+            f"{t.name}: {', '.join(c for c, owners in columns.items() if t.name in owners)}"
+            for t in scope[:5]
+        )
+        return SqlNotFound(
+            f"{exc.message}" + (f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""),
+            hint=f"Columns — {listing}" if listing else "describe_table shows the real names.",
+        )
+
+
+class ConnectionManager:
+    """The named connections of one server."""
+
+    def __init__(self, settings: SqlSettings) -> None:
+        self.limits = Limits(
+            default_max_rows=settings.default_max_rows,
+            max_rows_limit=settings.max_rows_limit,
+            max_bytes=settings.max_bytes,
+            time_limit=settings.timeout_seconds,
+            sample_rows=settings.sample_rows,
+        )
+        self.connections: dict[str, Connection] = {}
+        from toolmesh.servers.sql.settings import default_sample_path
+
+        sample = str(settings.sample_path or default_sample_path())
+        for name, conn_settings in settings.all_connections().items():
+            is_sample = settings.sample and name == SAMPLE_CONNECTION and name not in settings.connections
+            self.connections[name] = Connection(
+                name, conn_settings, self.limits, sample_path=sample if is_sample else None
+            )
+
+    @property
+    def writable(self) -> bool:
+        return any(not c.read_only for c in self.connections.values())
+
+    def get(self, name: str | None) -> Connection:
+        """The connection ``name``; with ``None``, the only connection (or an error naming the choices)."""
+        if name is None:
+            if len(self.connections) == 1:
+                return next(iter(self.connections.values()))
+            if not self.connections:
+                raise SqlNotFound("no connections are configured", hint="Set TOOLMESH_SQL_CONNECTIONS.")
+            raise SqlInputError(
+                "several connections are configured; say which one",
+                hint=f"Pass `connection`: one of {', '.join(self.connections)}.",
+            )
+        if name not in self.connections:
+            close = difflib.get_close_matches(name, list(self.connections), n=1, cutoff=0.5)
+            raise SqlNotFound(
+                f"no connection named `{name}`" + (f"; did you mean `{close[0]}`?" if close else ""),
+                hint=f"Connections: {', '.join(self.connections) or 'none'}.",
+            )
+        return self.connections[name]
+
+    async def close(self) -> None:
+        for connection in self.connections.values():
+            await connection.close()

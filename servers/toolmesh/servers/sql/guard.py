@@ -1,0 +1,426 @@
+"""The parser line of defence: one statement, an allowlist of read statements, no dangerous functions.
+
+The database is the first line (read-only connections and transactions, SQLite's authorizer, timeouts); this
+module is the second. It tokenizes and parses the query with sqlglot in the connection's dialect and refuses,
+with a reason a model can act on:
+
+- anything but exactly one statement (``SELECT 1; DROP TABLE t`` and ``COMMIT; ...``);
+- statement kinds outside the allowlist (reads: SELECT / set operations / VALUES / MySQL SHOW and DESCRIBE),
+  and write or DDL nodes anywhere in the tree (data-modifying CTEs, ``SELECT ... INTO``);
+- row locks (``FOR UPDATE`` / ``FOR SHARE``) and functions that read files, reach the network, sleep, take
+  locks,
+  run SQL from a string or change server state;
+- executable comments (``/*! ... */``), which MySQL and MariaDB run but every other parser skips.
+
+It also rewrites portable placeholders (``?`` with a list, ``:name`` with a mapping) into the driver's own
+style.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokenizer_core import Token, TokenType
+
+from toolmesh.servers.sql.errors import QueryRejected, SqlInputError, SqlLimitExceeded, SqlSyntaxError
+
+__all__ = [
+    "DENIED_FUNCTIONS",
+    "MAX_SQL_CHARS",
+    "CheckedQuery",
+    "Dialect",
+    "Scalar",
+    "bind_params",
+    "check_query",
+]
+
+Dialect = Literal["sqlite", "postgres", "mysql"]
+Scalar = str | int | float | bool | None
+MAX_SQL_CHARS = 100_000
+
+# Functions that read or write files, reach the network, sleep, take locks, execute SQL held in a string,
+# or change server state. Matched case-insensitively on the last name part, quoted or not.
+DENIED_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        # files (PostgreSQL, MySQL, SQLite, DuckDB)
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_stat_file",
+        "pg_file_write",
+        "pg_file_rename",
+        "pg_file_unlink",
+        "pg_logdir_ls",
+        "pg_current_logfile",
+        "lo_import",
+        "lo_export",
+        "loread",
+        "lowrite",
+        "load_file",
+        "readfile",
+        "writefile",
+        "edit",
+        "load_extension",
+        "fts3_tokenizer",
+        "read_csv",
+        "read_csv_auto",
+        "read_parquet",
+        "read_json",
+        "read_json_auto",
+        "read_text",
+        "read_blob",
+        # network
+        "dblink",
+        "http_get",
+        "http_post",
+        "http_request",
+        "sys_exec",
+        "sys_eval",
+        "pg_notify",
+        # sleeping and waiting
+        "pg_sleep",
+        "pg_sleep_for",
+        "pg_sleep_until",
+        "sleep",
+        "benchmark",
+        "master_pos_wait",
+        "source_pos_wait",
+        "wait_for_executed_gtid_set",
+        "wait_until_sql_thread_after_gtids",
+        # locks
+        "get_lock",
+        "release_lock",
+        "release_all_locks",
+        "is_free_lock",
+        "is_used_lock",
+        # SQL executed from a string
+        "query_to_xml",
+        "query_to_xmlschema",
+        "query_to_xml_and_xmlschema",
+        "cursor_to_xml",
+        "cursor_to_xmlschema",
+        "database_to_xml",
+        "database_to_xmlschema",
+        "database_to_xml_and_xmlschema",
+        "ts_stat",
+        "ts_rewrite",
+        # server state
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "pg_reload_conf",
+        "pg_rotate_logfile",
+        "set_config",
+        "pg_switch_wal",
+        "pg_create_restore_point",
+        "pg_start_backup",
+        "pg_stop_backup",
+        "pg_backup_start",
+        "pg_backup_stop",
+        "pg_promote",
+        "pg_logical_emit_message",
+        "pg_import_system_collations",
+        "pg_export_snapshot",
+        "nextval",
+        "setval",
+        "txid_current",
+        "pg_current_xact_id",
+        "pg_logical_slot_get_changes",
+        "pg_logical_slot_peek_changes",
+        "pg_wal_replay_pause",
+        "pg_wal_replay_resume",
+    }
+)
+_DENIED_PREFIXES = (
+    "pg_read_",
+    "pg_ls_",
+    "pg_file_",
+    "lo_",
+    "dblink",
+    "pg_advisory",
+    "pg_try_advisory",
+    "pg_sleep",
+    "pg_replication_",
+    "pg_create_",
+    "pg_drop_",
+    "pg_stat_reset",
+    "pg_stat_statements_reset",
+)
+# Words that never belong in a read query outside strings and quoted identifiers.
+_DENIED_WORDS = frozenset({"INTO", "OUTFILE", "DUMPFILE"})
+
+_READ_ROOTS: tuple[type[exp.Expression], ...] = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
+_MYSQL_READ_ROOTS: tuple[type[exp.Expression], ...] = (exp.Show, exp.Describe)
+_WRITE_ROOTS: tuple[type[exp.Expression], ...] = (exp.Insert, exp.Update, exp.Delete)
+
+
+def _node_types(*names: str) -> tuple[type[exp.Expression], ...]:
+    found = [getattr(exp, name, None) for name in names]
+    return tuple(t for t in found if isinstance(t, type) and issubclass(t, exp.Expression))
+
+
+_WRITE_NODES = _node_types("Insert", "Update", "Delete", "Merge", "Into", "Copy", "LoadData", "TruncateTable")
+_ALWAYS_DENIED_NODES = _node_types(
+    "Create",
+    "Drop",
+    "Alter",
+    "Command",
+    "Pragma",
+    "Attach",
+    "Detach",
+    "Set",
+    "Transaction",
+    "Commit",
+    "Rollback",
+    "Use",
+    "Grant",
+    "Revoke",
+    "Analyze",
+    "Kill",
+    "Cache",
+    "Uncache",
+    "Refresh",
+    "Lock",
+    "Copy",
+    "LoadData",
+    "Into",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedQuery:
+    """A query that passed the guard: its text (trailing ';' removed), its tree and its statement kind."""
+
+    sql: str
+    expression: exp.Expression
+    kind: str
+
+    def tables(self) -> list[str]:
+        """Names of the tables the query reads (unquoted, without schema)."""
+        return sorted({t.name for t in self.expression.find_all(exp.Table) if t.name})
+
+
+@functools.lru_cache(maxsize=512)
+def _tokens(sql: str, dialect: Dialect) -> list[Token]:
+    """Tokens of ``sql`` (cached: models repeat queries; callers never mutate tokens)."""
+    try:
+        return sqlglot.tokenize(sql, read=dialect)
+    except TokenError as exc:
+        raise SqlSyntaxError(
+            f"the query does not tokenize: {exc}", hint="Check quotes and comments."
+        ) from exc
+
+
+def _function_name_denied(name: str) -> bool:
+    lowered = name.lower().rsplit(".", 1)[-1]
+    return lowered in DENIED_FUNCTIONS or lowered.startswith(_DENIED_PREFIXES)
+
+
+def _scan_tokens(tokens: list[Token], *, write: bool) -> None:
+    semicolons = [i for i, t in enumerate(tokens) if t.token_type == TokenType.SEMICOLON]
+    if semicolons and semicolons != [len(tokens) - 1]:
+        raise QueryRejected(
+            "only one SQL statement is allowed per call",
+            hint="Send each statement in its own call; transaction control (COMMIT, BEGIN) is never allowed.",
+        )
+    for index, token in enumerate(tokens):
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        if token.token_type == TokenType.STRING:
+            continue
+        if (
+            following is not None
+            and following.token_type == TokenType.L_PAREN
+            and _function_name_denied(token.text)
+        ):
+            raise QueryRejected(
+                f"the function {token.text}() is not allowed: it can read files, reach the network, sleep, "
+                "take locks or change server state",
+                hint="Query tables and views only.",
+            )
+        quoted = token.token_type == TokenType.IDENTIFIER
+        if not quoted and not write and token.text.upper() in _DENIED_WORDS:
+            raise QueryRejected(
+                f"`{token.text}` is not allowed in a read-only query",
+                hint="Use a plain SELECT; results come back to you, they cannot be written anywhere.",
+            )
+
+
+def _syntax_error(exc: ParseError, sql: str) -> SqlSyntaxError:
+    details = exc.errors[0] if exc.errors else {}
+    line, col = details.get("line"), details.get("col")
+    token = details.get("highlight") or ""
+    description = details.get("description") or "invalid syntax"
+    where = f" at line {line}, column {col}" if line is not None else ""
+    near = f" near `{token}`" if token else ""
+    return SqlSyntaxError(
+        f"syntax error{where}{near}: {description}",
+        hint="Fix the SQL at that position; placeholders are `?` (with a list) or `:name` (with an object).",
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def check_query(sql: str, dialect: Dialect, *, write: bool = False) -> CheckedQuery:
+    """Validate ``sql`` for ``dialect``; ``write=True`` admits INSERT/UPDATE/DELETE instead of reads.
+
+    Results are cached (refusals are not: they raise); the returned tree must not be mutated.
+    """
+    if len(sql) > MAX_SQL_CHARS:
+        raise SqlLimitExceeded(f"the query is {len(sql)} characters long; the limit is {MAX_SQL_CHARS}")
+    text = sql.strip()
+    if not text:
+        raise SqlInputError("the query is empty", hint="Send one SELECT statement.")
+    if "/*!" in text or "/*m!" in text.lower():
+        raise QueryRejected(
+            "executable comments (/*! ... */, /*M! ... */) are not allowed",
+            hint="Remove the comment; MySQL would run the text inside it.",
+        )
+    if "\x00" in text:
+        raise SqlInputError("the query contains a NUL character")
+    tokens = _tokens(text, dialect)
+    if not tokens:
+        raise SqlInputError("the query contains only comments", hint="Send one SELECT statement.")
+    _scan_tokens(tokens, write=write)
+    try:
+        parsed = [
+            e for e in sqlglot.parse(text, read=dialect) if e is not None and not isinstance(e, exp.Semicolon)
+        ]
+    except ParseError as exc:
+        raise _syntax_error(exc, text) from exc
+    if len(parsed) != 1:
+        raise QueryRejected(
+            "only one SQL statement is allowed per call", hint="Send each statement separately."
+        )
+    root = parsed[0]
+    allowed = _WRITE_ROOTS if write else _READ_ROOTS + (_MYSQL_READ_ROOTS if dialect == "mysql" else ())
+    if not isinstance(root, allowed):
+        kind = root.key.upper()
+        if write:
+            raise QueryRejected(
+                f"{kind} is not allowed by the write tool",
+                hint="Only INSERT, UPDATE and DELETE are accepted.",
+            )
+        raise QueryRejected(
+            f"{kind} statements are not allowed: this connection is read-only",
+            hint="Only SELECT (with WITH, UNION, VALUES) is accepted"
+            + ("; SHOW and DESCRIBE too." if dialect == "mysql" else ".")
+            + " Use explain_query for plans and describe_table for schemas.",
+        )
+    denied = _ALWAYS_DENIED_NODES if write else _ALWAYS_DENIED_NODES + _WRITE_NODES
+    for node in root.walk():
+        if node is not root and isinstance(node, denied):
+            raise QueryRejected(
+                f"{node.key.upper()} inside the query is not allowed"
+                + (
+                    ""
+                    if write
+                    else ": this connection is read-only (data-modifying CTEs and row locks included)"
+                ),
+                hint="Use a plain SELECT." if not write else "Send DDL and transaction control to a DBA.",
+            )
+        if isinstance(node, exp.Func):
+            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+            if name and _function_name_denied(name):
+                raise QueryRejected(
+                    f"the function {name}() is not allowed", hint="Query tables and views only."
+                )
+    text = text[:-1].rstrip() if text.endswith(";") else text
+    return CheckedQuery(sql=text, expression=root, kind=root.key)
+
+
+def _placeholders(tokens: list[Token]) -> list[tuple[int, int, str | None]]:
+    """(start, end_inclusive, name) of each portable placeholder; name None for ``?``."""
+    found: list[tuple[int, int, str | None]] = []
+    for index, token in enumerate(tokens):
+        if token.token_type == TokenType.PLACEHOLDER and token.text == "?":
+            found.append((token.start, token.end, None))
+        elif token.token_type == TokenType.COLON and index + 1 < len(tokens):
+            name_token = tokens[index + 1]
+            if name_token.start == token.end + 1 and name_token.token_type in (TokenType.VAR, TokenType.NAME):
+                found.append((token.start, name_token.end, name_token.text))
+    return found
+
+
+def bind_params(
+    sql: str, dialect: Dialect, params: Sequence[Scalar] | Mapping[str, Scalar] | None
+) -> tuple[str, list[Scalar] | dict[str, Scalar] | None]:
+    """Rewrite ``?`` / ``:name`` placeholders into the driver's style and order the values to match.
+
+    PostgreSQL also accepts its own ``$1`` placeholders with a list. Values are always sent separately from
+    the
+    SQL text (asyncpg and SQLite bind them; aiomysql escapes them), never formatted in by us.
+    """
+    tokens = _tokens(sql, dialect)
+    holes = _placeholders(tokens)
+    native_pg = dialect == "postgres" and any(t.token_type == TokenType.PARAMETER for t in tokens)
+    if params is None:
+        if holes or native_pg:
+            raise SqlInputError("the query has placeholders but no params were given", hint="Pass `params`.")
+        return sql, None
+    named = [h for h in holes if h[2] is not None]
+    positional = [h for h in holes if h[2] is None]
+    if named and positional:
+        raise SqlInputError("mix of `?` and `:name` placeholders", hint="Use one style per query.")
+    if isinstance(params, Mapping):
+        if positional or native_pg:
+            raise SqlInputError(
+                "params is an object, so placeholders must be `:name`", hint="Or pass a list."
+            )
+        names = [h[2] for h in named if h[2] is not None]
+        missing = sorted({n for n in names if n not in params})
+        if missing:
+            raise SqlInputError(f"no value for placeholder(s) {', '.join(':' + m for m in missing)}")
+        unused = sorted(set(params) - set(names))
+        if unused:
+            raise SqlInputError(f"params has values no placeholder uses: {', '.join(unused)}")
+        if dialect == "sqlite":
+            return sql, dict(params)
+        order = {name: i for i, name in enumerate(dict.fromkeys(names))}
+        return _rewrite(sql, dialect, named, order), _ordered(dialect, named, order, params)
+    values = list(params)
+    if named:
+        raise SqlInputError(
+            "params is a list, so placeholders must be `?`", hint="Or pass an object for `:name`."
+        )
+    if native_pg:
+        return sql, values
+    if len(positional) != len(values):
+        raise SqlInputError(
+            f"the query has {len(positional)} `?` placeholder(s) but params has {len(values)} value(s)"
+        )
+    if dialect == "sqlite":
+        return sql, values
+    return _rewrite(sql, dialect, positional, None), values
+
+
+def _ordered(
+    dialect: Dialect,
+    holes: list[tuple[int, int, str | None]],
+    order: dict[str, int],
+    params: Mapping[str, Scalar],
+) -> list[Scalar]:
+    if dialect == "postgres":
+        return [params[name] for name in order]
+    return [params[h[2]] for h in holes if h[2] is not None]
+
+
+def _rewrite(
+    sql: str, dialect: Dialect, holes: list[tuple[int, int, str | None]], order: dict[str, int] | None
+) -> str:
+    parts: list[str] = []
+    cursor = 0
+    for position, (start, end, name) in enumerate(holes):
+        chunk = sql[cursor:start]
+        parts.append(chunk.replace("%", "%%") if dialect == "mysql" else chunk)
+        if dialect == "postgres":
+            number = (order[name] if order is not None and name is not None else position) + 1
+            parts.append(f"${number}")
+        else:
+            parts.append("%s")
+        cursor = end + 1
+    tail = sql[cursor:]
+    parts.append(tail.replace("%", "%%") if dialect == "mysql" else tail)
+    return "".join(parts)

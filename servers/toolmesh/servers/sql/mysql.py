@@ -1,0 +1,302 @@
+"""MySQL / MariaDB backend (aiomysql): read-only sessions and transactions, server-side execution limits.
+
+Each session is set to ``TRANSACTION READ ONLY`` when first used; every query runs inside
+``START TRANSACTION READ ONLY`` under ``max_execution_time`` (MySQL) or ``max_statement_time`` (MariaDB).
+Multi-statements and ``LOAD DATA LOCAL`` are off in the client. Results stream through an unbuffered cursor;
+when a cap stops the read early the connection is closed instead of draining the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import urllib.parse
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiomysql
+import pymysql  # type: ignore[import-untyped]
+from pymysql.constants import FIELD_TYPE  # type: ignore[import-untyped]
+
+from toolmesh.servers.sql.backend import Backend, Capped, Params, RawResult, UnknownName
+from toolmesh.servers.sql.errors import (
+    ConnectionUnavailable,
+    QueryRejected,
+    QueryTimeout,
+    SqlConfigError,
+    SqlInputError,
+    SqlSyntaxError,
+)
+from toolmesh.servers.sql.models import ColumnInfo, ForeignKey, IndexInfo, TableDescription, TableSummary
+
+__all__ = ["MysqlBackend", "mysql_params"]
+
+_TYPE_NAMES = {getattr(FIELD_TYPE, n): n for n in dir(FIELD_TYPE) if n.isupper()}
+_TIMEOUT_CODES = {3024, 1969, 1317, 2013}
+_READ_ONLY_CODES = {1792, 1227, 1142, 1044, 1045, 1370}
+
+
+def mysql_params(url: str) -> dict[str, Any]:
+    """aiomysql connection arguments from ``mysql://user:password@host:port/database``."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        raise SqlConfigError(
+            f"the MySQL URL {url!r} has no host", hint="Use mysql://user:password@host:3306/db."
+        )
+    database = urllib.parse.unquote(parts.path.lstrip("/"))
+    if not database:
+        raise SqlConfigError(f"the MySQL URL {url!r} names no database", hint="Append /DATABASE to the URL.")
+    return {
+        "host": parts.hostname,
+        "port": parts.port or 3306,
+        "user": urllib.parse.unquote(parts.username or "root"),
+        "password": urllib.parse.unquote(parts.password or ""),
+        "db": database,
+    }
+
+
+class MysqlBackend(Backend):
+    dialect = "mysql"
+
+    def __init__(self, url: str, *, pool_size: int, schemas: list[str], time_limit: float) -> None:
+        self.params = mysql_params(url)
+        self.pool_size = pool_size
+        self.schemas = schemas or [self.params["db"]]
+        self.timeout = time_limit
+        self._pool: aiomysql.Pool | None = None
+        self._mariadb = False
+        # Connections already set up: session read-only, and the execution limit last set on them.
+        self._ready: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        async with self._lock:
+            if self._pool is not None:
+                return
+            try:
+                pool = await aiomysql.create_pool(
+                    minsize=1,
+                    maxsize=self.pool_size,
+                    autocommit=True,
+                    charset="utf8mb4",
+                    local_infile=False,
+                    connect_timeout=10,
+                    **self.params,
+                )
+                async with pool.acquire() as conn, conn.cursor() as cur:
+                    await cur.execute("SELECT VERSION()")
+                    row = await cur.fetchone()
+                self._mariadb = "mariadb" in str(row[0]).lower() if row else False
+                self._pool = pool
+            except (OSError, pymysql.MySQLError) as exc:
+                raise ConnectionUnavailable(f"cannot connect to MySQL/MariaDB: {exc}") from exc
+
+    async def close(self) -> None:
+        async with self._lock:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.close()
+                await pool.wait_closed()
+
+    def _limit_sql(self, time_limit: float) -> str:
+        if self._mariadb:
+            return f"SET SESSION max_statement_time = {time_limit:.3f}"
+        return f"SET SESSION max_execution_time = {int(time_limit * 1000)}"
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, time_limit: float) -> AsyncIterator[Any]:
+        await self.open()
+        assert self._pool is not None
+        try:
+            conn = await self._pool.acquire()
+        except (OSError, pymysql.MySQLError) as exc:
+            raise ConnectionUnavailable(f"cannot connect to MySQL/MariaDB: {exc}") from exc
+        try:
+            async with conn.cursor() as cur:
+                if conn not in self._ready:
+                    await cur.execute("SET SESSION TRANSACTION READ ONLY")
+                if self._ready.get(conn) != time_limit:  # one round trip saved when the limit is unchanged
+                    await cur.execute(self._limit_sql(time_limit))
+                    self._ready[conn] = time_limit
+            yield conn
+        finally:
+            self._pool.release(conn)
+
+    def _error(self, exc: BaseException, time_limit: float) -> Exception:
+        if isinstance(exc, asyncio.TimeoutError):
+            return QueryTimeout(f"the query was stopped after the {time_limit:g} s limit", hint="Narrow it.")
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+        if code in _TIMEOUT_CODES:
+            return QueryTimeout(
+                f"the query was stopped after the {time_limit:g} s limit",
+                hint="Narrow it: add WHERE conditions or a LIMIT, aggregate, or avoid cross joins.",
+            )
+        if code == 1054:
+            match = re.search(r"Unknown column '([^']+)'", text)
+            name = (match.group(1) if match else text).split(".")[-1]
+            return UnknownName("column", name, f"no column `{name}`")
+        if code == 1146:
+            match = re.search(r"Table '([^']+)' doesn't exist", text)
+            name = (match.group(1) if match else text).split(".")[-1]
+            return UnknownName("table", name, f"no table `{name}`")
+        if code == 1064:
+            return SqlSyntaxError(f"syntax error: {text}", hint="Fix the SQL near the quoted text.")
+        if code in _READ_ONLY_CODES:
+            return QueryRejected(f"refused by the database: {text}", hint="This connection is read-only.")
+        if isinstance(exc, OSError) or code >= 2000:
+            return ConnectionUnavailable(f"lost the MySQL/MariaDB connection: {text}")
+        return SqlInputError(f"the database rejected the query: {text}")
+
+    async def query(
+        self, sql: str, params: Params, *, max_rows: int, max_bytes: int, time_limit: float
+    ) -> RawResult:
+        capped = Capped(max_rows, max_bytes)
+        columns: list[tuple[str, str]] = []
+        async with self._connection(time_limit) as conn:
+            try:
+                async with asyncio.timeout(time_limit + 2):
+                    cur = await conn.cursor(aiomysql.SSCursor)
+                    await cur.execute("START TRANSACTION READ ONLY")
+                    await cur.execute(sql, params)
+                    columns = [(d[0], _TYPE_NAMES.get(d[1], str(d[1]))) for d in cur.description or ()]
+                    while capped.reason is None and columns:
+                        batch = await cur.fetchmany(min(max_rows + 1, 1000))
+                        if not batch or not capped.add_many(batch):
+                            break
+                    if capped.reason is not None:
+                        conn.close()  # do not drain the rest of a capped result
+                    else:
+                        await cur.close()
+                        await conn.rollback()
+            except (TimeoutError, pymysql.MySQLError, OSError) as exc:
+                conn.close()
+                raise self._error(exc, time_limit) from exc
+        return RawResult(columns, capped.rows, capped.reason)
+
+    async def write(self, sql: str, params: Params, *, time_limit: float) -> int:
+        async with self._connection(time_limit) as conn:
+            try:
+                async with asyncio.timeout(time_limit + 2), conn.cursor() as cur:
+                    await cur.execute("START TRANSACTION READ WRITE")
+                    await cur.execute(sql, params)
+                    count = int(cur.rowcount)
+                    await conn.commit()
+                    return max(count, 0)
+            except (TimeoutError, pymysql.MySQLError, OSError) as exc:
+                conn.close()
+                raise self._error(exc, time_limit) from exc
+
+    async def explain(self, sql: str, params: Params, *, analyze: bool, time_limit: float) -> str:
+        prefix = ("ANALYZE " if self._mariadb else "EXPLAIN ANALYZE ") if analyze else "EXPLAIN "
+        result = await self.query(
+            prefix + sql, params, max_rows=1_000, max_bytes=1_000_000, time_limit=time_limit
+        )
+        names = [c[0] for c in result.columns]
+        if len(names) == 1:
+            return "\n".join(str(r[0]) for r in result.rows)
+        lines = [" | ".join(names)]
+        lines += [" | ".join("" if v is None else str(v) for v in row) for row in result.rows]
+        return "\n".join(lines)
+
+    async def _catalog(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        async with self._connection(30.0) as conn:
+            try:
+                async with asyncio.timeout(30), conn.cursor() as cur:
+                    await cur.execute(sql, args)
+                    rows = await cur.fetchall()
+            except (TimeoutError, pymysql.MySQLError, OSError) as exc:
+                conn.close()
+                raise self._error(exc, 30.0) from exc
+        return [tuple(r) for r in rows]
+
+    def _in_schemas(self) -> tuple[str, tuple[Any, ...]]:
+        marks = ", ".join(["%s"] * len(self.schemas))
+        return f"IN ({marks})", tuple(self.schemas)
+
+    async def tables(self) -> list[TableSummary]:
+        clause, args = self._in_schemas()
+        rows = await self._catalog(
+            "SELECT table_schema, table_name, table_type, table_rows, table_comment "  # noqa: S608
+            f"FROM information_schema.tables WHERE table_schema {clause} ORDER BY table_schema, table_name",
+            args,
+        )
+        return [
+            TableSummary(
+                schema_name=r[0],
+                name=r[1],
+                kind="view" if "VIEW" in str(r[2]).upper() else "table",
+                estimated_rows=int(r[3]) if r[3] is not None else None,
+                comment=(r[4] or None) if "VIEW" not in str(r[2]).upper() else None,
+            )
+            for r in rows
+        ]
+
+    async def describe(self, connection: str, table: TableSummary) -> TableDescription:
+        key = (table.schema_name, table.name)
+        column_rows = await self._catalog(
+            "SELECT column_name, column_type, is_nullable, column_default, column_key, column_comment "
+            "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+            "ORDER BY ordinal_position",
+            key,
+        )
+        stats = await self._catalog(
+            "SELECT index_name, non_unique, column_name FROM information_schema.statistics "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY index_name, seq_in_index",
+            key,
+        )
+        fk_rows = await self._catalog(
+            "SELECT constraint_name, column_name, referenced_table_schema, referenced_table_name, "
+            "referenced_column_name FROM information_schema.key_column_usage "
+            "WHERE table_schema = %s AND table_name = %s AND referenced_table_name IS NOT NULL "
+            "ORDER BY constraint_name, ordinal_position",
+            key,
+        )
+        indexes: dict[str, IndexInfo] = {}
+        for index_name, non_unique, column in stats:
+            indexes.setdefault(index_name, IndexInfo(name=index_name, columns=[], unique=not int(non_unique)))
+            indexes[index_name].columns.append(column)
+        primary_key = indexes["PRIMARY"].columns if "PRIMARY" in indexes else []
+        fks: dict[str, ForeignKey] = {}
+        for name, column, ref_schema, ref_table, ref_column in fk_rows:
+            fk = fks.setdefault(
+                name, ForeignKey(columns=[], ref_schema=ref_schema, ref_table=ref_table, ref_columns=[])
+            )
+            fk.columns.append(column)
+            fk.ref_columns.append(ref_column)
+        columns = [
+            ColumnInfo(
+                name=r[0],
+                type=str(r[1]),
+                nullable=r[2] == "YES",
+                default=None if r[3] is None else str(r[3]),
+                primary_key=r[0] in primary_key,
+                comment=r[5] or None,
+            )
+            for r in column_rows
+        ]
+        return TableDescription(
+            connection=connection,
+            schema_name=table.schema_name,
+            name=table.name,
+            kind=table.kind,
+            comment=table.comment,
+            estimated_rows=table.estimated_rows,
+            columns=columns,
+            primary_key=primary_key,
+            foreign_keys=list(fks.values()),
+            indexes=list(indexes.values()),
+        )
+
+    async def referenced_by(self, table: TableSummary) -> list[str]:
+        rows = await self._catalog(
+            "SELECT DISTINCT table_schema, table_name FROM information_schema.key_column_usage "
+            "WHERE referenced_table_schema = %s AND referenced_table_name = %s ORDER BY 1, 2",
+            (table.schema_name, table.name),
+        )
+        return [f"{r[0]}.{r[1]}" for r in rows]
+
+    def quote(self, identifier: str) -> str:
+        return "`" + identifier.replace("`", "``") + "`"

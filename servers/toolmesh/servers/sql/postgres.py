@@ -1,0 +1,300 @@
+"""PostgreSQL backend (asyncpg): read-only transactions, server-side timeouts, one prepared statement a call.
+
+Every session starts with ``default_transaction_read_only=on``, ``statement_timeout`` and
+``idle_in_transaction_session_timeout``. Every query runs as a single prepared statement (the extended
+protocol
+cannot carry a second statement) inside ``BEGIN READ ONLY`` opened by us, read through a cursor so a huge
+result
+is never materialised. Pair it with the least-privilege role in docs/sql.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+
+from toolmesh.servers.sql.backend import Backend, Capped, Params, RawResult, UnknownName
+from toolmesh.servers.sql.errors import (
+    ConnectionUnavailable,
+    QueryRejected,
+    QueryTimeout,
+    SqlInputError,
+    SqlSyntaxError,
+)
+from toolmesh.servers.sql.models import ColumnInfo, ForeignKey, IndexInfo, TableDescription, TableSummary
+
+__all__ = ["PostgresBackend"]
+
+_KINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
+
+_TABLES = """
+SELECT n.nspname, c.relname, c.relkind::text, c.reltuples::bigint, obj_description(c.oid, 'pg_class')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND ($1::text[] IS NULL OR n.nspname = ANY($1::text[]))
+  AND has_table_privilege(c.oid, 'SELECT')
+ORDER BY n.nspname, c.relname
+"""
+_OID = """
+SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND
+c.relname = $2
+"""
+_COLUMNS = """
+SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+       pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum)
+FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+"""
+_CONSTRAINTS = """
+SELECT con.contype::text, con.conkey, rn.nspname, rc.relname,
+       ARRAY(SELECT att.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute att ON att.attrelid = con.confrelid AND att.attnum = k.num ORDER BY k.ord)
+FROM pg_constraint con
+LEFT JOIN pg_class rc ON rc.oid = con.confrelid LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+WHERE con.conrelid = $1 AND con.contype IN ('p', 'f') ORDER BY con.conname
+"""
+_INDEXES = """
+SELECT i.relname, ix.indisunique,
+       ARRAY(SELECT att.attname FROM unnest(ix.indkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute att ON att.attrelid = ix.indrelid AND att.attnum = k.num ORDER BY k.ord)
+FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid WHERE ix.indrelid = $1 ORDER BY i.relname
+"""
+
+_REFERENCED_BY = """
+SELECT DISTINCT n.nspname, c.relname
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class rc ON rc.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+WHERE con.contype = 'f' AND rn.nspname = $1 AND rc.relname = $2
+ORDER BY 1, 2
+"""
+
+
+class PostgresBackend(Backend):
+    dialect = "postgres"
+
+    def __init__(self, dsn: str, *, pool_size: int, schemas: list[str], time_limit: float) -> None:
+        self.dsn = dsn
+        self.pool_size = pool_size
+        self.schemas = schemas
+        self.timeout = time_limit
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        async with self._lock:
+            if self._pool is not None:
+                return
+            ms = str(int(self.timeout * 1000))
+            extra = {"search_path": ", ".join(self.quote(s) for s in self.schemas)} if self.schemas else {}
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    command_timeout=self.timeout + 5,
+                    server_settings={
+                        "default_transaction_read_only": "on",
+                        "statement_timeout": ms,
+                        "lock_timeout": ms,
+                        "idle_in_transaction_session_timeout": str(int(self.timeout * 1000) + 30_000),
+                        "application_name": "toolmesh-sql",
+                        **extra,
+                    },
+                )
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                raise ConnectionUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    async def close(self) -> None:
+        async with self._lock:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                await pool.close()
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        await self.open()
+        assert self._pool is not None
+        try:
+            conn = await self._pool.acquire()
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ConnectionUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        try:
+            yield conn
+        finally:
+            await self._pool.release(conn)
+
+    def _error(self, exc: BaseException, time_limit: float) -> Exception:
+        text = str(exc)
+        if isinstance(exc, asyncpg.QueryCanceledError | asyncio.TimeoutError):
+            return QueryTimeout(
+                f"the query was cancelled after the {time_limit:g} s statement time_limit",
+                hint="Narrow it: add WHERE conditions or a LIMIT, aggregate, or avoid cross joins.",
+            )
+        if isinstance(exc, asyncpg.UndefinedColumnError):
+            match = re.search(r'column "?([^"\s]+)"? does not exist', text)
+            name = (match.group(1) if match else text).split(".")[-1]
+            return UnknownName("column", name, f"no column `{name}`")
+        if isinstance(exc, asyncpg.UndefinedTableError):
+            match = re.search(r'relation "([^"]+)" does not exist', text)
+            name = (match.group(1) if match else text).split(".")[-1]
+            return UnknownName("table", name, f"no table `{name}`")
+        if isinstance(exc, asyncpg.PostgresSyntaxError):
+            position = getattr(exc, "position", None)
+            where = f" at character {position}" if position else ""
+            return SqlSyntaxError(f"syntax error{where}: {text}", hint="Fix the SQL at that position.")
+        if isinstance(exc, asyncpg.ReadOnlySQLTransactionError | asyncpg.InsufficientPrivilegeError):
+            return QueryRejected(f"refused by the database: {text}", hint="This connection is read-only.")
+        if isinstance(exc, asyncpg.PostgresError):
+            return SqlInputError(f"the database rejected the query: {text}")
+        if isinstance(exc, OSError | asyncpg.InterfaceError):
+            return ConnectionUnavailable(f"lost the PostgreSQL connection: {exc}")
+        return SqlInputError(f"the query failed: {text}")
+
+    @staticmethod
+    def _args(params: Params) -> list[Any]:
+        if params is None:
+            return []
+        if isinstance(params, dict):
+            raise SqlInputError("PostgreSQL parameters must be positional after binding")
+        return list(params)
+
+    async def query(
+        self, sql: str, params: Params, *, max_rows: int, max_bytes: int, time_limit: float
+    ) -> RawResult:
+        capped = Capped(max_rows, max_bytes)
+        async with self._connection() as conn:
+            try:
+                async with asyncio.timeout(time_limit + 2), conn.transaction(readonly=True):
+                    if time_limit != self.timeout:  # the session default already is self.timeout
+                        await conn.execute(f"SET LOCAL statement_timeout = {int(time_limit * 1000)}")
+                    statement = await conn.prepare(sql)
+                    columns = [(a.name, a.type.name) for a in statement.get_attributes()]
+                    if columns:
+                        cursor = await statement.cursor(*self._args(params))
+                        while capped.reason is None:
+                            batch = await cursor.fetch(min(max_rows + 1, 1000))
+                            if not batch or not capped.add_many([tuple(r) for r in batch]):
+                                break
+                    else:
+                        await statement.fetch(*self._args(params))
+                    if not conn.is_in_transaction():
+                        raise QueryRejected(
+                            "the statement ended the read-only transaction",
+                            hint="Transaction control (COMMIT, ROLLBACK, END) is never allowed.",
+                        )
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                raise self._error(exc, time_limit) from exc
+        return RawResult(columns, capped.rows, capped.reason)
+
+    async def write(self, sql: str, params: Params, *, time_limit: float) -> int:
+        async with self._connection() as conn:
+            try:
+                async with asyncio.timeout(time_limit + 2):
+                    await conn.execute("BEGIN READ WRITE")
+                    try:
+                        await conn.execute(f"SET LOCAL statement_timeout = {int(time_limit * 1000)}")
+                        status = await conn.execute(sql, *self._args(params))
+                        await conn.execute("COMMIT")
+                    except BaseException:
+                        with contextlib.suppress(Exception):
+                            await conn.execute("ROLLBACK")
+                        raise
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                raise self._error(exc, time_limit) from exc
+        tail = str(status).rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def explain(self, sql: str, params: Params, *, analyze: bool, time_limit: float) -> str:
+        options = "ANALYZE, BUFFERS, " if analyze else ""
+        result = await self.query(
+            f"EXPLAIN ({options}FORMAT TEXT) {sql}",
+            params,
+            max_rows=10_000,
+            max_bytes=1_000_000,
+            time_limit=time_limit,
+        )
+        return "\n".join(str(row[0]) for row in result.rows)
+
+    async def _catalog(self, sql: str, *args: Any) -> list[Any]:
+        async with self._connection() as conn:
+            try:
+                async with asyncio.timeout(30):
+                    return list(await conn.fetch(sql, *args))
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                raise self._error(exc, 30.0) from exc
+
+    async def tables(self) -> list[TableSummary]:
+        rows = await self._catalog(_TABLES, self.schemas or None)
+        return [
+            TableSummary(
+                schema_name=r[0],
+                name=r[1],
+                kind=_KINDS.get(r[2], "table"),
+                estimated_rows=int(r[3]) if r[3] is not None and r[3] >= 0 else None,
+                comment=r[4],
+            )
+            for r in rows
+        ]
+
+    async def describe(self, connection: str, table: TableSummary) -> TableDescription:
+        oid_rows = await self._catalog(_OID, table.schema_name, table.name)
+        if not oid_rows:
+            raise UnknownName("table", table.name, f"no table `{table.schema_name}.{table.name}`")
+        oid = oid_rows[0][0]
+        column_rows = await self._catalog(_COLUMNS, oid)
+        by_number = {r[0]: r[1] for r in column_rows}
+        primary_key: list[str] = []
+        fks: list[ForeignKey] = []
+        for kind, keys, ref_schema, ref_table, ref_columns in await self._catalog(_CONSTRAINTS, oid):
+            names = [by_number[k] for k in keys or [] if k in by_number]
+            if kind == "p":
+                primary_key = names
+            else:
+                fks.append(
+                    ForeignKey(
+                        columns=names,
+                        ref_schema=ref_schema,
+                        ref_table=ref_table,
+                        ref_columns=list(ref_columns),
+                    )
+                )
+        columns = [
+            ColumnInfo(
+                name=r[1],
+                type=r[2],
+                nullable=r[3],
+                default=r[4],
+                primary_key=r[1] in primary_key,
+                comment=r[5],
+            )
+            for r in column_rows
+        ]
+        indexes = [
+            IndexInfo(name=r[0], unique=r[1], columns=list(r[2])) for r in await self._catalog(_INDEXES, oid)
+        ]
+        return TableDescription(
+            connection=connection,
+            schema_name=table.schema_name,
+            name=table.name,
+            kind=table.kind,
+            comment=table.comment,
+            estimated_rows=table.estimated_rows,
+            columns=columns,
+            primary_key=primary_key,
+            foreign_keys=fks,
+            indexes=indexes,
+        )
+
+    async def referenced_by(self, table: TableSummary) -> list[str]:
+        rows = await self._catalog(_REFERENCED_BY, table.schema_name, table.name)
+        return [f"{r[0]}.{r[1]}" for r in rows]
+
+    def quote(self, identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'

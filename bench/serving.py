@@ -1,6 +1,7 @@
 """Serving-core overhead: a trivial tool through toolmesh's serving core vs a bare FastMCP server.
 
-Same run, same client, interleaved rounds (bare, core, bare, core, ...) so machine drift hits both sides.
+Both servers run side by side and calls alternate between them one by one (bursts alternate too), so
+machine drift and other load hit both sides equally.
 Transports: in-memory, stdio (child process) and Streamable HTTP (child process, stateless, JSON responses).
 Prints p50/p99 latency of sequential calls and calls/s with concurrent callers, and the core/bare ratios.
 
@@ -19,7 +20,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,28 +71,37 @@ def serve_child(kind: str, transport: str, port: int) -> None:
 @dataclass
 class Sample:
     latencies: list[float]
-    throughput: float
+    throughputs: list[float]
 
 
-async def measure(client: Client[Any], calls: int, concurrency: int) -> Sample:
-    for _ in range(20):  # warm-up
-        await client.call_tool("add", {"a": 1, "b": 2})
-    latencies = []
-    for i in range(calls):
-        started = time.perf_counter()
-        result = await client.call_tool("add", {"a": i, "b": 1})
-        latencies.append(time.perf_counter() - started)
-        assert result.data == i + 1
+async def measure(
+    clients: dict[str, Client[Any]], calls: int, rounds: int, concurrency: int
+) -> dict[str, Sample]:
+    """Alternate bare and core call by call (and burst by burst), so load drift hits both sides equally."""
+    samples = {kind: Sample([], []) for kind in clients}
+    for client in clients.values():
+        for _ in range(20):  # warm-up
+            await client.call_tool("add", {"a": 1, "b": 2})
+    order = list(clients)
+    for i in range(calls * rounds):
+        for kind in order if i % 2 == 0 else reversed(order):
+            started = time.perf_counter()
+            result = await clients[kind].call_tool("add", {"a": i, "b": 1})
+            samples[kind].latencies.append(time.perf_counter() - started)
+            assert result.data == i + 1
     per_worker = max(1, calls // concurrency)
+    for r in range(rounds * 3):
+        for kind in order if r % 2 == 0 else reversed(order):
+            client = clients[kind]
 
-    async def worker() -> None:
-        for i in range(per_worker):
-            await client.call_tool("add", {"a": i, "b": 2})
+            async def worker(client: Client[Any] = client) -> None:
+                for i in range(per_worker):
+                    await client.call_tool("add", {"a": i, "b": 2})
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    throughput = per_worker * concurrency / (time.perf_counter() - started)
-    return Sample(latencies, throughput)
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            samples[kind].throughputs.append(per_worker * concurrency / (time.perf_counter() - started))
+    return samples
 
 
 def free_port() -> int:
@@ -99,23 +110,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def over_memory(kind: str, calls: int, concurrency: int) -> Sample:
+CHILD_ENV = {**os.environ, "FASTMCP_LOG_LEVEL": "WARNING"}
+
+
+@asynccontextmanager
+async def memory_client(kind: str) -> AsyncIterator[Client[Any]]:
     async with Client(build(kind)) as client:
-        return await measure(client, calls, concurrency)
+        yield client
 
 
-async def over_stdio(kind: str, calls: int, concurrency: int) -> Sample:
+@asynccontextmanager
+async def stdio_client(kind: str) -> AsyncIterator[Client[Any]]:
     transport = StdioTransport(
-        sys.executable, [__file__, "--serve", kind, "--transport", "stdio"], keep_alive=False, cwd=str(ROOT)
+        sys.executable,
+        [__file__, "--serve", kind, "--transport", "stdio"],
+        keep_alive=False,
+        cwd=str(ROOT),
+        env=CHILD_ENV,
     )
     async with Client(transport) as client:
-        return await measure(client, calls, concurrency)
+        yield client
 
 
-async def over_http(kind: str, calls: int, concurrency: int) -> Sample:
+@asynccontextmanager
+async def http_client(kind: str) -> AsyncIterator[Client[Any]]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind, "--transport", "http", "--port", str(port)], cwd=ROOT
+        [sys.executable, __file__, "--serve", kind, "--transport", "http", "--port", str(port)],
+        cwd=ROOT,
+        env=CHILD_ENV,
     )
     try:
         deadline = time.monotonic() + 60
@@ -130,16 +153,16 @@ async def over_http(kind: str, calls: int, concurrency: int) -> Sample:
                 except httpx.HTTPError:
                     await asyncio.sleep(0.05)
         async with Client(f"http://127.0.0.1:{port}/mcp") as client:
-            return await measure(client, calls, concurrency)
+            yield client
     finally:
         proc.send_signal(signal.SIGTERM)  # graceful in uvicorn, and no KeyboardInterrupt traceback
         proc.wait(timeout=30)
 
 
-RUNNERS: dict[str, Callable[[str, int, int], Awaitable[Sample]]] = {
-    "in-memory": over_memory,
-    "stdio": over_stdio,
-    "http": over_http,
+OPENERS: dict[str, Callable[[str], AbstractAsyncContextManager[Client[Any]]]] = {
+    "in-memory": memory_client,
+    "stdio": stdio_client,
+    "http": http_client,
 }
 
 
@@ -150,18 +173,16 @@ def pct(values: list[float], q: float) -> float:
 
 async def run(calls: int, rounds: int, concurrency: int) -> list[dict[str, Any]]:
     rows = []
-    for transport, runner in RUNNERS.items():
-        samples: dict[str, list[Sample]] = {k: [] for k in KINDS}
-        for _ in range(rounds):
-            for kind in KINDS:
-                samples[kind].append(await runner(kind, calls, concurrency))
+    for transport, opener in OPENERS.items():
+        async with AsyncExitStack() as stack:
+            clients = {kind: await stack.enter_async_context(opener(kind)) for kind in KINDS}
+            samples = await measure(clients, calls, rounds, concurrency)
         stats: dict[str, dict[str, float]] = {}
         for kind in KINDS:
-            latencies = [x for s in samples[kind] for x in s.latencies]
             stats[kind] = {
-                "p50": pct(latencies, 0.5) * 1000,
-                "p99": pct(latencies, 0.99) * 1000,
-                "rps": statistics.median(s.throughput for s in samples[kind]),
+                "p50": pct(samples[kind].latencies, 0.5) * 1000,
+                "p99": pct(samples[kind].latencies, 0.99) * 1000,
+                "rps": statistics.median(samples[kind].throughputs),
             }
         rows.append({"transport": transport, **{f"{k}_{m}": v for k in KINDS for m, v in stats[k].items()}})
     return rows

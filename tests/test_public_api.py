@@ -75,12 +75,13 @@ PINNED: dict[str, list[str]] = {
         "load_server",
     ],
     "toolmesh.protocols.gateway": ["build_gateway", "mount_all"],
-    "toolmesh.protocols.logs": ["ExpectedErrorFilter", "configure_logging"],
+    "toolmesh.protocols.logs": ["ExpectedErrorFilter", "configure_logging", "quiet_expected_errors"],
     "toolmesh.protocols.cli": ["app", "main", "run_server_main"],
     "toolmesh.agents": [],
     "toolmesh.registry": [],
     "toolmesh.servers": [],
     "toolmesh.servers.sql": ["SPEC", "SqlSettings", "build_server"],
+    "toolmesh.servers.code": ["CodeSettings", "SPEC", "build_server"],
 }
 
 

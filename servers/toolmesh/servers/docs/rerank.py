@@ -1,0 +1,92 @@
+"""Optional cross-encoder reranking over a standard ONNX model directory (model.onnx + tokenizer.json).
+
+Any sequence-classification cross-encoder exported to ONNX works (e.g. cross-encoder/ms-marco-MiniLM-L-6-v2 or
+BAAI/bge-reranker-base exported with ``optimum-cli export onnx``). The score is the first logit (a relevance
+logit).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolmesh.servers.docs.errors import DocsConfigError
+from toolmesh.servers.docs.search import Reranker
+
+__all__ = ["OnnxCrossEncoder", "RerankerChoice", "resolve_reranker"]
+
+
+class OnnxCrossEncoder:
+    def __init__(self, directory: Path, *, max_length: int = 512, batch_size: int = 16) -> None:
+        directory = directory.expanduser()
+        onnx = next(
+            (p for p in (directory / "model.onnx", directory / "onnx" / "model.onnx") if p.is_file()), None
+        )
+        tokenizer_path = directory / "tokenizer.json"
+        if onnx is None or not tokenizer_path.is_file():
+            raise DocsConfigError(
+                f"{directory} is not an ONNX cross-encoder directory (model.onnx and tokenizer.json)",
+                hint="Export one with optimum-cli, or unset TOOLMESH_DOCS_RERANKER.",
+            )
+        ort = importlib.import_module("onnxruntime")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        # No busy-waiting worker threads: on a shared machine spinning burns the cores the other work needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session: Any = ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer: Any = importlib.import_module("tokenizers").Tokenizer.from_file(str(tokenizer_path))
+        self._tokenizer.enable_truncation(max_length=max_length)
+        self._tokenizer.no_padding()
+        self._batch = batch_size
+        self._name = directory.name
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def score(self, query: str, passages: list[str]) -> list[float]:
+        out: list[float] = []
+        for lo in range(0, len(passages), self._batch):
+            batch = passages[lo : lo + self._batch]
+            encodings = self._tokenizer.encode_batch([(query, p) for p in batch])
+            length = max(len(e.ids) for e in encodings)
+            ids = np.zeros((len(batch), length), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            types = np.zeros_like(ids)
+            for row, enc in enumerate(encodings):
+                n = len(enc.ids)
+                ids[row, :n] = enc.ids
+                mask[row, :n] = 1
+                types[row, :n] = enc.type_ids
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._inputs:
+                feeds["token_type_ids"] = types
+            with self._lock:
+                logits = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+            if logits.ndim != 2:
+                raise DocsConfigError(
+                    f"{self._name} is not a cross-encoder: it returns {logits.ndim}-D output, not logits",
+                    hint="Point TOOLMESH_DOCS_RERANKER at a sequence-classification model.",
+                )
+            out.extend(float(x) for x in logits[:, -1 if logits.shape[1] == 2 else 0])
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RerankerChoice:
+    reranker: Reranker | None
+    status: str
+
+
+def resolve_reranker(spec: str | None) -> RerankerChoice:
+    if not spec or spec.strip().lower() in ("none", "off"):
+        return RerankerChoice(None, "off (set TOOLMESH_DOCS_RERANKER to an ONNX cross-encoder directory)")
+    reranker = OnnxCrossEncoder(Path(spec.strip()))
+    return RerankerChoice(reranker, f"cross-encoder {reranker.name}")

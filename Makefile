@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install demo test test-slow lint format typecheck conformance check bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,docs-models,docs-qdrant]'
 	@touch $(STAMP)

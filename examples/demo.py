@@ -118,7 +118,7 @@ def main() -> int:
     console.print("[green]gateway stopped cleanly[/]\n")
     console.rule("[bold]the agent mesh: planner → executor → reviewer over A2A")
     console.print("$ toolmesh agents demo")
-    mesh = subprocess.run(  # noqa: S603
+    mesh = subprocess.run(
         [sys.executable, "-m", "toolmesh.protocols.cli", "agents", "demo"], env=env, timeout=600, check=False
     )
     if mesh.returncode != 0:

@@ -1,3 +1,6 @@
-"""toolmesh's MCP servers: docs, sql and code (each a subpackage, registered as a `toolmesh.servers` entry point)."""
+"""toolmesh's MCP servers: docs, sql and code.
+
+Each is a subpackage registered as a `toolmesh.servers` entry point.
+"""
 
 __all__: list[str] = []

@@ -1,0 +1,5 @@
+"""``python -m toolmesh.registry serve``."""
+
+from toolmesh.registry.cli import main
+
+main()

@@ -29,7 +29,12 @@ console = Console()
 # Read-only calls that show each server doing real work, when that server is installed.
 SAMPLE_CALLS: list[tuple[str, dict[str, Any]]] = [
     ("sql_list_tables", {}),
-    ("sql_run_query", {"sql": "SELECT name, country FROM customers ORDER BY name LIMIT 3"}),
+    (
+        "sql_run_query",
+        {"sql": "SELECT first_name, last_name, country FROM customers ORDER BY last_name LIMIT 3"},
+    ),
+    # A mistake on purpose: errors are results a model can act on.
+    ("sql_run_query", {"sql": "SELECT nmae FROM customers"}),
     ("sql_find_tables", {"question": "Which customers paid the most for their orders?"}),
     ("code_find_symbol", {"query": "build_gateway"}),
     ("docs_index_status", {}),
@@ -84,8 +89,10 @@ async def use(url: str) -> None:
             result = await client.call_tool(name, arguments, raise_on_error=False)
             status = "[red]error[/]" if result.is_error else "[green]ok[/]"
             console.rule(f"{name}({show(arguments, 200)}) → {status}")
-            body = result.structured_content if result.structured_content is not None else result.content[0]
-            console.print(show(body))
+            if result.is_error or result.structured_content is None:
+                console.print(getattr(result.content[0], "text", result.content[0]))
+            else:
+                console.print(show(result.structured_content))
 
 
 def main() -> int:

@@ -115,7 +115,7 @@ def main() -> None:
     app()
 
 
-def run_server_main(name: str, argv: list[str] | None = None) -> None:
+def run_server_main(name: str, argv: list[str] | None = None, *, module: str | None = None) -> None:
     """``python -m toolmesh.servers.NAME [--transport ...]``: the same as ``toolmesh serve NAME``."""
     single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -125,7 +125,7 @@ def run_server_main(name: str, argv: list[str] | None = None) -> None:
     ) -> None:
         serve_command(name, transport, host, port, path)
 
-    single(args=argv, prog_name=f"python -m toolmesh.servers.{name}")
+    single(args=argv, prog_name=f"python -m {module or f'toolmesh.servers.{name}'}")
 
 
 if __name__ == "__main__":

@@ -3,4 +3,4 @@
 from toolmesh.protocols.cli import run_server_main
 
 if __name__ == "__main__":
-    run_server_main("fixture")
+    run_server_main("fixture", module="toolmesh.protocols.conformance")

@@ -103,6 +103,27 @@ def test_missing_and_bad_citations_and_unsupported_claims() -> None:
     assert not made_up.approved
 
 
+@pytest.mark.parametrize(
+    ("answer", "supported"),
+    [
+        ("There are 2000 orders [2].", True),  # the evidence has 2000
+        ("There are 2000.0 orders [2].", True),
+        ("There are 2,000 orders [2].", True),
+        ("There are 200 orders [2].", False),  # a prefix of 2000 is not 2000
+        ("There are 20000 orders [2].", False),
+        ("There are 2 orders [2].", False),  # "2000".rstrip(".0") was "2": no longer a match
+        ("There are 000 orders [2].", False),
+        ("The window is 30 days [1].", True),
+        ("The window is 9 days [1].", False),
+        ("The window is 30.5 days [1].", False),
+    ],
+)
+def test_numbers_must_match_whole_tokens(answer: str, supported: bool) -> None:
+    verdict = review_deterministic(ReviewRequest(goal="g", answer=answer, results=_results()))
+    flagged = any(i.code == "unsupported_claim" for i in verdict.issues)
+    assert flagged is not supported, verdict.issues
+
+
 def test_injected_instructions_are_flagged_and_following_them_is_rejected() -> None:
     poisoned = {
         "query": "gift",

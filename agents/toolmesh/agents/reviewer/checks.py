@@ -241,7 +241,7 @@ def _unsupported(answer: str, evidence: Sequence[Evidence], goal: str) -> list[I
         needle = _norm(claim)
         if not needle:
             continue
-        if needle not in haystack and needle.rstrip(".0") not in haystack and needle not in missing:
+        if not _supported(needle, haystack) and needle not in missing:
             missing.append(needle)
     return [
         Issue(
@@ -251,6 +251,19 @@ def _unsupported(answer: str, evidence: Sequence[Evidence], goal: str) -> list[I
         )
         for claim in missing[:10]
     ]
+
+
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _supported(needle: str, haystack: str) -> bool:
+    """Whether the evidence shows ``needle``: a number as a whole number token (``7`` is not in ``17``,
+    ``2000`` matches ``2000.0``), anything else as a phrase."""
+    if not _PLAIN_NUMBER.fullmatch(needle):
+        return needle in haystack
+    base = re.sub(r"(\.\d*?)0+$", r"\1", needle).rstrip(".")
+    pattern = rf"(?<![\d.]){re.escape(base)}(?:\.0+)?(?![\d]|\.\d)"
+    return re.search(pattern, haystack) is not None
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -101,6 +101,27 @@ def test_paths_outside_roots_are_refused(
         service.index(["guide\x00.md"])
 
 
+def test_excluded_files_are_refused_even_when_named_directly(
+    corpus: Path, make_service: Callable[..., DocsService]
+) -> None:
+    (corpus / ".env").write_text("API_KEY=sk-live-123\n", encoding="utf-8")
+    (corpus / ".git").mkdir()
+    (corpus / ".git" / "config").write_text(
+        "[remote]\nurl = https://user:token@host/repo\n", encoding="utf-8"
+    )
+    (corpus / "notes.txt").symlink_to(corpus / ".env")  # an innocent name for a secret
+    (corpus / "remote.md").symlink_to(corpus / ".git" / "config")
+    service = make_service(corpus)
+    for bad in (".env", str(corpus / ".env"), ".git/config", "notes.txt", "remote.md"):
+        with pytest.raises(OutsideRoots, match="excluded"):
+            service.index([bad])
+    service.index([corpus])
+    for query in ("API_KEY sk-live-123", "user token host repo remote"):
+        for hit in service.search(query, mode="bm25").hits:
+            assert "sk-live" not in hit.snippet and "token@" not in hit.snippet
+            assert not hit.citation.path.endswith((".env", "config", "notes.txt", "remote.md"))
+
+
 def test_symlinks_escaping_the_root_are_not_followed(
     tmp_path: Path, corpus: Path, make_service: Callable[..., DocsService]
 ) -> None:

@@ -52,7 +52,23 @@ class Roots:
                 f"{text} is outside the configured docs roots",
                 hint=f"Allowed roots: {self}. Add a root with TOOLMESH_DOCS_ROOTS.",
             )
+        # Excluded names (.env, keys, .git ...) stay out even when a client names them directly.
+        hidden = self.hidden_part(resolved)
+        if hidden is not None:
+            raise OutsideRoots(
+                f"{text} is excluded from indexing and serving (matches an exclude pattern: {hidden})",
+                hint="Change TOOLMESH_DOCS_EXCLUDE if this file really should be searchable.",
+            )
         return resolved
+
+    def hidden_part(self, resolved: Path) -> str | None:
+        """The first component of ``resolved`` (below its root) that an exclude pattern matches."""
+        for root in self.roots:
+            if resolved != root and resolved.is_relative_to(root):
+                for part in resolved.relative_to(root).parts:
+                    if self.excluded(part):
+                        return part
+        return None
 
     def contains(self, resolved: Path) -> bool:
         return any(resolved == root or resolved.is_relative_to(root) for root in self.roots)
@@ -74,5 +90,6 @@ class Roots:
                     mode = resolved.stat().st_mode
                 except OSError:
                     continue
-                if stat.S_ISREG(mode) and self.contains(resolved):
+                # A symlink with an innocent name may point at an excluded file (a.md -> .git/config).
+                if stat.S_ISREG(mode) and self.contains(resolved) and self.hidden_part(resolved) is None:
                     yield resolved

@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import stat
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,30 @@ def test_file_swapped_for_a_link_after_indexing_is_not_searched(
     target.symlink_to(outside)  # the index still lists README.md as a regular file
     result = service.search(SearchRequest(SECRET))
     assert result.matches == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link_outside", "link_zero"])
+def test_hostile_gitignore_is_not_read(tmp_path: Path, kind: str) -> None:
+    from toolmesh.servers.code.walk import Walker
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "a.py").write_text("def a():\n    return 1\n")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("a.py\n")  # would hide a.py if the walker followed the link
+    ignore = root / ".gitignore"
+    if kind == "fifo":
+        os.mkfifo(ignore)  # a plain open() would block forever
+    elif kind == "link_outside":
+        ignore.symlink_to(outside)
+    else:
+        ignore.symlink_to("/dev/zero")  # a plain read() would never end
+    names: list[str] = []
+    # A daemon thread bounds the wait: the old code blocked forever on a FIFO.
+    walker = threading.Thread(
+        target=lambda: names.extend(e.rel for e in Walker(sandbox=Sandbox(root))), daemon=True
+    )
+    walker.start()
+    walker.join(timeout=10)
+    assert not walker.is_alive(), "walking the repository hung on .gitignore"
+    assert "a.py" in names

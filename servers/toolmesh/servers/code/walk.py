@@ -22,6 +22,26 @@ __all__ = ["FileEntry", "Walker"]
 logger = logging.getLogger(__name__)
 
 
+_MAX_IGNORE_BYTES = 1024 * 1024
+
+
+def _read_ignore_file(path: str) -> str | None:
+    """A .gitignore's text, or None: never through a symlink, never a FIFO or device, at most 1 MiB."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, _MAX_IGNORE_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data.decode("utf-8", errors="replace")
+
+
 @dataclass(frozen=True, slots=True)
 class FileEntry:
     """A candidate file: repository-relative POSIX path, size and modification time."""
@@ -103,12 +123,9 @@ class Walker:
         self, path: str, rel_dir: str, specs: list[tuple[str, pathspec.GitIgnoreSpec]], count: list[int]
     ) -> Iterator[FileEntry]:
         if self.respect_gitignore:
-            ignore_file = os.path.join(path, ".gitignore")
-            try:
-                with open(ignore_file, encoding="utf-8", errors="replace") as handle:
-                    specs = [*specs, (rel_dir + "/" if rel_dir else "", _spec(handle.read().splitlines()))]
-            except OSError:
-                pass
+            text = _read_ignore_file(os.path.join(path, ".gitignore"))
+            if text is not None:
+                specs = [*specs, (rel_dir + "/" if rel_dir else "", _spec(text.splitlines()))]
         try:
             entries = sorted(os.scandir(path), key=_entry_name)
         except OSError as exc:

@@ -149,6 +149,19 @@ def _type_of(value: Any) -> str:
     return "TEXT"
 
 
+# The largest string or BLOB a query may build. Without it one call such as zeroblob(1e9) allocates
+# gigabytes before the progress handler can stop it (a single function call is not interruptible).
+MAX_VALUE_BYTES = 16 * 1024 * 1024
+
+
+class _LimitedConnection(sqlite3.Connection):
+    """A sqlite3 connection with its length limit set as it opens (in aiosqlite's own thread)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+
+
 class SqliteBackend(Backend):
     dialect = "sqlite"
 
@@ -167,7 +180,7 @@ class SqliteBackend(Backend):
         mode = "rw" if writable else "ro"
         uri = f"{self.path.resolve().as_uri()}?mode={mode}"
         try:
-            conn = await aiosqlite.connect(uri, uri=True)
+            conn = await aiosqlite.connect(uri, uri=True, factory=_LimitedConnection)
         except sqlite3.Error as exc:
             raise ConnectionUnavailable(f"cannot open the SQLite database {self.path}: {exc}") from exc
         state = _State()

@@ -117,7 +117,7 @@ async def test_push_notifications_reach_the_callers_webhook() -> None:
             done.set()
         return Response(status_code=204)
 
-    settings = AgentSettings(task_db_url="memory://")
+    settings = AgentSettings(task_db_url="memory://", allow_private_push=True)  # the webhook is on loopback
     sock = bind_socket()
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     agent = build_reviewer(settings, base)
@@ -149,3 +149,40 @@ async def test_push_notifications_reach_the_callers_webhook() -> None:
     assert received and all(token == "tok-1" for token, _ in received)
     kinds = {next(iter(body)) for _, body in received}
     assert "artifactUpdate" in kinds and "statusUpdate" in kinds
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.7/hook",
+        "http://[::1]:9/hook",
+        "file:///etc/passwd",
+    ],
+)
+async def test_push_webhooks_to_internal_addresses_are_refused(url: str) -> None:
+    from a2a.client import ClientConfig, create_client
+    from a2a.types import SendMessageConfiguration, SendMessageRequest, TaskPushNotificationConfig
+
+    settings = AgentSettings(task_db_url="memory://")  # the default: screening on
+    sock = bind_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    agent = build_reviewer(settings, base)
+    with anyio.fail_after(30):
+        async with running(agent.app, settings, sock=sock):
+            client = await create_client(base, client_config=ClientConfig(streaming=False))
+            async with client:
+                config = SendMessageConfiguration(
+                    task_push_notification_config=TaskPushNotificationConfig(url=url, token="t")
+                )
+                message = new_message([Part(text="review this")])
+                with pytest.raises(Exception, match=r"(?i)push|url|invalid"):
+                    _ = [
+                        e
+                        async for e in client.send_message(
+                            SendMessageRequest(message=message, configuration=config)
+                        )
+                    ]

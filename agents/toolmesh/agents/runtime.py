@@ -45,6 +45,7 @@ from a2a.types import (
     Task,
     TaskState,
 )
+from a2a.utils.push_url_validator import validate_push_notification_url
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
@@ -294,12 +295,16 @@ def build_agent(
         store, _ = build_task_store(settings.task_db_url)
     push_store = InMemoryPushNotificationConfigStore()
     push_http = traced_httpx_client(timeout=10.0)
+    # Webhook URLs come from callers: screen them (no loopback, private, link-local or metadata addresses)
+    # both when they are registered and again before each POST.
+    screen = None if settings.allow_private_push else validate_push_notification_url
     handler = DefaultRequestHandler(
         agent_executor=executor,
         task_store=store,
         agent_card=card,
         push_config_store=push_store,
-        push_sender=BasePushNotificationSender(push_http, push_store),
+        push_sender=BasePushNotificationSender(push_http, push_store, push_url_validator=screen),
+        push_url_validator=screen,
     )
     routes = [
         *create_agent_card_routes(card),

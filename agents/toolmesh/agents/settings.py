@@ -34,6 +34,8 @@ class AgentSettings(ServingSettings):
     peer_token: SecretStr | None = None
     # Task store: SQLite by default, PostgreSQL (postgresql+asyncpg://...) to scale; "memory://" for none.
     task_db_url: str = "sqlite+aiosqlite:///toolmesh-agents.db"
+    # Push-notification webhooks on loopback, private or link-local addresses are refused (SSRF) unless set.
+    allow_private_push: bool = False
     # Execution.
     call_timeout: float = Field(default=30.0, gt=0, le=3600)
     retries: int = Field(default=2, ge=0, le=10)

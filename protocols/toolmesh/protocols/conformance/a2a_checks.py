@@ -69,6 +69,9 @@ class A2aOptions:
     bindings: frozenset[str] | None = None  # only these protocolBindings
     headers: dict[str, str] = field(default_factory=dict)
     only: frozenset[str] | None = None
+    # The webhook URL used to exercise the push-config methods. The default never resolves, so an agent that
+    # screens webhook URLs (as it should) refuses it; give a URL that agent accepts to check those methods.
+    push_url: str = _PUSH_URL
 
 
 @dataclass(slots=True)
@@ -505,18 +508,25 @@ async def check_push_config(ctx: BindingContext) -> Finding:
         return task
     task_id = str(task.get("id"))
     token = uuid.uuid4().hex
-    created = await ctx.binding.create_push(task_id, _PUSH_URL, token)
+    push_url = ctx.options.push_url
+    created = await ctx.binding.create_push(task_id, push_url, token)
     if not ctx.capabilities.get("pushNotifications"):
         if _reason_ok(created, "PUSH_NOTIFICATION_NOT_SUPPORTED", "UNSUPPORTED_OPERATION"):
             return passed(f"push notifications are off: {created.reason}")
         return failed(f"push is off; expected PushNotificationNotSupportedError, got {created.describe()}")
+    if not created.ok and "url" in created.describe().lower() and "invalid" in created.describe().lower():
+        # Screening webhook URLs is right (SSRF); the agent refused the one we offered.
+        return skipped(
+            f"the agent refused the webhook URL {push_url!r} ({created.describe()}); "
+            "pass --push-url with a URL it accepts to check the push-config methods"
+        )
     if not created.ok or created.result is None:
         return failed(f"CreateTaskPushNotificationConfig: {created.describe()}")
     config_id = str(created.result.get("id") or "")
-    if created.result.get("url") != _PUSH_URL or not config_id:
+    if created.result.get("url") != push_url or not config_id:
         return failed(f"the created config has url {created.result.get('url')!r}, id {config_id!r}")
     got = await ctx.binding.get_push(task_id, config_id)
-    if not got.ok or (got.result or {}).get("url") != _PUSH_URL:
+    if not got.ok or (got.result or {}).get("url") != push_url:
         return failed(f"GetTaskPushNotificationConfig: {got.describe()}")
     listed = await ctx.binding.list_push(task_id)
     configs = (listed.result or {}).get("configs") or []

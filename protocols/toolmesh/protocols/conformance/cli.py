@@ -152,6 +152,9 @@ def a2a_command(
         str | None, typer.Option(help="A message that makes the agent ask for input (input-required).")
     ] = None,
     input_reply: Annotated[str, typer.Option(help="The answer sent to an input-required task.")] = "yes",
+    push_url: Annotated[
+        str | None, typer.Option(help="Webhook URL for the push-config checks (one the agent accepts).")
+    ] = None,
     binding: Annotated[
         list[str] | None, typer.Option("--binding", help="Only this protocolBinding (JSONRPC, HTTP+JSON).")
     ] = None,
@@ -169,6 +172,7 @@ def a2a_command(
         slow_message=slow_message,
         input_message=input_message,
         input_reply=input_reply,
+        push_url=push_url or defaults.push_url,
         timeout=timeout,
         bindings=frozenset(binding) if binding else None,
         headers=_headers(header),

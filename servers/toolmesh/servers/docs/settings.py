@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from toolmesh.protocols.settings import ServingSettings
@@ -38,7 +38,7 @@ class DocsSettings(ServingSettings):
     index_path: Path = Field(default_factory=default_index_path)
     qdrant_url: str | None = None
     qdrant_path: Path | None = None
-    qdrant_api_key: str | None = None
+    qdrant_api_key: SecretStr | None = None
     # Embedding model: "auto" (the packaged all-MiniLM-L6-v2 when installed), "none" (BM25 only),
     # or a model directory holding model.onnx (or onnx/model.onnx) and tokenizer.json.
     embedder: str = "auto"

@@ -94,7 +94,10 @@ class QdrantStore:
                 "the Qdrant store needs qdrant-client", hint="pip install 'toolmesh[docs-qdrant]'"
             ) from exc
         if settings.qdrant_url:
-            client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+            client = QdrantClient(
+                url=settings.qdrant_url,
+                api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+            )
             return cls(client, location=settings.qdrant_url, remote=True)
         if settings.qdrant_path:
             settings.qdrant_path.mkdir(parents=True, exist_ok=True)

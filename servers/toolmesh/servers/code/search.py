@@ -146,6 +146,13 @@ def _ripgrep_search(
         "--hidden",
         "--no-follow",
         "--crlf",
+        # Bound what rg writes to the pipe: no file can contribute more than the whole cap, and a huge
+        # line (minified code) is cut to a preview.
+        "--max-count",
+        str(cap),
+        "--max-columns",
+        "4096",
+        "--max-columns-preview",
     ]
     if request.ignore_case:
         base.append("--ignore-case")

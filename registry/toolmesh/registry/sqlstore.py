@@ -33,6 +33,7 @@ from toolmesh.registry.store import (
     RegistryStore,
     check_owner,
     check_quota,
+    merge_update,
     not_found,
     prefix_upper_bound,
 )
@@ -267,19 +268,9 @@ class SqlStore(RegistryStore):
     ) -> PutResult:
         async with self._write() as conn:
             existing = await self._locked_get(conn, record.id)
-            stored = record.copy()
-            changed = True
+            stored, changed = record.copy(), True
             if existing is not None:
-                check_owner(existing, actor, "update")
-                changed = existing.document != record.document or existing.url != record.url
-                stored.owner = existing.owner
-                stored.created_at = existing.created_at
-                stored.version = existing.version + 1 if changed else existing.version
-                if not changed:
-                    stored.updated_at = existing.updated_at
-                    stored.signature = existing.signature
-                stored.health, stored.health_detail = existing.health, existing.health_detail
-                stored.failures, stored.last_probe = existing.failures, existing.last_probe
+                stored, changed = merge_update(existing, record, actor)
                 values = self._row(stored)
                 del values["id"]
                 await conn.execute(

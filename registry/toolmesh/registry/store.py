@@ -22,7 +22,15 @@ from toolmesh.protocols.cards import Health, VersionView
 from toolmesh.protocols.errors import LimitExceeded, NotFoundError, PermissionDenied
 from toolmesh.registry.models import EntryRecord, Principal, SearchQuery
 
-__all__ = ["MemoryStore", "PutResult", "RegistryStore", "check_owner", "check_quota", "prefix_upper_bound"]
+__all__ = [
+    "MemoryStore",
+    "PutResult",
+    "RegistryStore",
+    "check_owner",
+    "check_quota",
+    "merge_update",
+    "prefix_upper_bound",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,23 @@ def check_owner(existing: EntryRecord, actor: Principal, action: str) -> None:
         f"entry {existing.id!r} belongs to publisher {existing.owner!r}; {actor.name!r} may not {action} it",
         hint="Use the owner's token, an admin token, or register under a different id.",
     )
+
+
+def merge_update(existing: EntryRecord, record: EntryRecord, actor: Principal) -> tuple[EntryRecord, bool]:
+    """``record`` as it replaces ``existing``: ownership checked; owner, creation time, health and probe
+    state kept; the version bumped only when the document or URL changed. Returns (stored, changed)."""
+    check_owner(existing, actor, "update")
+    stored = record.copy()
+    changed = existing.document != record.document or existing.url != record.url
+    stored.owner = existing.owner
+    stored.created_at = existing.created_at
+    stored.version = existing.version + 1 if changed else existing.version
+    if not changed:
+        stored.updated_at = existing.updated_at
+        stored.signature = existing.signature
+    stored.health, stored.health_detail = existing.health, existing.health_detail
+    stored.failures, stored.last_probe = existing.failures, existing.last_probe
+    return stored, changed
 
 
 def check_quota(owned: int, max_entries: int, actor: Principal) -> None:
@@ -179,19 +204,9 @@ class MemoryStore(RegistryStore):
     ) -> PutResult:
         async with self._lock:
             existing = self._entries.get(record.id)
-            stored = record.copy()
-            changed = True
+            stored, changed = record.copy(), True
             if existing is not None:
-                check_owner(existing, actor, "update")
-                changed = existing.document != record.document or existing.url != record.url
-                stored.owner = existing.owner
-                stored.created_at = existing.created_at
-                stored.version = existing.version + 1 if changed else existing.version
-                if not changed:
-                    stored.updated_at = existing.updated_at
-                    stored.signature = existing.signature
-                stored.health, stored.health_detail = existing.health, existing.health_detail
-                stored.failures, stored.last_probe = existing.failures, existing.last_probe
+                stored, changed = merge_update(existing, record, actor)
             else:
                 if max_entries is not None and not actor.admin:
                     check_quota(

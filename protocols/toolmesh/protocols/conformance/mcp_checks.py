@@ -319,30 +319,26 @@ async def _schemas(ctx: McpContext, key: str) -> Finding | list[tuple[str, Any]]
     return [(str(t.get("name")), t.get(key)) for t in tools if key in t]
 
 
-@MCP_CHECKS.check("MCP-TOOL-INPUT-SCHEMA")
-async def check_input_schemas(ctx: McpContext) -> Finding:
-    found = await _schemas(ctx, "inputSchema")
+async def _check_schemas(ctx: McpContext, key: str, label: str, none_reason: str) -> Finding:
+    found = await _schemas(ctx, key)
     if isinstance(found, Finding):
         return found
     if not found:
-        return skipped("the server lists no tools")
+        return skipped(none_reason)
     bad = [f"{name}: {problem}" for name, schema in found if (problem := schema_problem(schema))]
     if bad:
         return failed("; ".join(bad[:5]))
-    return passed(f"{len(found)} input schemas valid")
+    return passed(f"{len(found)} {label} schemas valid")
+
+
+@MCP_CHECKS.check("MCP-TOOL-INPUT-SCHEMA")
+async def check_input_schemas(ctx: McpContext) -> Finding:
+    return await _check_schemas(ctx, "inputSchema", "input", "the server lists no tools")
 
 
 @MCP_CHECKS.check("MCP-TOOL-OUTPUT-SCHEMA")
 async def check_output_schemas(ctx: McpContext) -> Finding:
-    found = await _schemas(ctx, "outputSchema")
-    if isinstance(found, Finding):
-        return found
-    if not found:
-        return skipped("no tool declares an outputSchema")
-    bad = [f"{name}: {problem}" for name, schema in found if (problem := schema_problem(schema))]
-    if bad:
-        return failed("; ".join(bad[:5]))
-    return passed(f"{len(found)} output schemas valid")
+    return await _check_schemas(ctx, "outputSchema", "output", "no tool declares an outputSchema")
 
 
 @MCP_CHECKS.check("MCP-TOOL-ANNOTATIONS")

@@ -54,6 +54,16 @@ async def _jsonrpc_error(send: Send, status: int, code: int, message: str) -> No
     await send({"type": "http.response.body", "body": payload})
 
 
+def _replaying(first: Message, receive: Receive) -> Receive:
+    """A ``receive`` that hands back ``first`` (already read by a guard) once, then the real stream."""
+    pending: list[Message] = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
 async def _plain(send: Send, status: int, text: str) -> None:
     body = text.encode()
     await send(
@@ -164,16 +174,8 @@ class BodySizeLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        message = {"type": "http.request", "body": body, "more_body": False}
+        await self.app(scope, _replaying(message, receive), send)
 
     async def _reject(self, send: Send) -> None:
         await _jsonrpc_error(
@@ -209,13 +211,4 @@ class JsonRpcBatchGuard:
         if first["type"] == "http.request" and first.get("body", b"").lstrip()[:1] == b"[":
             await _jsonrpc_error(send, 400, -32600, _BATCH_MESSAGE)
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return first
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, _replaying(first, receive), send)

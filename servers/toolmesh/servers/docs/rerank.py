@@ -1,8 +1,8 @@
 """Optional cross-encoder reranking over a standard ONNX model directory (model.onnx + tokenizer.json).
 
-Any sequence-classification cross-encoder exported to ONNX works (e.g. cross-encoder/ms-marco-MiniLM-L-6-v2 or
-BAAI/bge-reranker-base exported with ``optimum-cli export onnx``). The score is the first logit (a relevance
-logit).
+Any sequence-classification cross-encoder in ONNX works: by hub name (``ms-marco-MiniLM-L-6-v2``,
+``owner/name``, fetched once into the hub cache) or as a directory (e.g. cross-encoder/ms-marco-MiniLM-L-6-v2
+or BAAI/bge-reranker-base exported with ``optimum-cli export onnx``). The score is the relevance logit.
 """
 
 from __future__ import annotations
@@ -16,13 +16,16 @@ from typing import Any
 import numpy as np
 
 from toolmesh.servers.docs.errors import DocsConfigError
+from toolmesh.servers.docs.hub import hub_model, is_hub_name
 from toolmesh.servers.docs.search import Reranker
 
 __all__ = ["OnnxCrossEncoder", "RerankerChoice", "resolve_reranker"]
 
 
 class OnnxCrossEncoder:
-    def __init__(self, directory: Path, *, max_length: int = 512, batch_size: int = 16) -> None:
+    def __init__(
+        self, directory: Path, *, max_length: int = 512, batch_size: int = 16, name: str | None = None
+    ) -> None:
         directory = directory.expanduser()
         onnx = next(
             (p for p in (directory / "model.onnx", directory / "onnx" / "model.onnx") if p.is_file()), None
@@ -44,7 +47,7 @@ class OnnxCrossEncoder:
         self._tokenizer.enable_truncation(max_length=max_length)
         self._tokenizer.no_padding()
         self._batch = batch_size
-        self._name = directory.name
+        self._name = name or directory.name
         self._lock = threading.Lock()
 
     @property
@@ -85,8 +88,16 @@ class RerankerChoice:
     status: str
 
 
-def resolve_reranker(spec: str | None) -> RerankerChoice:
+def resolve_reranker(spec: str | None, *, cache_dir: Path | None = None) -> RerankerChoice:
+    """``None``/``none``, a hub name (``ms-marco-MiniLM-L-6-v2``, ``owner/name``) or an ONNX directory."""
     if not spec or spec.strip().lower() in ("none", "off"):
-        return RerankerChoice(None, "off (set TOOLMESH_DOCS_RERANKER to an ONNX cross-encoder directory)")
-    reranker = OnnxCrossEncoder(Path(spec.strip()))
+        return RerankerChoice(
+            None, "off (set TOOLMESH_DOCS_RERANKER to a cross-encoder: a hub name or an ONNX directory)"
+        )
+    spec = spec.strip()
+    if is_hub_name(spec):
+        model, directory = hub_model(spec, "reranker", cache_dir=cache_dir)
+        reranker = OnnxCrossEncoder(directory, name=model.repo)
+        return RerankerChoice(reranker, f"cross-encoder {reranker.name} (hub cache)")
+    reranker = OnnxCrossEncoder(Path(spec))
     return RerankerChoice(reranker, f"cross-encoder {reranker.name}")

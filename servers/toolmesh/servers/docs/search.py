@@ -271,7 +271,10 @@ class Searcher:
             outcome.notes.append("dense path off: no embedding model (BM25 only)")
             return [], None
         if contains_cjk(query) and not embedder.multilingual:
-            outcome.notes.append(f"dense path skipped: {embedder.name} is English-only and the query is CJK")
+            outcome.notes.append(
+                f"dense path skipped: {embedder.name} is English-only and the query is CJK "
+                "(TOOLMESH_DOCS_EMBEDDER=multilingual indexes with multilingual-e5-small)"
+            )
             return [], None
         usable = [c.config.name for c in infos if c.config.embedder == embedder.name and c.vectors > 0]
         stale = [c.config.name for c in infos if c.config.embedder not in (None, embedder.name)]

@@ -151,7 +151,9 @@ class DocsService:
             if self._embedder_choice is None:
                 try:
                     self._embedder_choice = resolve_embedder(
-                        self.settings.embedder, batch_size=self.settings.embed_batch_size
+                        self.settings.embedder,
+                        batch_size=self.settings.embed_batch_size,
+                        cache_dir=self.settings.model_cache,
                     )
                 except Exception as exc:  # a broken model must not take search down: fall back to BM25
                     logger.warning("embedder unavailable: %s", exc)
@@ -167,7 +169,9 @@ class DocsService:
         with self._embedder_lock:
             if self._reranker_choice is None:
                 try:
-                    self._reranker_choice = resolve_reranker(self.settings.reranker)
+                    self._reranker_choice = resolve_reranker(
+                        self.settings.reranker, cache_dir=self.settings.model_cache
+                    )
                 except Exception as exc:
                     logger.warning("reranker unavailable: %s", exc)
                     self._reranker_choice = RerankerChoice(None, f"reranker failed to load ({exc})")

@@ -39,10 +39,13 @@ class DocsSettings(ServingSettings):
     qdrant_url: str | None = None
     qdrant_path: Path | None = None
     qdrant_api_key: SecretStr | None = None
-    # Embedding model: "auto" (the packaged all-MiniLM-L6-v2 when installed), "none" (BM25 only),
+    # Embedding model: "auto" (the packaged all-MiniLM-L6-v2 when installed), "multilingual" (the packaged
+    # multilingual-e5-small), "none" (BM25 only), a hub model name (`toolmesh docs models`; fetched once),
     # or a model directory holding model.onnx (or onnx/model.onnx) and tokenizer.json.
     embedder: str = "auto"
     embed_batch_size: int = Field(default=32, ge=1, le=512)
+    # Where hub models by name are cached (default: the Hugging Face cache, ~/.cache/huggingface/hub).
+    model_cache: Path | None = None
     # Chunking defaults for new collections.
     strategy: Strategy = "heading"
     chunk_tokens: int = Field(default=256, ge=16, le=4096)
@@ -53,7 +56,7 @@ class DocsSettings(ServingSettings):
     rrf_k: int = Field(default=60, ge=1, le=1000)
     dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     candidates: int = Field(default=100, ge=10, le=1000)
-    # Optional cross-encoder reranker: a model directory with model.onnx + tokenizer.json.
+    # Optional cross-encoder reranker: a hub model name or a model directory with model.onnx + tokenizer.json.
     reranker: str | None = None
     rerank_top: int = Field(default=30, ge=1, le=200)
     # Glossary file (TOML, JSON or "term = canonical" lines) applied to queries before search.

@@ -77,6 +77,14 @@ PINNED: dict[str, list[str]] = {
     "toolmesh.protocols.gateway": ["build_gateway", "mount_all"],
     "toolmesh.protocols.logs": ["ExpectedErrorFilter", "configure_logging", "quiet_expected_errors"],
     "toolmesh.protocols.cli": ["app", "main", "run_server_main"],
+    "toolmesh.protocols.egress": [
+        "PublicOnlyBackend",
+        "PublicOnlyTransport",
+        "Resolver",
+        "first_non_public",
+        "is_public_address",
+        "system_resolve",
+    ],
     "toolmesh.agents": [],
     "toolmesh.registry": [
         "MemoryStore",

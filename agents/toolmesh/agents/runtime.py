@@ -55,6 +55,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from toolmesh.agents.settings import AgentSettings
 from toolmesh.agents.tracing import traced_httpx_client
 from toolmesh.protocols.auth import build_auth
+from toolmesh.protocols.egress import PublicOnlyBackend, PublicOnlyTransport
 from toolmesh.protocols.registry_client import RegistryClient
 from toolmesh.protocols.serving import a2a_http_app
 
@@ -75,6 +76,7 @@ JSONRPC_PATH = "/a2a/jsonrpc"
 REST_PATH = "/a2a/rest"
 _OPEN_PATHS = ("/.well-known/agent-card.json", "/healthz")
 _INTERRUPTIBLE = ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING")
+_PUSH_HINT = "Use a webhook on a public address, or set TOOLMESH_AGENTS_ALLOW_PRIVATE_PUSH=true."
 _stores: dict[str, DatabaseTaskStore] = {}
 
 
@@ -294,10 +296,12 @@ def build_agent(
     if store is None:
         store, _ = build_task_store(settings.task_db_url)
     push_store = InMemoryPushNotificationConfigStore()
-    push_http = traced_httpx_client(timeout=10.0)
     # Webhook URLs come from callers: screen them (no loopback, private, link-local or metadata addresses)
-    # both when they are registered and again before each POST.
+    # when they are registered and before each POST, and connect only to the addresses checked at connect
+    # time, so a rebinding DNS answer between the screen and the POST cannot reach a private address.
     screen = None if settings.allow_private_push else validate_push_notification_url
+    guarded = PublicOnlyTransport(PublicOnlyBackend(hint=_PUSH_HINT)) if screen is not None else None
+    push_http = traced_httpx_client(timeout=10.0, transport=guarded)
     handler = DefaultRequestHandler(
         agent_executor=executor,
         task_store=store,

@@ -60,14 +60,18 @@ async def _stamp(request: httpx.Request) -> None:
 
 
 def traced_httpx_client(
-    *, timeout: float = 300.0, headers: Mapping[str, str] | None = None
+    *,
+    timeout: float = 300.0,
+    headers: Mapping[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """An httpx client that sends the current trace context with every request."""
+    """An httpx client that sends the current trace context with every request (over ``transport``)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=10.0),
         headers=dict(headers or {}),
         event_hooks={"request": [_stamp]},
         trust_env=False,
+        transport=transport,
     )
 
 

@@ -5,6 +5,11 @@ registration must not turn it into a proxy into the private network (SSRF). Unle
 ``allow_private_targets`` is set, every target host must resolve only to public addresses: no
 loopback, private, link-local (cloud metadata at 169.254.169.254), multicast, reserved or unspecified
 addresses. Redirects are not followed.
+
+:meth:`TargetGuard.check` is the early, friendly refusal (at registration time, with the URL in the
+message); the guarantee is at connect time: the :class:`Fetcher`'s client connects through
+:class:`~toolmesh.protocols.egress.PublicOnlyBackend`, which checks the very addresses it connects to,
+so a DNS-rebinding host cannot pass the check with a public answer and then be reached on a private one.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import json
 import re
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
@@ -23,35 +27,24 @@ from urllib.parse import urlsplit
 import httpx
 
 from toolmesh.protocols.cards import CardError, check_http_url
+from toolmesh.protocols.egress import (
+    PublicOnlyBackend,
+    PublicOnlyTransport,
+    Resolver,
+    first_non_public,
+    is_public_address,
+    system_resolve,
+)
 from toolmesh.protocols.errors import InputError, LimitExceeded, PermissionDenied, UpstreamError
 
 __all__ = ["FetchResult", "Fetcher", "TargetGuard", "is_public_address"]
 
 _NUMERIC_HOST = re.compile(r"[0-9][0-9a-fx.]*")
 _BLOCKED_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
-
-
-def is_public_address(addr: IPv4Address | IPv6Address) -> bool:
-    """True for globally routable unicast addresses only."""
-    if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
-        return is_public_address(addr.ipv4_mapped)
-    return not (
-        addr.is_private
-        or addr.is_loopback
-        or addr.is_link_local
-        or addr.is_multicast
-        or addr.is_reserved
-        or addr.is_unspecified
-        or not addr.is_global
-    )
-
-
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-
-async def _system_resolve(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
+_HINT = (
+    "The registry only contacts public addresses; an operator can set "
+    "TOOLMESH_REGISTRY_ALLOW_PRIVATE_TARGETS=true for a private mesh."
+)
 
 
 class TargetGuard:
@@ -59,14 +52,14 @@ class TargetGuard:
 
     def __init__(self, *, allow_private: bool, resolve: Resolver | None = None) -> None:
         self.allow_private = allow_private
-        self._resolve = resolve or _system_resolve
+        self._resolve = resolve or system_resolve
 
     def _refuse(self, url: str, why: str) -> PermissionDenied:
-        return PermissionDenied(
-            f"refusing to reach {url!r}: {why}",
-            hint="The registry only contacts public addresses; an operator can set "
-            "TOOLMESH_REGISTRY_ALLOW_PRIVATE_TARGETS=true for a private mesh.",
-        )
+        return PermissionDenied(f"refusing to reach {url!r}: {why}", hint=_HINT)
+
+    def backend(self) -> PublicOnlyBackend:
+        """The connect-time half of this guard: same policy, same resolver, same hint."""
+        return PublicOnlyBackend(allow_private=self.allow_private, resolve=self._resolve, hint=_HINT)
 
     def check_literal(self, url: str, *, field: str = "url") -> str:
         """Validate the URL and refuse literal private hosts, without DNS (registration time)."""
@@ -106,10 +99,9 @@ class TargetGuard:
             addresses = await self._resolve(host, parts.port or 443)
         except (OSError, UnicodeError) as exc:
             raise InputError(f"cannot resolve host {host!r} of {url!r}", hint="Check the URL.") from exc
-        for address in addresses:
-            addr = ip_address(address.split("%", 1)[0])
-            if not is_public_address(addr):
-                raise self._refuse(url, f"{host!r} resolves to {addr}, which is not a public address")
+        bad = first_non_public(addresses)
+        if bad is not None:
+            raise self._refuse(url, f"{host!r} resolves to {bad}, which is not a public address")
         return url
 
 
@@ -122,7 +114,11 @@ class FetchResult:
 
 
 class Fetcher:
-    """GET with the target guard, no redirects, a byte cap and a deadline."""
+    """GET with the target guard, no redirects, a byte cap and a deadline.
+
+    The default client connects only through ``guard.backend()``; an injected ``client`` is used as it
+    is, so it carries its own connect-time policy (or none).
+    """
 
     def __init__(
         self, guard: TargetGuard, *, timeout: float, client: httpx.AsyncClient | None = None
@@ -130,11 +126,15 @@ class Fetcher:
         self.guard = guard
         self.timeout = timeout
         self._own = client is None
+        # No proxy: trust_env=False ignores *_PROXY variables, and an explicit proxy would resolve and
+        # connect on our behalf, bypassing the connect-time check.
         self.client = client or httpx.AsyncClient(
+            transport=PublicOnlyTransport(
+                guard.backend(), limits=httpx.Limits(max_connections=256, max_keepalive_connections=32)
+            ),
             follow_redirects=False,
             timeout=httpx.Timeout(timeout),
             headers={"user-agent": "toolmesh-registry/1", "accept": "application/json"},
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=32),
             trust_env=False,
         )
 

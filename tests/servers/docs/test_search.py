@@ -13,7 +13,7 @@ from toolmesh.servers.docs.embedders import HashingEmbedder, resolve_embedder
 from toolmesh.servers.docs.errors import DocsConfigError, DocsInputError, DocsLimitExceeded, DocsNotFound
 from toolmesh.servers.docs.glossary import Glossary
 from toolmesh.servers.docs.models import SearchFilters
-from toolmesh.servers.docs.search import fuse_minmax, fuse_rrf, snippet
+from toolmesh.servers.docs.search import fuse_dbsf, fuse_minmax, fuse_rrf, snippet
 from toolmesh.servers.docs.service import DocsService
 
 
@@ -80,8 +80,10 @@ def test_hybrid_reports_a_score_breakdown(service: DocsService) -> None:
     top = result.hits[0]
     assert top.citation.path.endswith("manual.pdf")
     assert top.scores.bm25_rank == 1 and top.scores.dense_rank is not None and top.scores.dense is not None
-    assert service.settings.fusion == "minmax"  # the default: 0.5 x min-max-normalised score of each path
-    assert 0.5 <= top.scores.fused <= 1.0
+    assert service.settings.fusion == "dbsf"  # the default: 0.5 x each path's score scaled by mean ± 3σ
+    assert top.scores.fused > 0.5  # top of both lists: well above either path's mean
+    if service.store.backend == "qdrant":  # fused server-side by Qdrant's own DBSF
+        assert "fused server-side (dbsf)" in result.notes
     assert all(a.scores.fused >= b.scores.fused for a, b in itertools.pairwise(result.hits))
 
 
@@ -92,7 +94,7 @@ def test_reciprocal_rank_fusion(corpus: Path, make_service: Callable[..., DocsSe
     top = result.hits[0]
     assert top.citation.path.endswith("manual.pdf") and top.scores.dense_rank is not None
     if service.store.backend == "qdrant":  # fused server-side by Qdrant's own RRF
-        assert "fused server-side" in " ".join(result.notes) and top.scores.fused > 0
+        assert "fused server-side (rrf)" in result.notes and top.scores.fused > 0
     else:
         assert top.scores.fused == pytest.approx(0.5 / 61 + 0.5 / (60 + top.scores.dense_rank))
 
@@ -213,7 +215,7 @@ def test_chinese_documents_answer_by_meaning_with_the_multilingual_model(
     result = service.search("哪座城市是国家政府所在地", mode="dense")
     assert result.paths == ["dense"] and result.hits[0].citation.path.endswith("ai.txt")
     hybrid = service.search("神经网络", k=3)
-    assert hybrid.paths == ["bm25", "dense"] and not hybrid.notes
+    assert hybrid.paths == ["bm25", "dense"] and not any("skipped" in note for note in hybrid.notes)
     assert hybrid.hits[0].citation.path.endswith("ai.txt") and "**神经网络**" in hybrid.hits[0].snippet
     # An English question finds the Chinese passage (the model is cross-lingual).
     english = service.search("What is the capital of China?", mode="dense", k=2)
@@ -256,6 +258,28 @@ def test_rrf_and_minmax_fusion() -> None:
     mm = fuse_minmax([(a, 0.5), (b, 0.5)])
     assert mm[1] == pytest.approx(0.5 * 1.0 + 0.5 * 0.0) and mm[3] == pytest.approx(0.5)
     assert fuse_minmax([([], 1.0)]) == {}
+
+
+def test_distribution_based_score_fusion() -> None:
+    a = [(1, 100.0), (2, 10.0), (3, 9.0), (4, 8.0)]
+    b = [(3, 0.9), (2, 0.2), (4, 0.1)]
+    fused = fuse_dbsf([(a, 0.5), (b, 0.5)])
+    scores = [s for _, s in a]
+    mean, sd = sum(scores) / 4, (sum((x - sum(scores) / 4) ** 2 for x in scores) / 4) ** 0.5
+    assert fused[1] == pytest.approx(0.5 * (100.0 - (mean - 3 * sd)) / (6 * sd))
+    assert fused[3] > fused[2] > fused[1] > fused[4]  # 1 is missing from b: no credit there
+    assert fuse_dbsf([([(7, 2.0), (8, 2.0)], 1.0)]) == {7: 1.0, 8: 1.0}  # no spread: all equal
+    assert fuse_dbsf([([], 1.0)]) == {}
+
+
+def test_weighted_fusion_on_qdrant_is_done_here_not_server_side(
+    corpus: Path, make_service: Callable[..., DocsService]
+) -> None:
+    service = make_service(corpus, dense_weight=0.7)
+    service.index([corpus])
+    result = service.search("reactor coolant level")
+    assert not any("server-side" in note for note in result.notes)
+    assert result.hits[0].citation.path.endswith("manual.pdf")
 
 
 def test_snippet_marks_terms_and_centres_the_window() -> None:

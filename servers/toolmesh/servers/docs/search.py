@@ -1,13 +1,17 @@
 """Multi-path retrieval: glossary rewrite → BM25 (FTS5) and dense → fusion → optional rerank → snippets.
 
-Fusion is reciprocal rank fusion (``rrf``, k=60 by default) or weighted min-max score fusion (``minmax``). A
-path that cannot serve a query is left out rather than diluting the other: the dense path is skipped for CJK
+Fusion is distribution-based score fusion (``dbsf``, the default: each path's scores scaled by their
+mean ± 3 standard deviations, then a weighted sum), weighted min-max score fusion (``minmax``) or reciprocal
+rank fusion (``rrf``, k=60 by default). DBSF is the best of the three on both benchmark sets, English and
+Chinese, with no per-corpus tuning (docs/benchmarks-docs.md). A path that cannot serve a query is left out
+rather than diluting the other: the dense path is skipped for CJK
 queries when the model is English-only, and for collections embedded with another model.
 """
 
 from __future__ import annotations
 
 import re
+import statistics
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -20,9 +24,21 @@ from toolmesh.servers.docs.embedders import Embedder
 from toolmesh.servers.docs.glossary import Glossary, Rewrite
 from toolmesh.servers.docs.stores.base import ChunkRecord, CollectionInfo, SearchFilter, Store, Vector
 
-__all__ = ["Hit", "Mode", "Reranker", "SearchOutcome", "Searcher", "fuse_minmax", "fuse_rrf", "snippet"]
+__all__ = [
+    "Fusion",
+    "Hit",
+    "Mode",
+    "Reranker",
+    "SearchOutcome",
+    "Searcher",
+    "fuse_dbsf",
+    "fuse_minmax",
+    "fuse_rrf",
+    "snippet",
+]
 
 Mode = Literal["hybrid", "bm25", "dense"]
+Fusion = Literal["dbsf", "minmax", "rrf"]
 Ranked = list[tuple[int, float]]
 
 
@@ -77,6 +93,26 @@ def fuse_minmax(lists: Sequence[tuple[Ranked, float]]) -> dict[int, float]:
         span = hi - lo
         for chunk_id, score in ranked:
             norm = (score - lo) / span if span > 0 else 1.0
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * norm
+    return fused
+
+
+def fuse_dbsf(lists: Sequence[tuple[Ranked, float]]) -> dict[int, float]:
+    """Σ weight × (score − (μ − 3σ)) / 6σ per list (Qdrant's distribution-based score fusion, weighted).
+
+    Unlike min-max, one outlying top score does not squash every other score of its list towards zero, so a
+    path's confidence is judged against its own score distribution.
+    """
+    fused: dict[int, float] = {}
+    for ranked, weight in lists:
+        if not ranked:
+            continue
+        scores = [s for _, s in ranked]
+        mean = statistics.fmean(scores)
+        spread = 6 * statistics.pstdev(scores, mean)
+        lo = mean - spread / 2
+        for chunk_id, score in ranked:
+            norm = (score - lo) / spread if spread > 0 else 1.0
             fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * norm
     return fused
 
@@ -149,7 +185,7 @@ class Searcher:
         *,
         embedder: Callable[[], Embedder | None],
         glossary: Glossary | None = None,
-        fusion: Literal["rrf", "minmax"] = "rrf",
+        fusion: Fusion = "dbsf",
         rrf_k: int = 60,
         dense_weight: float = 0.5,
         candidates: int = 100,
@@ -217,19 +253,19 @@ class Searcher:
         server_fusion = getattr(self.store, "fused", None)
         if (
             len(lists) == 2
-            and self.fusion == "rrf"
+            and self.fusion in ("rrf", "dbsf")
+            and self.dense_weight == 0.5  # the backend's fusion weighs both paths equally
             and server_fusion is not None
             and query_vector is not None
         ):
             # The backend fuses both vectors itself (Qdrant's Query API); per-path ranks still
             # come from above.
             terms = analyzer_named(infos[0].config.analyzer).query_terms(rewritten) if infos else []
-            fused = dict(server_fusion(" ".join(terms), query_vector, filt, depth))
-            outcome.notes.append("fused server-side (reciprocal rank fusion)")
-        elif len(lists) == 2 and self.fusion == "minmax":
-            fused = fuse_minmax(lists)
+            fused = dict(server_fusion(" ".join(terms), query_vector, filt, depth, self.fusion))
+            outcome.notes.append(f"fused server-side ({self.fusion})")
         elif len(lists) == 2:
-            fused = fuse_rrf(lists, self.rrf_k)
+            fuse = {"dbsf": fuse_dbsf, "minmax": fuse_minmax}.get(self.fusion)
+            fused = fuse(lists) if fuse is not None else fuse_rrf(lists, self.rrf_k)
         else:
             fused = {cid: score for cid, score in (lists[0][0] if lists else [])}
         order = sorted(fused, key=lambda cid: -fused[cid])

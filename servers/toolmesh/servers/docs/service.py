@@ -345,9 +345,9 @@ class DocsService:
             dense=choice.embedder is not None,
             embedder=choice.status,
             reranker=self.reranker_choice().status,
-            fusion=f"{self.settings.fusion} (k={self.settings.rrf_k})"
+            fusion=f"rrf (k={self.settings.rrf_k}, dense weight {self.settings.dense_weight})"
             if self.settings.fusion == "rrf"
-            else f"minmax (dense weight {self.settings.dense_weight})",
+            else f"{self.settings.fusion} (dense weight {self.settings.dense_weight})",
             glossary_terms=len(self.glossary) if self.glossary else 0,
             collections=[_collection_out(c) for c in self.store.list_collections()],
         )

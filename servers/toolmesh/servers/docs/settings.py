@@ -52,7 +52,7 @@ class DocsSettings(ServingSettings):
     chunk_overlap: int = Field(default=48, ge=0, le=2048)
     # Retrieval. Fusion of the BM25 and dense lists: "dbsf" (distribution-based score fusion: scores scaled by
     # mean ± 3σ; nDCG@10 0.739 on SciFact, 0.907 on CMRC), "minmax" (0.731 / 0.904) or "rrf" (reciprocal rank
-    # fusion, k=rrf_k; 0.715 / 0.878). rrf and dbsf run server-side on Qdrant at dense_weight 0.5.
+    # fusion, k=rrf_k; 0.715 / 0.878; server-side on Qdrant at dense_weight 0.5).
     fusion: Literal["dbsf", "minmax", "rrf"] = "dbsf"
     rrf_k: int = Field(default=60, ge=1, le=1000)
     dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)

@@ -413,22 +413,15 @@ class QdrantStore:
         sub = SearchFilter(tuple(names), filt.path_glob, filt.kinds, filt.heading_contains, filt.pages)
         return self._query(sub, limit, query=vector.astype(np.float32).tolist(), using="dense")
 
-    def fused(
-        self, query: str, vector: Vector, filt: SearchFilter, limit: int, method: str = "rrf"
-    ) -> list[tuple[int, float]]:
-        """Server-side fusion (``rrf`` or ``dbsf``) of the sparse and dense vectors, in one Qdrant query."""
+    def fused(self, query: str, vector: Vector, filt: SearchFilter, limit: int) -> list[tuple[int, float]]:
+        """Server-side reciprocal rank fusion of the sparse and dense vectors (one Qdrant query)."""
         m = self._m
         indices = sorted({term_index(t) for t in query.split() if t})
         prefetch = [m.Prefetch(query=vector.astype(np.float32).tolist(), using="dense", limit=limit)]
         if indices:
             sparse = m.SparseVector(indices=indices, values=[1.0] * len(indices))
             prefetch.append(m.Prefetch(query=sparse, using="bm25", limit=limit))
-        return self._query(
-            filt,
-            limit,
-            prefetch=prefetch,
-            query=m.FusionQuery(fusion=m.Fusion.DBSF if method == "dbsf" else m.Fusion.RRF),
-        )
+        return self._query(filt, limit, prefetch=prefetch, query=m.FusionQuery(fusion=m.Fusion.RRF))
 
     def _record(self, point: Any) -> ChunkRecord:
         p = point.payload

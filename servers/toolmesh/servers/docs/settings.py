@@ -51,7 +51,7 @@ class DocsSettings(ServingSettings):
     chunk_tokens: int = Field(default=256, ge=16, le=4096)
     chunk_overlap: int = Field(default=48, ge=0, le=2048)
     # Retrieval. Fusion of the BM25 and dense lists: "dbsf" (distribution-based score fusion: scores scaled by
-    # mean ± 3σ; nDCG@10 0.739 on SciFact, 0.907 on CMRC), "minmax" (0.731 / 0.904) or "rrf" (reciprocal rank
+    # mean ± 3σ; nDCG@10 0.739 on SciFact, 0.907 on CMRC), "minmax" (0.731 / 0.903) or "rrf" (reciprocal rank
     # fusion, k=rrf_k; 0.715 / 0.878; server-side on Qdrant at dense_weight 0.5).
     fusion: Literal["dbsf", "minmax", "rrf"] = "dbsf"
     rrf_k: int = Field(default=60, ge=1, le=1000)

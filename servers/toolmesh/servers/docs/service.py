@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from toolmesh.servers.docs.chunking import ChunkingConfig, Strategy
-from toolmesh.servers.docs.embedders import Embedder, EmbedderChoice, resolve_embedder
+from toolmesh.servers.docs.embedders import E5Embedder, Embedder, EmbedderChoice, resolve_embedder
 from toolmesh.servers.docs.errors import DocsError, DocsInputError, DocsLimitExceeded, DocsNotFound
 from toolmesh.servers.docs.glossary import Glossary
 from toolmesh.servers.docs.index import Indexer, Progress, validate_collection_name
@@ -103,7 +103,7 @@ MODEL_RETRY_SECONDS = 60.0
 def limit_blas_threads(threads: int) -> None:
     """Cap numpy's BLAS pool for this process. After each vector scan OpenBLAS's idle workers busy-wait;
     measured here, that tripled the multilingual model's query embedding (OpenMP threads on the same cores:
-    52 ms instead of 18), while one BLAS thread costs the 100k-chunk scan ~1 ms."""
+    52 ms instead of 18), while one BLAS thread costs the 100k-chunk scan ~8 ms."""
     threadpoolctl = importlib.import_module("threadpoolctl")
     threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
 
@@ -127,6 +127,8 @@ class DocsService:
         self._retry_at = 0.0
         if settings.blas_threads:
             limit_blas_threads(settings.blas_threads)
+        elif settings.blas_threads is None and isinstance(embedder, E5Embedder):
+            limit_blas_threads(1)
         self.roots = Roots(settings.roots, settings.exclude)
         self.store = store if store is not None else open_store(settings)
         self.glossary = Glossary.load(settings.glossary) if settings.glossary else None
@@ -176,6 +178,10 @@ class DocsService:
                         cache_dir=self.settings.model_cache,
                         download=self._download,
                     )
+                    if self.settings.blas_threads is None and isinstance(
+                        self._embedder_choice.embedder, E5Embedder
+                    ):
+                        limit_blas_threads(1)
                 except Exception as exc:  # a broken model must not take search down: fall back to BM25
                     logger.warning("embedder unavailable: %s", exc)
                     self._embedder_choice = EmbedderChoice(

@@ -44,9 +44,10 @@ class DocsSettings(ServingSettings):
     # or a model directory holding model.onnx (or onnx/model.onnx) and tokenizer.json.
     embedder: str = "auto"
     embed_batch_size: int = Field(default=32, ge=1, le=512)
-    # BLAS threads for the exact vector scan (a memory-bound mat-vec: one thread is nearly as fast, and idle
-    # BLAS workers spin on the cores the embedding model needs next). 0 leaves BLAS as it is.
-    blas_threads: int = Field(default=1, ge=0, le=256)
+    # BLAS threads for the exact vector scan. Unset: one thread when the embedder is the OpenMP engine of
+    # the packaged multilingual model (idle BLAS workers spin on the cores it needs next), BLAS's own default
+    # otherwise. A number applies to every model; 0 leaves BLAS as it is.
+    blas_threads: int | None = Field(default=None, ge=0, le=256)
     # Where hub models by name are cached (default: the Hugging Face cache, ~/.cache/huggingface/hub).
     model_cache: Path | None = None
     # Chunking defaults for new collections.

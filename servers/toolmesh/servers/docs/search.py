@@ -82,19 +82,44 @@ def fuse_rrf(lists: Sequence[tuple[Ranked, float]], k: int = 60) -> dict[int, fl
     return fused
 
 
-def fuse_minmax(lists: Sequence[tuple[Ranked, float]]) -> dict[int, float]:
-    """Σ weight × (score − min) / (max − min) per list; a chunk missing from a list gets 0 there."""
+def _weighted_sum(
+    lists: Sequence[tuple[Ranked, float]], scale: Callable[[Ranked], Ranked]
+) -> dict[int, float]:
+    """Σ weight × scaled score over the lists; a chunk missing from a list gets 0 there."""
     fused: dict[int, float] = {}
     for ranked, weight in lists:
-        if not ranked:
-            continue
-        scores = [s for _, s in ranked]
-        lo, hi = min(scores), max(scores)
-        span = hi - lo
-        for chunk_id, score in ranked:
-            norm = (score - lo) / span if span > 0 else 1.0
+        for chunk_id, norm in scale(ranked):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * norm
     return fused
+
+
+def _minmax_scaled(ranked: Ranked) -> Ranked:
+    if not ranked:
+        return []
+    scores = [s for _, s in ranked]
+    lo, hi = min(scores), max(scores)
+    span = hi - lo
+    return [(chunk_id, (score - lo) / span if span > 0 else 1.0) for chunk_id, score in ranked]
+
+
+def _dbsf_scaled(ranked: Ranked) -> Ranked:
+    finite = [(cid, s) for cid, s in ranked if math.isfinite(s)]
+    if not finite:
+        return []
+    scores = [s for _, s in finite]
+    n = len(scores)
+    mean = math.fsum(scores) / n
+    sigma = math.sqrt(math.fsum((x - mean) * (x - mean) for x in scores) / (n - 1)) if n > 1 else 0.0
+    # Ties computed in floating point leave a sigma of rounding noise, not a real spread; a sigma that
+    # overflows (scores near the float limit) has no usable scale either.
+    if sigma <= 1e-9 * max(1.0, abs(mean)) or not math.isfinite(sigma):
+        return [(chunk_id, 1.0) for chunk_id, _ in finite]
+    return [(chunk_id, 0.5 + (score - mean) / (6 * sigma)) for chunk_id, score in finite]
+
+
+def fuse_minmax(lists: Sequence[tuple[Ranked, float]]) -> dict[int, float]:
+    """Σ weight × (score − min) / (max − min) per list; a chunk missing from a list gets 0 there."""
+    return _weighted_sum(lists, _minmax_scaled)
 
 
 def fuse_dbsf(lists: Sequence[tuple[Ranked, float]]) -> dict[int, float]:
@@ -105,22 +130,7 @@ def fuse_dbsf(lists: Sequence[tuple[Ranked, float]]) -> dict[int, float]:
     it. Unlike min-max, one outlying top score does not squash the rest of its list towards zero: each
     path's confidence is judged against its own score distribution. Non-finite scores are dropped.
     """
-    fused: dict[int, float] = {}
-    for ranked, weight in lists:
-        finite = [(cid, s) for cid, s in ranked if math.isfinite(s)]
-        if not finite:
-            continue
-        scores = [s for _, s in finite]
-        mean = math.fsum(scores) / len(scores)
-        n = len(scores)
-        sigma = math.sqrt(math.fsum((x - mean) * (x - mean) for x in scores) / (n - 1)) if n > 1 else 0.0
-        # Ties computed in floating point leave a sigma of rounding noise, not a real spread; a sigma that
-        # overflows (scores near the float limit) has no usable scale either.
-        flat = sigma <= 1e-9 * max(1.0, abs(mean)) or not math.isfinite(sigma)
-        for chunk_id, score in finite:
-            norm = 1.0 if flat else 0.5 + (score - mean) / (6 * sigma)
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * norm
-    return fused
+    return _weighted_sum(lists, _dbsf_scaled)
 
 
 @lru_cache(maxsize=256)

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from toolmesh.servers.docs.analysis import Analyzer
 from toolmesh.servers.docs.errors import DocsConfigError
-from toolmesh.servers.docs.hub import HubModel, hub_model, is_hub_name
+from toolmesh.servers.docs.hub import HubModel, hub_model, is_hub_name, onnx_files
 
 __all__ = [
     "MULTILINGUAL_MODEL_SHA256",
@@ -132,17 +132,15 @@ class ModelFiles:
 
 def _model_files(directory: Path, hub: HubModel | None = None) -> ModelFiles:
     directory = directory.expanduser()
-    onnx = next(
-        (p for p in (directory / "model.onnx", directory / "onnx" / "model.onnx") if p.is_file()), None
-    )
-    tokenizer = directory / "tokenizer.json"
-    if onnx is None or not tokenizer.is_file():
+    files = onnx_files(directory)
+    if files is None:
         raise DocsConfigError(
             f"{directory} is not an ONNX model directory "
             "(needs model.onnx or onnx/model.onnx, and tokenizer.json)",
             hint="Export a sentence-transformers model to ONNX (optimum-cli export onnx ...), name a hub "
             "model (e.g. multilingual-e5-small), or set TOOLMESH_DOCS_EMBEDDER=none for BM25-only search.",
         )
+    onnx, tokenizer = files
     pooling = "mean"
     pooling_config = directory / "1_Pooling" / "config.json"
     if pooling_config.is_file():

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from toolmesh.servers.docs.errors import DocsConfigError
 
-__all__ = ["CATALOG", "HubModel", "hub_model", "is_hub_name", "pull"]
+__all__ = ["CATALOG", "HubModel", "hub_model", "is_hub_name", "onnx_files", "pull"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def hub_model(
         )
     except Exception:  # not cached (LocalEntryNotFoundError) or a cache without that revision
         directory = None
-    if directory is None or not _complete(directory):
+    if directory is None or onnx_files(directory) is None:
         # Missing, or a snapshot another tool left without our files (e.g. PyTorch weights only).
         if not download or _offline():
             raise DocsConfigError(
@@ -145,7 +145,7 @@ def hub_model(
                 hint="Check the name and the network (HF_ENDPOINT, HF_TOKEN for gated models), or point the "
                 "setting at a model directory exported with optimum-cli.",
             ) from exc
-    if not _complete(directory):
+    if onnx_files(directory) is None:
         raise DocsConfigError(
             f"{model.repo} publishes no ONNX export with a tokenizer.json (model.onnx or onnx/model.onnx)",
             hint=f"Export it once: optimum-cli export onnx --model {model.repo} DIR, then use DIR.",
@@ -153,9 +153,13 @@ def hub_model(
     return model, directory
 
 
-def _complete(directory: Path) -> bool:
-    onnx = any((directory / p).is_file() for p in ("model.onnx", "onnx/model.onnx"))
-    return onnx and (directory / "tokenizer.json").is_file()
+def onnx_files(directory: Path) -> tuple[Path, Path] | None:
+    """``(model.onnx or onnx/model.onnx, tokenizer.json)`` of a model directory; None if one is missing."""
+    onnx = next(
+        (p for p in (directory / "model.onnx", directory / "onnx" / "model.onnx") if p.is_file()), None
+    )
+    tokenizer = directory / "tokenizer.json"
+    return (onnx, tokenizer) if onnx is not None and tokenizer.is_file() else None
 
 
 PACKAGED = {"auto": "toolmesh[docs-models]", "multilingual": "toolmesh[docs-multilingual]"}

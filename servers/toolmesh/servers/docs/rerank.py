@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from toolmesh.servers.docs.errors import DocsConfigError
-from toolmesh.servers.docs.hub import hub_model, is_hub_name
+from toolmesh.servers.docs.hub import hub_model, is_hub_name, onnx_files
 from toolmesh.servers.docs.search import Reranker
 
 __all__ = ["OnnxCrossEncoder", "RerankerChoice", "resolve_reranker"]
@@ -27,15 +27,13 @@ class OnnxCrossEncoder:
         self, directory: Path, *, max_length: int = 512, batch_size: int = 16, name: str | None = None
     ) -> None:
         directory = directory.expanduser()
-        onnx = next(
-            (p for p in (directory / "model.onnx", directory / "onnx" / "model.onnx") if p.is_file()), None
-        )
-        tokenizer_path = directory / "tokenizer.json"
-        if onnx is None or not tokenizer_path.is_file():
+        files = onnx_files(directory)
+        if files is None:
             raise DocsConfigError(
                 f"{directory} is not an ONNX cross-encoder directory (model.onnx and tokenizer.json)",
                 hint="Export one with optimum-cli, or unset TOOLMESH_DOCS_RERANKER.",
             )
+        onnx, tokenizer_path = files
         ort = importlib.import_module("onnxruntime")
         options = ort.SessionOptions()
         options.log_severity_level = 3

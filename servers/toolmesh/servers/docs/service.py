@@ -124,11 +124,8 @@ class DocsService:
         # A server never downloads a hub model inside a request (gigabytes, under the model lock); the CLI
         # (`toolmesh docs index`, `pull`) does, on the user's explicit command.
         self._download = download_models
-        self._retry_at = 0.0
-        if settings.blas_threads:
-            limit_blas_threads(settings.blas_threads)
-        elif settings.blas_threads is None and isinstance(embedder, E5Embedder):
-            limit_blas_threads(1)
+        self._retry_at: float | None = None  # set while the model failed to load: when to look again
+        self._limit_blas(embedder)
         self.roots = Roots(settings.roots, settings.exclude)
         self.store = store if store is not None else open_store(settings)
         self.glossary = Glossary.load(settings.glossary) if settings.glossary else None
@@ -178,10 +175,8 @@ class DocsService:
                         cache_dir=self.settings.model_cache,
                         download=self._download,
                     )
-                    if self.settings.blas_threads is None and isinstance(
-                        self._embedder_choice.embedder, E5Embedder
-                    ):
-                        limit_blas_threads(1)
+                    self._retry_at = None
+                    self._limit_blas(self._embedder_choice.embedder)
                 except Exception as exc:  # a broken model must not take search down: fall back to BM25
                     logger.warning("embedder unavailable: %s", exc)
                     self._embedder_choice = EmbedderChoice(
@@ -192,10 +187,15 @@ class DocsService:
 
     def _retry_due(self) -> bool:
         """A model that failed to load (say, not pulled yet) is looked for again now and then."""
-        failed = self._embedder_choice is not None and self._embedder_choice.status.startswith(
-            "embedder failed"
-        )
-        return failed and time.monotonic() >= self._retry_at
+        return self._retry_at is not None and time.monotonic() >= self._retry_at
+
+    def _limit_blas(self, embedder: object) -> None:
+        """Explicit ``blas_threads`` apply to every model; unset, one thread beside the OpenMP engine."""
+        threads = self.settings.blas_threads
+        if threads is None and isinstance(embedder, E5Embedder):
+            threads = 1
+        if threads:
+            limit_blas_threads(threads)
 
     def embedder(self) -> Embedder | None:
         return self.embedder_choice().embedder

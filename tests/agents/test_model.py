@@ -1,28 +1,22 @@
 """The model seam: the OpenAI-compatible client (against a mock transport, never a real endpoint) and
-planning with a fake model."""
+parsing."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 import pytest
 
-from toolmesh.agents.catalog import Catalog, ToolInfo
-from toolmesh.agents.errors import ModelError, PlanError
-from toolmesh.agents.mcp import ServerRef
+from toolmesh.agents.errors import ModelError
 from toolmesh.agents.model import (
-    ChatResult,
     ModelSettings,
     OpenAIChatModel,
-    Role,
     ToolSpec,
     build_model,
     parse_json_object,
 )
-from toolmesh.agents.planner.planning import ModelPlanner
 
 
 def _mock(reply: dict[str, Any], seen: list[httpx.Request], status: int = 200) -> httpx.AsyncClient:
@@ -97,67 +91,3 @@ def test_parse_json_object() -> None:
     assert parse_json_object('Sure: {"approved": true} done') == {"approved": True}
     with pytest.raises(ModelError):
         parse_json_object("no json here")
-
-
-class PlanModel:
-    def __init__(self, plan: dict[str, Any]) -> None:
-        self.plan = plan
-        self.prompts: list[str] = []
-
-    async def chat(
-        self,
-        messages: Sequence[Mapping[str, Any]],
-        *,
-        role: Role,
-        tools: Sequence[ToolSpec] | None = None,
-        json_mode: bool = False,
-    ) -> ChatResult:
-        self.prompts.append(str(messages[-1]["content"]))
-        return ChatResult(content=json.dumps(self.plan))
-
-
-CATALOG = Catalog(
-    tools=[
-        ToolInfo(
-            server=ServerRef(id="docs-1", name="docs"),
-            name="search_docs",
-            description="Search documents",
-            input_schema={
-                "type": "object",
-                "properties": {"query": {"type": "string"}},
-                "required": ["query"],
-            },
-            read_only=True,
-        )
-    ]
-)
-
-
-@pytest.mark.asyncio
-async def test_model_plans_are_validated_against_the_catalog() -> None:
-    good = {
-        "goal": "g",
-        "steps": [
-            {
-                "id": "a",
-                "action": {
-                    "kind": "tool",
-                    "server": "docs",
-                    "tool": "search_docs",
-                    "arguments": {"query": "x"},
-                },
-            }
-        ],
-    }
-    model = PlanModel(good)
-    plan = await ModelPlanner(model, CATALOG).plan("find x")
-    assert plan.steps[0].action.kind == "tool"
-    assert "search_docs" in model.prompts[0]
-    bad = {
-        "goal": "g",
-        "steps": [
-            {"id": "a", "action": {"kind": "tool", "server": "docs", "tool": "rm_rf", "arguments": {}}}
-        ],
-    }
-    with pytest.raises(PlanError, match="unknown tool 'rm_rf'"):
-        await ModelPlanner(PlanModel(bad), CATALOG).plan("find x")

@@ -7,11 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
-
 from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.model import ChatResult, Role, ToolSpec
-from toolmesh.agents.planner.planning import write_brief
-from toolmesh.agents.reviewer.checks import ReviewRequest, find_injections, review, review_deterministic
+from toolmesh.agents.planner.answer import given_work, write_brief
+from toolmesh.agents.reviewer.checks import ReviewPart, ReviewRequest, find_injections, review, review_deterministic
 
 DOC_HIT = {
     "query": "refund window",
@@ -67,8 +66,8 @@ def _results() -> list[StepResult]:
 
 def test_the_brief_of_good_results_is_approved() -> None:
     results = _results()
-    answer = write_brief("refunds?", results)
-    assert "[1]" in answer and "2000" in answer and "`refund_order` at shop/refunds.py:28-35 [3]" in answer
+    answer = write_brief(given_work("refunds?", results)).text
+    assert "[1]" in answer and "2000" in answer and "`refund_order` at shop/refunds.py:28-35 [3]" in answer, answer
     verdict = review_deterministic(ReviewRequest(goal="refunds?", answer=answer, results=results))
     assert verdict.approved, verdict.issues
     assert verdict.checked_by == ["deterministic"]
@@ -136,7 +135,7 @@ def test_injected_instructions_are_flagged_and_following_them_is_rejected() -> N
         ],
     }
     results = [_ok("s1", "search_docs", poisoned)]
-    brief = write_brief("gift wrap?", results)
+    brief = write_brief(given_work("gift wrap?", results)).text
     assert "treated as data and not followed" in brief
     flagged = review_deterministic(ReviewRequest(goal="gift wrap?", answer=brief, results=results))
     assert flagged.approved
@@ -187,7 +186,7 @@ class FakeModel:
 @pytest.mark.asyncio
 async def test_model_judgement_is_added_on_top() -> None:
     results = _results()
-    answer = write_brief("refunds?", results)
+    answer = write_brief(given_work("refunds?", results)).text
     model = FakeModel(
         {"approved": False, "issues": ["does not say when refunds are paid"], "suggestions": ["add it"]}
     )
@@ -202,3 +201,99 @@ async def test_model_judgement_is_added_on_top() -> None:
         ReviewRequest(goal="refunds?", answer=answer, results=results), FakeModel({"approved": True})
     )
     assert approving.approved
+
+
+GIFT = {
+    "query": "gift cards refunded",
+    "hits": [
+        {
+            "snippet": "Gift cards cannot be refunded, not even unused ones.",
+            "citation": {"path": "handbook/gift-cards.md", "heading_path": ["Gift cards"], "line_start": 24, "line_end": 28},
+        }
+    ],
+}
+SHIPPING = {
+    "query": "shipping",
+    "hits": [
+        {
+            "snippet": "Orders are shipped from our warehouse within 2 business days.",
+            "citation": {"path": "handbook/shipping.md", "heading_path": ["Shipping"], "line_start": 5, "line_end": 7},
+        }
+    ],
+}
+
+
+def _part(index: int, text: str, steps: list[str], route: str = "docs") -> ReviewPart:
+    return ReviewPart(index=index, text=text, route=route, status="answered", step_ids=steps)
+
+
+def test_a_fluent_answer_citing_irrelevant_evidence_is_rejected() -> None:
+    results = [_ok("s1", "search_docs", SHIPPING)]
+    verdict = review_deterministic(
+        ReviewRequest(
+            goal="Can gift cards be refunded?",
+            answer="Yes — everything ships within 2 business days, so refunds are quick [1].",
+            results=results,
+            parts=[_part(0, "Can gift cards be refunded?", ["s1"])],
+        )
+    )
+    assert not verdict.approved
+    assert any(i.code == "wrong_shape" and "do not cover it" in i.message for i in verdict.issues)
+    good = review_deterministic(
+        ReviewRequest(
+            goal="Can gift cards be refunded?",
+            answer="No: gift cards cannot be refunded [1].",
+            results=[_ok("s1", "search_docs", GIFT)],
+            parts=[_part(0, "Can gift cards be refunded?", ["s1"])],
+        )
+    )
+    assert good.approved, good.issues
+
+
+def test_an_answer_that_cites_another_parts_evidence_does_not_address_its_part() -> None:
+    results = [_ok("s1", "search_docs", GIFT), _ok("s2", "search_docs", SHIPPING)]
+    verdict = review_deterministic(
+        ReviewRequest(
+            goal="Can gift cards be refunded? How fast do orders ship?",
+            answer="Gift cards cannot be refunded [1].",
+            results=results,
+            parts=[_part(0, "Can gift cards be refunded", ["s1"]), _part(1, "How fast do orders ship", ["s2"])],
+        )
+    )
+    assert not verdict.approved
+    assert any(i.code == "not_addressed" and i.message.startswith("part 2 ") for i in verdict.issues)
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "rows", "problem"),
+    [
+        ("How many orders were placed in 2024?", "SELECT COUNT(*) FROM orders", [[2000]], "'2024'"),
+        ("How many orders are there?", "SELECT * FROM orders", [[1], [2]], "computes none"),
+        ("Top 5 customers by revenue", "SELECT name FROM customers", [[1]], "neither orders nor limits"),
+        ("How many orders were not delivered?", "SELECT COUNT(*) FROM orders", [[5]], "excludes nothing"),
+        ("Orders per status", "SELECT COUNT(*) FROM orders", [[5]], "does not group"),
+    ],
+)
+def test_sql_that_does_not_compute_what_was_asked_is_rejected(
+    question: str, sql: str, rows: list[list[Any]], problem: str
+) -> None:
+    result = _ok("s1", "run_query", {"columns": ["n"], "rows": rows, "row_count": len(rows)})
+    result.arguments = {"sql": sql}
+    verdict = review_deterministic(
+        ReviewRequest(goal=question, answer=f"{rows[0][0]} [1]", results=[result], parts=[_part(0, question, ["s1"], "sql")])
+    )
+    assert not verdict.approved and any(problem in i.message for i in verdict.issues), verdict.issues
+
+
+@pytest.mark.asyncio
+async def test_a_malformed_model_verdict_is_a_model_failure_not_a_rejection() -> None:
+    results = _results()
+    answer = write_brief(given_work("refunds?", results)).text
+    verdict = await review(ReviewRequest(goal="refunds?", answer=answer, results=results), FakeModel({"ok": "sure"}))
+    assert verdict.approved and verdict.model_verdict is None
+    assert any(i.code == "model" and i.severity == "warning" and "unusable" in i.message for i in verdict.issues)
+    rejected = await review(
+        ReviewRequest(goal="refunds?", answer=answer, results=results), FakeModel({"approved": False})
+    )
+    assert not rejected.approved and rejected.deterministic_approved is True
+    assert rejected.model_verdict is not None and rejected.issues[-1].message == "the model judge rejected the answer"

@@ -1,9 +1,9 @@
 """The tool catalog: every tool of every known MCP server, with retrieval over names, descriptions
 and schemas.
 
-The planner builds it from discovery (servers) and ``tools/list`` (tools), caches it, and routes requests
-to tools by :meth:`Catalog.search` (BM25 over each tool's name, title, description, argument names and
-argument descriptions). The executor asks it for fallbacks (:meth:`Catalog.candidates`) and for which
+The planner builds it from discovery (servers) and ``tools/list`` (tools), caches it, and finds the tool
+for each capability it needs by :meth:`Catalog.search` (BM25 over each tool's name, title, description,
+argument names and argument descriptions; see :mod:`toolmesh.agents.capabilities`). The executor asks it for fallbacks (:meth:`Catalog.candidates`) and for which
 results may be cached (:meth:`ToolInfo.cacheable`).
 """
 
@@ -17,121 +17,28 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import mcp_types as mt
 
 from toolmesh.agents.mcp import McpPool, ServerRef
+from toolmesh.protocols.text import Analyzer
 
 __all__ = ["Catalog", "CatalogCache", "ToolHit", "ToolInfo", "tokenize"]
 
 logger = logging.getLogger(__name__)
 
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "and",
-        "or",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "by",
-        "with",
-        "what",
-        "which",
-        "who",
-        "how",
-        "does",
-        "do",
-        "did",
-        "i",
-        "me",
-        "my",
-        "we",
-        "our",
-        "you",
-        "your",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "from",
-        "at",
-        "as",
-        "about",
-        "can",
-        "could",
-        "would",
-        "should",
-        "please",
-        "tell",
-        "show",
-        "give",
-        "find",
-        "get",
-        "list",
-        "all",
-        "any",
-        "some",
-        "there",
-        "their",
-        "them",
-        "then",
-        "than",
-    ]
-)
-# A few synonyms so plain-language requests reach tool vocabulary.
-_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "docs": ("documents", "documentation"),
-    "documentation": ("documents", "docs"),
-    "documents": ("docs",),
-    "guide": ("documents",),
-    "say": ("documents", "search"),
-    "says": ("documents", "search"),
-    "explain": ("documents", "search"),
-    "policy": ("documents",),
-    "many": ("count", "query", "rows"),
-    "count": ("query", "rows"),
-    "total": ("query", "rows", "sum"),
-    "sum": ("query", "rows"),
-    "average": ("query", "rows"),
-    "database": ("sql", "query", "table"),
-    "table": ("sql", "rows"),
-    "rows": ("sql", "query"),
-    "records": ("rows", "query"),
-    "defined": ("definition", "symbol"),
-    "definition": ("symbol",),
-    "function": ("symbol", "definition", "code"),
-    "class": ("symbol", "definition", "code"),
-    "method": ("symbol", "definition", "code"),
-    "implemented": ("symbol", "definition", "code"),
-    "code": ("symbol", "source", "repository"),
-    "calls": ("callers", "references"),
-    "called": ("callers", "references"),
-    "used": ("references",),
-    "traceback": ("stack", "trace"),
-}
+
+@lru_cache(maxsize=1)
+def _analyzer() -> Analyzer:
+    return Analyzer()
 
 
-def tokenize(text: str, *, expand: bool = False) -> list[str]:
-    """Lower-case words without stop words; identifiers split on ``_`` and camelCase."""
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", text).replace("_", " ")
-    words = [w for w in _WORD.findall(spaced.lower()) if w not in _STOP and len(w) > 1]
-    if expand:
-        words = words + [syn for w in words for syn in _SYNONYMS.get(w, ())]
-    return words
+def tokenize(text: str) -> list[str]:
+    """Terms for ranking tools: the shared analyser's (stemmed English, jieba-segmented Chinese), with
+    identifiers split on ``_`` and camelCase first."""
+    return _analyzer().terms(re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text).replace("_", " "))
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +135,7 @@ class Catalog:
 
     def search(self, query: str, *, k: int = 5, read_only: bool = True) -> list[ToolHit]:
         """The ``k`` tools best matching ``query`` (BM25 over :meth:`ToolInfo.document`)."""
-        terms = tokenize(query, expand=True)
+        terms = tokenize(query)
         if not terms or not self.tools:
             return []
         n = len(self.tools)

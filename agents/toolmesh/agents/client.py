@@ -59,19 +59,21 @@ async def ask_planner(
     http: httpx.AsyncClient | None = None,
     token: str | None = None,
     max_turns: int = 3,
+    context_id: str = "",
 ) -> Outcome:
     """Send ``request`` to the planner at ``planner_url``; stream events to ``on_event``.
 
     When the planner asks for input, ``answer(question)`` is awaited and its reply resumes the same task
     (same task and context ids); without ``answer`` (or when it returns None) the outcome is returned as is.
-    ``token`` is sent as a bearer token when the planner's auth is on.
+    ``token`` is sent as a bearer token when the planner's auth is on. ``context_id`` continues a
+    conversation: the planner reads follow-ups against the earlier turns of that context.
     """
     own = http is None
     client = http or traced_httpx_client(headers={"authorization": f"Bearer {token}"} if token else None)
     try:
         card = await A2ACardResolver(client, planner_url).get_agent_card()
         outcome = Outcome()
-        text, task_id, context_id = request, "", ""
+        text, task_id = request, ""
         with tracer().start_as_current_span("toolmesh.ask"):
             for _ in range(max_turns):
                 outcome = Outcome()

@@ -8,6 +8,7 @@ with a ``path`` and a line is a code span. Steps that return only text give one 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -38,7 +39,8 @@ _RESULT_LISTS = frozenset(
         "files",
     }
 )
-_TEXT_CAP = 600
+_TEXT_CAP = 1200
+_SQL = re.compile(r"^\s*(?:select|with|values)\b", re.IGNORECASE)
 
 
 class Evidence(BaseModel):
@@ -111,6 +113,9 @@ def _from_structured(result: StepResult) -> Iterator[tuple[EvidenceKind, str, st
             names = _column_names(columns)
             table = str(item.get("connection") or where)
             data = {"columns": names, "rows": rows[:50], "row_count": item.get("row_count", len(rows))}
+            sql = next((v for v in result.arguments.values() if isinstance(v, str) and _SQL.match(v)), None)
+            if sql:
+                data["sql"] = sql
             yield (
                 "rows",
                 f"{table} ({len(rows)} row{'s' if len(rows) != 1 else ''})",
@@ -122,9 +127,15 @@ def _from_structured(result: StepResult) -> Iterator[tuple[EvidenceKind, str, st
         span = _line_span(item)
         if isinstance(path, str) and span is not None:
             text = str(
-                item.get("signature") or item.get("text") or item.get("source") or item.get("qualname") or ""
+                item.get("signature")
+                or item.get("text")
+                or item.get("source")
+                or item.get("snippet")
+                or item.get("raw")
+                or item.get("qualname")
+                or ""
             )
-            label = item.get("qualname") or item.get("name")
+            label = item.get("qualname") or item.get("name") or item.get("caller") or item.get("function")
             data = {"path": path, "lines": span, **({"symbol": label} if label else {})}
             yield "code", f"{path}:{span[0]}-{span[1]}", text[:_TEXT_CAP], data
 

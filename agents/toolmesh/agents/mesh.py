@@ -30,11 +30,13 @@ from toolmesh.agents.executor.engine import Engine, EngineSettings
 from toolmesh.agents.mcp import McpPool
 from toolmesh.agents.model import ChatModel, build_model
 from toolmesh.agents.planner.agent import PlannerAgent, planner_skills
+from toolmesh.agents.planner.loop import Budget
 from toolmesh.agents.reviewer.agent import ReviewerAgent, reviewer_skills
-from toolmesh.agents.runtime import AgentApp, build_agent, instance_id
+from toolmesh.agents.runtime import AgentApp, build_agent, build_task_store, instance_id
 from toolmesh.agents.settings import AgentSettings, peer_headers
 from toolmesh.agents.tracing import traced_httpx_client
 from toolmesh.protocols.cards import McpServerEntry, McpTool
+from toolmesh.protocols.glossary import Glossary
 from toolmesh.protocols.registry_client import RegistryClient
 from toolmesh.protocols.serving import bind_socket, mcp_http_app, running
 from toolmesh.protocols.settings import ServingSettings, hash_token
@@ -125,6 +127,7 @@ def build_planner(
     pool = McpPool()
     http = traced_httpx_client(timeout=settings.handoff_timeout, headers=peer_headers(settings))
     instance = instance_id("planner", base_url)
+    store, _ = build_task_store(settings.task_db_url)
     agent = PlannerAgent(
         discovery=discovery,
         catalogs=CatalogCache(pool, ttl=settings.catalog_ttl),
@@ -133,6 +136,12 @@ def build_planner(
         model=model,
         max_rounds=settings.max_rounds,
         handoff_timeout=settings.handoff_timeout,
+        task_store=store,
+        glossary=Glossary.load(settings.glossary) if settings.glossary else None,
+        budget=Budget(
+            rounds=settings.loop_rounds, seconds=settings.loop_seconds, tokens=settings.loop_tokens
+        ),
+        memory_tokens=settings.memory_tokens,
     )
 
     async def stop() -> None:
@@ -151,6 +160,7 @@ def build_planner(
         base_url=base_url,
         on_stop=stop,
         instance=instance,
+        task_store=store,
     )
 
 

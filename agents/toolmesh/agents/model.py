@@ -25,6 +25,7 @@ __all__ = [
     "OpenAIChatModel",
     "Role",
     "ToolSpec",
+    "Usage",
     "build_model",
     "parse_json_object",
 ]
@@ -66,10 +67,20 @@ class ModelCall(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
 class ChatResult(BaseModel):
     content: str | None = None
     tool_calls: list[ModelCall] = Field(default_factory=list)
     finish_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
 
 
 @runtime_checkable
@@ -187,8 +198,16 @@ class OpenAIChatModel:
                     id=str(call.get("id") or ""), name=str(function.get("name") or ""), arguments=arguments
                 )
             )
+        raw_usage = response.json().get("usage") or {}
+        usage = Usage(
+            prompt_tokens=int(raw_usage.get("prompt_tokens") or 0),
+            completion_tokens=int(raw_usage.get("completion_tokens") or 0),
+        )
         return ChatResult(
-            content=message.get("content"), tool_calls=calls, finish_reason=choice.get("finish_reason")
+            content=message.get("content"),
+            tool_calls=calls,
+            finish_reason=choice.get("finish_reason"),
+            usage=usage,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
@@ -46,8 +47,14 @@ class AgentSettings(ServingSettings):
     cache_ttl: float = Field(default=60.0, ge=0, le=86400)
     cache_entries: int = Field(default=1024, ge=0, le=1_000_000)
     catalog_ttl: float = Field(default=30.0, ge=0, le=86400)
-    # Planning.
+    # Planning: review rounds, the reasoning loop's budget per request, the conversation memory's budget.
     max_rounds: int = Field(default=3, ge=1, le=10)
+    loop_rounds: int = Field(default=8, ge=1, le=50)
+    loop_seconds: float = Field(default=120.0, gt=0, le=3600)
+    loop_tokens: int = Field(default=60_000, ge=0)
+    memory_tokens: int = Field(default=1500, ge=0, le=100_000)
+    # A glossary (TOML, JSON or "term = canonical" lines) the planner rewrites questions with before retrieval.
+    glossary: Path | None = None
     handoff_timeout: float = Field(default=600.0, gt=0)
     # Model seam (OpenAI-compatible); unset means deterministic planning and review.
     model: ModelSettings = Field(default_factory=ModelSettings)

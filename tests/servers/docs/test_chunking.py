@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolmesh.servers.docs.analysis import count_tokens, split_sentences
+from toolmesh.protocols.text import count_tokens, split_sentences
 from toolmesh.servers.docs.chunking import ChunkingConfig, chunk_text
 from toolmesh.servers.docs.embedders import HashingEmbedder
 from toolmesh.servers.docs.errors import DocsInputError

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toolmesh.servers.docs.analysis import Analyzer
+from toolmesh.protocols.errors import ConfigError
+from toolmesh.protocols.glossary import Glossary
+from toolmesh.protocols.text import Analyzer
 from toolmesh.servers.docs.embedders import E5Embedder, HashingEmbedder, resolve_embedder
-from toolmesh.servers.docs.errors import DocsConfigError, DocsInputError, DocsLimitExceeded, DocsNotFound
-from toolmesh.servers.docs.glossary import Glossary
+from toolmesh.servers.docs.errors import DocsInputError, DocsLimitExceeded, DocsNotFound
 from toolmesh.servers.docs.models import SearchFilters
 from toolmesh.servers.docs.search import fuse_dbsf, fuse_minmax, fuse_rrf, snippet
 from toolmesh.servers.docs.service import DocsService
@@ -235,7 +236,7 @@ def test_glossary_formats(tmp_path: Path) -> None:
     assert Glossary.load(js).rewrite("find a b and ab")[0] == "find canonical term and canonical term"
     bad = tmp_path / "bad.toml"
     bad.write_text("x = 3\n", encoding="utf-8")
-    with pytest.raises(DocsConfigError):
+    with pytest.raises(ConfigError):
         Glossary.load(bad)
 
 

@@ -1,11 +1,12 @@
-"""The planner agent: plan, hand the plan to an executor, have a reviewer check the answer, replan
-on rejection.
+"""The planner agent: the reasoning loop over the mesh, with its executor and reviewer hops, over A2A.
 
 Input: text (the request) and/or a JSON part holding a plan. Everything the caller should see is streamed:
 status updates for each hop and step (``metadata.hop`` = planner | executor | reviewer), the executor's
-step artifacts relayed as ``round-N/step:ID``, one ``round-N`` artifact per round (plan, results, answer,
-verdict), and finally ``answer`` (text) and ``evidence`` (JSON). An ambiguous request ends in
-``input-required`` with a question; the caller's reply (same task and context ids) resumes it.
+step artifacts relayed as ``round-N/step:ID``, one ``round-N`` artifact per loop round (why, the calls,
+their outcomes), one ``review-K`` artifact per review, and finally ``answer`` (text), ``evidence`` (JSON),
+``outcome`` (per part: route, status, reason) and ``memory`` (the turn, for follow-ups in the same
+context). A request that needs a choice ends ``input-required`` with a specific question; the caller's
+reply (same task and context ids) resumes it.
 """
 
 from __future__ import annotations
@@ -17,26 +18,34 @@ from typing import Any
 import anyio
 import httpx
 from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.context import ServerCallContext
 from a2a.server.events import EventQueue
-from a2a.server.tasks import TaskUpdater
-from a2a.types import AgentCard, AgentSkill, Part, Task, TaskState
+from a2a.server.tasks import TaskStore, TaskUpdater
+from a2a.types import AgentCard, AgentSkill, ListTasksRequest, Part, Task, TaskState
 from opentelemetry.trace import Status, StatusCode
 
-from toolmesh.agents.catalog import Catalog, CatalogCache
+from toolmesh.agents.catalog import CatalogCache
+from toolmesh.agents.conversation import Turn, fit
 from toolmesh.agents.discovery import Discovery
-from toolmesh.agents.errors import AgentError, AgentNotFound, ModelError, PlanError
-from toolmesh.agents.evidence import extract_evidence
+from toolmesh.agents.errors import AgentError, AgentNotFound
 from toolmesh.agents.executor.agent import EXECUTE_SKILL
 from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.model import ChatModel
 from toolmesh.agents.plan import Plan, parse_plan, validate_plan
-from toolmesh.agents.planner.planning import DeterministicPlanner, ModelPlanner, write_answer
+from toolmesh.agents.planner.answer import given_work
+from toolmesh.agents.planner.loop import Budget, Policy, Work
+from toolmesh.agents.planner.model_policy import ModelPolicy
+from toolmesh.agents.planner.policy import DeterministicPolicy
+from toolmesh.agents.planner.turn import Outcome, TurnRunner
+from toolmesh.agents.planner.writing import ModelWriter
 from toolmesh.agents.reviewer.agent import REVIEW_SKILL
 from toolmesh.agents.reviewer.checks import ReviewRequest, Verdict, review_deterministic
 from toolmesh.agents.runtime import new_task, updater_for
 from toolmesh.agents.tracing import extract_context, tracer
 from toolmesh.agents.wire import (
-    Outcome,
+    Outcome as HopOutcome,
+)
+from toolmesh.agents.wire import (
     artifact_json,
     cancel_remote,
     json_part,
@@ -46,12 +55,18 @@ from toolmesh.agents.wire import (
     text_of,
 )
 from toolmesh.protocols.errors import ToolmeshError
+from toolmesh.protocols.glossary import Glossary
 
 __all__ = ["PLAN_SKILL", "PlannerAgent", "planner_skills"]
 
 logger = logging.getLogger(__name__)
 
 PLAN_SKILL = "plan-and-answer"
+_STATES = {
+    "completed": TaskState.TASK_STATE_COMPLETED,
+    "input-required": TaskState.TASK_STATE_INPUT_REQUIRED,
+    "failed": TaskState.TASK_STATE_FAILED,
+}
 
 
 def planner_skills() -> list[AgentSkill]:
@@ -60,15 +75,16 @@ def planner_skills() -> list[AgentSkill]:
             id=PLAN_SKILL,
             name="Answer with evidence",
             description=(
-                "Answers a question from the registered MCP servers (documents, databases, code): plans "
-                "tool calls, has an executor run them, has a reviewer check the answer, replans when "
-                "rejected, and answers "
-                "with citations, rows and code spans. Accepts text, or a plan as a JSON part."
+                "Answers a question from the registered MCP servers (documents, databases, code): probes "
+                "every source, follows the evidence (text-to-SQL over the linked schema, definitions and "
+                "callers, cited passages), has a reviewer check that each part is answered, and keeps the "
+                "conversation of an A2A context for follow-ups. Accepts text, or a plan as a JSON part."
             ),
-            tags=["planner", "rag", "sql", "code", "orchestration"],
+            tags=["planner", "rag", "sql", "text-to-sql", "code", "orchestration", "memory"],
             examples=[
-                "What do the docs say about refunds, how many orders are there, "
-                "and where is refund() defined?"
+                "What does the handbook say about refunds, how many orders were placed in 2024, "
+                "and where is refund_order defined?",
+                "哪个国家的订单最多？",
             ],
             input_modes=["text/plain", "application/json"],
             output_modes=["text/plain", "application/json"],
@@ -92,6 +108,10 @@ class PlannerAgent(AgentExecutor):
         max_rounds: int = 3,
         handoff_timeout: float = 600.0,
         replacement_wait: float = 15.0,
+        task_store: TaskStore | None = None,
+        glossary: Glossary | None = None,
+        budget: Budget | None = None,
+        memory_tokens: int = 1500,
     ) -> None:
         self.discovery = discovery
         self.catalogs = catalogs
@@ -101,17 +121,19 @@ class PlannerAgent(AgentExecutor):
         self.max_rounds = max_rounds
         self.handoff_timeout = handoff_timeout
         self.replacement_wait = replacement_wait
+        self.task_store = task_store
+        self.glossary = glossary
+        self.budget = budget
+        self.memory_tokens = memory_tokens
 
     # --- the request -----------------------------------------------------------------------------
 
     @staticmethod
-    def _original_request(task: Task) -> str:
+    def _artifact(task: Task, name: str) -> Any:
         for artifact in task.artifacts:
-            if artifact.name == "request":
-                value = artifact_json(artifact)
-                if isinstance(value, dict) and isinstance(value.get("request"), str):
-                    return str(value["request"])
-        return ""
+            if artifact.name == name:
+                return artifact_json(artifact)
+        return None
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         current = context.current_task
@@ -133,10 +155,17 @@ class PlannerAgent(AgentExecutor):
             except AgentError as exc:  # a JSON part that does not parse, or a malformed plan
                 await updater.failed(updater.new_agent_message([Part(text=f"invalid plan: {exc}")]))
                 return
+            choices: dict[int, dict[str, Any]] = {}
             if resumed and current is not None:
-                original = self._original_request(current)
-                text = f"{original}\n{text}".strip()
-            request = text or (given.goal if given else "")
+                request = str((self._artifact(current, "request") or {}).get("request") or "")
+                options = self._artifact(current, "clarification") or []
+                choices = _choose(text, options)
+                if any(isinstance(o, dict) and o.get("kind") == "vague" for o in options):
+                    request = text  # "what should I look for?" — the reply is the request
+                elif not choices:  # not one of the offered choices: read it as more of the request
+                    request = f"{request} {text}".strip()
+            else:
+                request = text or (given.goal if given else "")
             if not request:
                 await updater.failed(updater.new_agent_message([Part(text="empty request: send a question")]))
                 return
@@ -146,16 +175,130 @@ class PlannerAgent(AgentExecutor):
             await self._status(updater, "planner", "building the tool catalog")
             try:
                 catalog = await self.catalogs.build(await self.discovery.list_servers())
-                await self._run(updater, context, request, given, catalog)
+                if given is not None:
+                    validate_plan(given, catalog.schemas(), skills=await self.discovery.skills())
+                history = await self._history(context)
+                lost: dict[int, list[str]] = {}  # executors lost mid-task, per round
+                deterministic = DeterministicPolicy(catalog, glossary=self.glossary)
+                policy: Policy = (
+                    ModelPolicy(self.model, catalog, fallback=deterministic)
+                    if self.model is not None and given is None
+                    else deterministic
+                )
+                runner = TurnRunner(
+                    policy,
+                    lambda plan, n: self._execute(updater, context, plan, n, lost),
+                    lambda body: self._review(updater, context, body),
+                    budget=self.budget,
+                    review_rounds=self.max_rounds,
+                    writer=ModelWriter(self.model) if self.model is not None else None,
+                )
+                work = (
+                    await self._given(updater, context, request, given, lost)
+                    if given is not None
+                    else runner.prepare(request, history, choices)
+                )
+                outcome = await runner.run(work, request)
+                await self._finish(updater, context, work, outcome, lost)
             except ToolmeshError as exc:
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 await updater.failed(updater.new_agent_message([Part(text=str(exc))]))
+
+    async def _given(
+        self, updater: TaskUpdater, context: RequestContext, request: str, given: Plan, lost: dict[int, list[str]]
+    ) -> Work:
+        """The caller's own plan, run as is: one part, answered by every step of it."""
+        return given_work(request, await self._execute(updater, context, given, 1, lost))
+
+    async def _history(self, context: RequestContext) -> list[Turn]:
+        """The turns already answered in this context (newest last), trimmed to the memory budget."""
+        if self.task_store is None or not context.context_id:
+            return []
+        call = context.call_context or ServerCallContext()
+        try:
+            page = await self.task_store.list(
+                ListTasksRequest(context_id=context.context_id, page_size=20, include_artifacts=True), call
+            )
+        except Exception as exc:  # memory is a help, never a reason to fail the turn
+            logger.warning("could not read the conversation of context %s: %s", context.context_id, exc)
+            return []
+        turns = []
+        for task in page.tasks:
+            if task.id == context.task_id:
+                continue
+            value = self._artifact(task, "memory")
+            if isinstance(value, dict):
+                try:
+                    turn = Turn.model_validate(value)
+                except ValueError:
+                    continue
+                turn.task_id = task.id
+                turns.append(turn)
+        kept, trimmed = fit(turns, self.memory_tokens)
+        if kept and trimmed:
+            kept[-1].trimmed = trimmed
+        return kept
+
+    async def _finish(
+        self,
+        updater: TaskUpdater,
+        context: RequestContext,
+        work: Work,
+        outcome: Outcome,
+        lost: dict[int, list[str]],
+    ) -> None:
+        records = [r.model_dump(mode="json") for r in outcome.records]
+        if not records and work.rounds:  # a caller's own plan ran as round 1
+            records = [{"round": 1, "why": "the caller's plan", "calls": [], "steps": []}]
+        for body in records:
+            body["executors_lost"] = lost.get(body["round"], [])
+            name = f"round-{body['round']}"
+            await updater.add_artifact([json_part(body)], artifact_id=name, name=name)
+        for review in outcome.reviews:
+            await updater.add_artifact(
+                [json_part(review)], artifact_id=f"review-{review['round']}", name=f"review-{review['round']}"
+            )
+        for note in work.notes:
+            await self._status(updater, "planner", note)
+        draft = outcome.draft
+        if draft is not None:
+            await updater.add_artifact(
+                [json_part([e.model_dump(mode="json") for e in draft.evidence])],
+                artifact_id="evidence",
+                name="evidence",
+            )
+        summary = {
+            "kind": outcome.kind,
+            "policy": outcome.policy,
+            "rounds": work.rounds,
+            "notes": work.notes,
+            "parts": [p.model_dump(mode="json") for p in (draft.parts if draft else [])],
+            "resolved_from": [pw.resolved_from for pw in work.parts],
+            "writer": outcome.writer,
+        }
+        await updater.add_artifact([json_part(summary)], artifact_id="outcome", name="outcome")
+        if outcome.turn is not None and outcome.state != "input-required":
+            await updater.add_artifact(
+                [json_part(outcome.turn.model_dump(mode="json"))], artifact_id="memory", name="memory"
+            )
+        message = updater.new_agent_message([Part(text=outcome.question or outcome.answer)])
+        if outcome.state == "input-required":
+            await updater.add_artifact(
+                [json_part(outcome.options)], artifact_id="clarification", name="clarification"
+            )
+            await updater.requires_input(message)
+            return
+        await updater.add_artifact([Part(text=outcome.answer)], artifact_id="answer", name="answer")
+        if outcome.state == "failed":
+            await updater.failed(message)
+        else:
+            await updater.complete(message)
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         updater = updater_for(context, event_queue)
         await updater.cancel(updater.new_agent_message([Part(text="canceled by the caller")]))
 
-    # --- rounds ----------------------------------------------------------------------------------
+    # --- hops ------------------------------------------------------------------------------------
 
     async def _status(self, updater: TaskUpdater, hop: str, text: str, **meta: Any) -> None:
         await updater.update_status(
@@ -164,126 +307,19 @@ class PlannerAgent(AgentExecutor):
             metadata={"hop": hop, **meta},
         )
 
-    async def _first_plan(
-        self, request: str, given: Plan | None, catalog: Catalog, planner: DeterministicPlanner
-    ) -> Plan | str:
-        """A plan, or a question for the caller (str) when the request cannot be routed."""
-        if given is not None:
-            validate_plan(given, catalog.schemas(), skills=await self.discovery.skills())
-            return given
-        if self.model is not None:
-            try:
-                return await ModelPlanner(self.model, catalog).plan(request)
-            except (ModelError, PlanError) as exc:
-                logger.warning("model plan unusable (%s); planning deterministically", exc)
-        question = planner.ambiguity()
-        if question is not None:
-            return question
-        return planner.first_plan()
-
-    async def _run(
-        self,
-        updater: TaskUpdater,
-        context: RequestContext,
-        request: str,
-        given: Plan | None,
-        catalog: Catalog,
-    ) -> None:
-        planner = DeterministicPlanner(catalog, request)
-        first = await self._first_plan(request, given, catalog, planner)
-        if isinstance(first, str):
-            await updater.requires_input(updater.new_agent_message([Part(text=first)]))
-            return
-        plan: Plan | None = first
-        results: list[StepResult] = []
-        answer = ""
-        verdict: Verdict | None = None
-        rounds = 0
-        while plan is not None and rounds < self.max_rounds:
-            rounds += 1
-            await updater.add_artifact(
-                [json_part(plan.model_dump(mode="json"))],
-                artifact_id=f"plan-{rounds}",
-                name=f"round-{rounds}/plan",
-            )
-            await self._status(
-                updater, "planner", f"round {rounds}: {len(plan.steps)} step(s) to the executor", round=rounds
-            )
-            lost: list[str] = []
-            new_results = await self._execute(updater, context, plan, rounds, lost)
-            fresh = {r.step_id for r in new_results}
-            results = [r for r in results if r.step_id not in fresh] + new_results
-            answer = await write_answer(request, results, self.model)
-            verdict = await self._review(updater, context, request, answer, results, rounds)
-            await updater.add_artifact(
-                [
-                    json_part(
-                        {
-                            "round": rounds,
-                            "plan": plan.model_dump(mode="json"),
-                            "steps": [
-                                {"id": r.step_id, "status": r.status, "error": r.error} for r in new_results
-                            ],
-                            "answer": answer,
-                            "verdict": verdict.model_dump(mode="json"),
-                            "executors_lost": lost,
-                        }
-                    )
-                ],
-                artifact_id=f"round-{rounds}",
-                name=f"round-{rounds}",
-            )
-            if verdict.approved:
-                break
-            plan = await self._replan(request, catalog, planner, plan, results, verdict, given)
-            if plan is not None:  # keep what passed review; the new plan replaces the rest
-                results = [r for r in results if r.status == "ok" and not _is_flagged(r, verdict)]
-        if not results or all(r.status != "ok" for r in results):
-            reasons = "; ".join(f"{r.step_id}: {r.error}" for r in results) or "no step ran"
-            raise AgentError(f"no step succeeded after {rounds} round(s): {reasons}")
-        final = answer
-        if verdict is not None and not verdict.approved:
-            concerns = "\n".join(f"- {i.message}" for i in verdict.issues if i.severity == "error")
-            final = f"{answer}\n\nReviewer concerns not resolved after {rounds} round(s):\n{concerns}"
-        evidence = extract_evidence(results)
-        await updater.add_artifact(
-            [json_part([e.model_dump(mode="json") for e in evidence])],
-            artifact_id="evidence",
-            name="evidence",
-        )
-        await updater.add_artifact([Part(text=final)], artifact_id="answer", name="answer")
-        await updater.complete(updater.new_agent_message([Part(text=final)]))
-
-    async def _replan(
-        self,
-        request: str,
-        catalog: Catalog,
-        planner: DeterministicPlanner,
-        previous: Plan,
-        results: list[StepResult],
-        verdict: Verdict,
-        given: Plan | None,
-    ) -> Plan | None:
-        if self.model is not None:
-            try:
-                return await ModelPlanner(self.model, catalog).plan(
-                    request, feedback=verdict, previous=previous
-                )
-            except (ModelError, PlanError) as exc:
-                logger.warning("model replan unusable (%s); replanning deterministically", exc)
-        if given is not None and not planner.step_clause:
-            return None  # the caller's own plan: nothing of ours to re-route
-        new_plan, _ = planner.replan(results, verdict)
-        return new_plan
-
-    # --- hops ------------------------------------------------------------------------------------
-
     async def _execute(
-        self, updater: TaskUpdater, context: RequestContext, plan: Plan, round_no: int, lost: list[str]
+        self, updater: TaskUpdater, context: RequestContext, plan: Plan, round_no: int, lost_log: dict[int, list[str]]
     ) -> list[StepResult]:
         """Run ``plan`` on an executor found by skill. When one is lost mid-task, the plan is resumed on
-        another (waiting up to ``replacement_wait`` s for one to register); ``lost`` records each loss."""
+        another (waiting up to ``replacement_wait`` s for one to register)."""
+        await self._status(
+            updater,
+            "planner",
+            f"round {round_no}: {len(plan.steps)} call(s) — {plan.rationale}",
+            round=round_no,
+        )
         gone: set[str] = set()
+        lost = lost_log.setdefault(round_no, [])
         deadline = anyio.current_time() + self.replacement_wait
         while True:
             card = await self._executor_card(gone)
@@ -305,6 +341,7 @@ class PlannerAgent(AgentExecutor):
                     "planner",
                     f"executor {url} lost mid-task ({exc}); resuming elsewhere",
                     round=round_no,
+                    executors_lost=lost,
                 )
         raise AgentError(
             f"the plan could not be executed: {'; '.join(lost)}",
@@ -329,7 +366,7 @@ class PlannerAgent(AgentExecutor):
             context_id=context.context_id or "",
             metadata={"caller_task": context.task_id or "", "round": round_no},
         )
-        outcome = Outcome()
+        outcome = HopOutcome()
         try:
             with anyio.fail_after(self.handoff_timeout):
                 async for event in stream_message(card, message, http=self.http):
@@ -372,24 +409,16 @@ class PlannerAgent(AgentExecutor):
                     metadata={"round": round_no, "hop": "executor"},
                 )
 
-    async def _review(
-        self,
-        updater: TaskUpdater,
-        context: RequestContext,
-        request: str,
-        answer: str,
-        results: list[StepResult],
-        round_no: int,
-    ) -> Verdict:
-        body = ReviewRequest(goal=request, answer=answer, results=results, round=round_no)
+    async def _review(self, updater: TaskUpdater, context: RequestContext, body: ReviewRequest) -> Verdict:
+        round_no = body.round
         try:
             cards = await self.discovery.find_agents(REVIEW_SKILL)
         except AgentNotFound as exc:
             await self._status(updater, "planner", f"no reviewer ({exc}); checking locally", round=round_no)
             return review_deterministic(body)
-        await self._status(updater, "planner", f"round {round_no}: answer to the reviewer", round=round_no)
+        await self._status(updater, "planner", f"review {round_no}: answer to the reviewer", round=round_no)
         message = new_message([json_part(body.model_dump(mode="json"))], context_id=context.context_id or "")
-        outcome = Outcome()
+        outcome = HopOutcome()
         try:
             with anyio.fail_after(self.handoff_timeout):
                 async for event in stream_message(cards[0], message, http=self.http):
@@ -406,7 +435,7 @@ class PlannerAgent(AgentExecutor):
         label = (
             "approved"
             if verdict.approved
-            else "rejected: " + "; ".join(i.message for i in verdict.issues[:3])
+            else "rejected: " + "; ".join(i.message for i in verdict.issues if i.severity == "error")[:600]
         )
         await self._status(updater, "reviewer", label, round=round_no, approved=verdict.approved)
         return verdict
@@ -416,5 +445,24 @@ def _card_url(card: AgentCard) -> str:
     return card.supported_interfaces[0].url if card.supported_interfaces else card.name
 
 
-def _is_flagged(result: StepResult, verdict: Verdict) -> bool:
-    return any(i.step_id == result.step_id and i.severity == "error" for i in verdict.issues)
+def _choose(reply: str, options: Any) -> dict[int, dict[str, Any]]:
+    """The offered choices the caller's reply picks (by the words of their labels), per part."""
+    from toolmesh.agents.question import content_terms
+
+    if not isinstance(options, list):
+        return {}
+    said = set(content_terms(reply.replace("_", " ").replace(".", " ")))
+    chosen: dict[int, dict[str, Any]] = {}
+    for option in options:
+        if not isinstance(option, dict):
+            continue
+        words = set(
+            content_terms(
+                f"{option.get('label', '')} {option.get('route', '')}".replace("_", " ").replace(".", " ")
+            )
+        )
+        score = len(words & said)
+        part = int(option.get("part", 0))
+        if score and score > chosen.get(part, {}).get("_score", 0):
+            chosen[part] = {**option, "_score": score}
+    return chosen

@@ -11,18 +11,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import ValidationError
 
 from toolmesh.agents.errors import ModelError
 from toolmesh.agents.evidence import Evidence, extract_evidence, is_empty_output
 from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.model import ChatModel, parse_json_object
+from toolmesh.agents.reviewer.relevance import relevance_issues
+from toolmesh.agents.reviewer.verdict import Issue, ModelVerdict, ReviewPart, ReviewRequest, Verdict
 
 __all__ = [
     "INJECTION_PATTERNS",
     "Issue",
+    "ReviewPart",
     "ReviewRequest",
     "Verdict",
     "find_injections",
@@ -30,8 +32,6 @@ __all__ = [
     "review",
     "review_deterministic",
 ]
-
-Severity = Literal["error", "warning"]
 
 INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
@@ -55,42 +55,7 @@ INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\w])")
 _QUOTED = re.compile(r"[\"“]([^\"”\n]{3,120})[\"”]|`([^`\n]{2,120})`")
 _CITE = re.compile(r"\[(\d{1,3})\]")
-
-
-class Issue(BaseModel):
-    code: Literal[
-        "step_failed",
-        "step_skipped",
-        "empty_result",
-        "no_citations",
-        "bad_citation",
-        "unsupported_claim",
-        "injection_in_output",
-        "followed_injection",
-        "no_answer",
-        "model",
-    ]
-    severity: Severity
-    message: str
-    step_id: str | None = None
-
-
-class Verdict(BaseModel):
-    """The reviewer's structured answer."""
-
-    approved: bool
-    issues: list[Issue] = Field(default_factory=list)
-    suggestions: list[str] = Field(default_factory=list)
-    checked_by: list[str] = Field(default_factory=list, description="'deterministic', and 'model' when used.")
-
-
-class ReviewRequest(BaseModel):
-    """What the planner sends for review."""
-
-    goal: str
-    answer: str
-    results: list[StepResult]
-    round: int = 1
+_NON_CLAIM = re.compile(r"Not answered:|Needs a choice:|not found|could not", re.IGNORECASE)
 
 
 _FRAGMENT = re.compile(r"(?<=[.!?])\s+|\n|\\n|\"")
@@ -132,8 +97,8 @@ def _claims(answer: str) -> list[str]:
         claims.append(match.group(1) or match.group(2))
     stripped = _QUOTED.sub(" ", body)
     for line in stripped.splitlines():
-        if line.lstrip().startswith("#"):
-            continue
+        if line.lstrip().startswith(("#", "**")) or _NON_CLAIM.search(line):
+            continue  # headings, part titles and lines that say what was not found claim nothing
         for number in _NUMBER.findall(line):
             if len(number.replace(",", "").lstrip("-")) >= 1:
                 claims.append(number)
@@ -224,11 +189,18 @@ def review_deterministic(request: ReviewRequest) -> Verdict:
                 )
             )
     issues.extend(_unsupported(answer, evidence, request.goal))
+    issues.extend(relevance_issues(request.goal, answer, request.parts, results, evidence))
     if any(i.code == "unsupported_claim" for i in issues):
         suggestions.append("state only what the evidence shows, or add a step that finds the missing facts")
+    if any(i.code in {"not_addressed", "wrong_shape"} for i in issues):
+        suggestions.append("answer each part from evidence that covers it, or say it was not found")
     approved = not any(i.severity == "error" for i in issues)
     return Verdict(
-        approved=approved, issues=issues, suggestions=_unique(suggestions), checked_by=["deterministic"]
+        approved=approved,
+        issues=issues,
+        suggestions=_unique(suggestions),
+        checked_by=["deterministic"],
+        deterministic_approved=approved,
     )
 
 
@@ -297,18 +269,27 @@ async def review(request: ReviewRequest, model: ChatModel | None = None) -> Verd
             role="reviewer",
             json_mode=True,
         )
-        judged = parse_json_object(result.content)
-    except ModelError as exc:
+        judged = ModelVerdict.model_validate(parse_json_object(result.content))
+    except (ModelError, ValidationError) as exc:
+        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         verdict.issues.append(
-            Issue(code="model", severity="warning", message=f"model review unavailable: {exc}")
+            Issue(
+                code="model",
+                severity="warning",
+                message=f"the model's review was unusable ({reason}); the deterministic verdict stands",
+            )
         )
         return verdict
-    model_ok = bool(judged.get("approved"))
-    for text in judged.get("issues") or []:
+    verdict.model_verdict = judged
+    for text in judged.issues:
         verdict.issues.append(
-            Issue(code="model", severity="warning" if model_ok else "error", message=str(text))
+            Issue(code="model", severity="warning" if judged.approved else "error", message=str(text))
         )
-    verdict.suggestions = _unique(verdict.suggestions + [str(s) for s in judged.get("suggestions") or []])
-    verdict.approved = verdict.approved and model_ok
+    if not judged.approved and not judged.issues:
+        verdict.issues.append(
+            Issue(code="model", severity="error", message="the model judge rejected the answer")
+        )
+    verdict.suggestions = _unique(verdict.suggestions + judged.suggestions)
+    verdict.approved = verdict.approved and judged.approved
     verdict.checked_by.append("model")
     return verdict

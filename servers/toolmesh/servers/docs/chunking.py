@@ -23,7 +23,7 @@ from typing import Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from toolmesh.servers.docs.analysis import count_tokens, split_sentences, token_spans
+from toolmesh.protocols.text import count_tokens, split_sentences, token_spans
 from toolmesh.servers.docs.errors import DocsInputError
 from toolmesh.servers.docs.structure import Block, Syntax, parse_blocks
 

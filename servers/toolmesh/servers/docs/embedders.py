@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from toolmesh.servers.docs.analysis import Analyzer
+from toolmesh.protocols.text import Analyzer
 from toolmesh.servers.docs.errors import DocsConfigError
 from toolmesh.servers.docs.hub import PACKAGED, HubModel, hub_model, is_hub_name, onnx_files
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolmesh.servers.docs.analysis import analyzer_named
+from toolmesh.protocols.text import analyzer_named
 from toolmesh.servers.docs.chunking import ChunkingConfig, ChunkSpan, Strategy, chunk_text
 from toolmesh.servers.docs.embedders import Embedder
 from toolmesh.servers.docs.errors import DocsError, DocsInputError, DocsLimitExceeded

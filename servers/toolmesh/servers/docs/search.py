@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal, Protocol
 
-from toolmesh.servers.docs.analysis import analyzer_named, contains_cjk
+from toolmesh.protocols.glossary import Glossary, Rewrite
+from toolmesh.protocols.text import analyzer_named, contains_cjk
 from toolmesh.servers.docs.embedders import Embedder
-from toolmesh.servers.docs.glossary import Glossary, Rewrite
 from toolmesh.servers.docs.stores.base import ChunkRecord, CollectionInfo, SearchFilter, Store, Vector
 
 __all__ = [

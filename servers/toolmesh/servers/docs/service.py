@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from toolmesh.protocols.glossary import Glossary
 from toolmesh.servers.docs.chunking import ChunkingConfig, Strategy
 from toolmesh.servers.docs.embedders import E5Embedder, Embedder, EmbedderChoice, resolve_embedder
 from toolmesh.servers.docs.errors import DocsError, DocsInputError, DocsLimitExceeded, DocsNotFound
-from toolmesh.servers.docs.glossary import Glossary
 from toolmesh.servers.docs.index import Indexer, Progress, validate_collection_name
 from toolmesh.servers.docs.models import (
     ChunkOut,

@@ -16,7 +16,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from toolmesh.servers.sql.glossary import ZH_EN
+from toolmesh.protocols.lexicon import ZH_EN
 from toolmesh.servers.sql.models import JoinPath, LinkedColumn, LinkedTable, TableDescription
 
 __all__ = ["SchemaIndex", "question_terms", "split_identifier", "terms"]
@@ -186,7 +186,8 @@ def question_terms(question: str) -> list[str]:
         for run in _CJK_RUN.findall(question)
         for key, words in ZH_EN.items()
         if key in run
-        for word in words
+        for phrase in words
+        for word in phrase.replace("_", " ").split()
     ]
     for term in [*terms(question), *(_stem(w) for w in english)]:
         if (

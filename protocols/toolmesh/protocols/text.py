@@ -1,4 +1,5 @@
-"""Text analysis shared by chunking and full-text search.
+"""The one text analyser: every slice that counts, splits or ranks text uses it (docs chunking and search,
+the planner's question analysis and tool catalog, the reviewer's checks).
 
 - :func:`count_tokens` / :func:`token_spans`: a model-agnostic token measure (a word, a number or one CJK
   character each count as one token) used for chunk sizes.
@@ -25,6 +26,7 @@ __all__ = [
     "analyzer_named",
     "contains_cjk",
     "count_tokens",
+    "segment",
     "split_sentences",
     "token_spans",
 ]
@@ -215,6 +217,19 @@ def _jieba() -> Any:
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
     return importlib.import_module("Stemmer").Stemmer("english")
+
+
+def segment(text: str) -> list[str]:
+    """The words of ``text`` in order, as written: Latin words and numbers as they are, CJK runs segmented
+    with jieba; nothing stemmed or dropped (for reading phrases, not for ranking)."""
+    out: list[str] = []
+    for match in _WORD_RE.finditer(text):
+        run = match.group()
+        if _CJK_RE.match(run):
+            out.extend(w for w in _jieba().lcut(run) if w.strip())
+        else:
+            out.append(run)
+    return out
 
 
 class Analyzer:

@@ -1,4 +1,7 @@
-"""Query rewriting from a user glossary: synonyms, slang and jargon → the canonical terms the documents use.
+"""Query rewriting from a user glossary: synonyms, slang and jargon → the canonical terms the data uses.
+
+One glossary format for every slice: the docs server rewrites search queries with it, the planner rewrites
+questions with it before retrieval.
 
 A glossary file is TOML or JSON (or ``term = canonical`` lines). Each entry is either ``"slang" =
 "canonical"`` or ``"canonical" = ["slang", "other slang"]``. Latin terms match whole words,
@@ -14,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolmesh.servers.docs.analysis import contains_cjk
-from toolmesh.servers.docs.errors import DocsConfigError
+from toolmesh.protocols.errors import ConfigError
+from toolmesh.protocols.text import contains_cjk
 
 __all__ = ["Glossary", "Rewrite"]
 
@@ -50,7 +53,7 @@ class Glossary:
             elif isinstance(value, dict):  # a TOML table of entries, e.g. [glossary]
                 mapping.update(cls.from_entries(value).mapping)
             else:
-                raise DocsConfigError(f"glossary entry {key!r} must be a string or a list of strings")
+                raise ConfigError(f"glossary entry {key!r} must be a string or a list of strings")
         return cls(mapping)
 
     @classmethod
@@ -58,7 +61,7 @@ class Glossary:
         try:
             raw = path.read_text("utf-8")
         except OSError as exc:
-            raise DocsConfigError(
+            raise ConfigError(
                 f"cannot read glossary {path}: {exc}", hint="Fix TOOLMESH_DOCS_GLOSSARY."
             ) from exc
         try:
@@ -76,9 +79,9 @@ class Glossary:
                             raise ValueError(f"line without '=': {line!r}")
                         data[key.strip()] = value.strip()
         except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise DocsConfigError(f"glossary {path} is malformed: {exc}") from exc
+            raise ConfigError(f"glossary {path} is malformed: {exc}") from exc
         if not isinstance(data, dict):
-            raise DocsConfigError(f"glossary {path} must be a mapping")
+            raise ConfigError(f"glossary {path} must be a mapping")
         return cls.from_entries(data)
 
     def rewrite(self, query: str) -> tuple[str, list[Rewrite]]:

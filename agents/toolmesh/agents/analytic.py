@@ -1,0 +1,559 @@
+"""The analytic shape of a question, in English and Chinese: aggregate, ranking, grouping, filters.
+
+:func:`read_analytic` reads words, not a schema: "how many" is a count, "top 5 customers by revenue" a
+ranking of customers by a measure called revenue, "in 2024" a date range, "more than 100 units" a
+comparison, "not delivered" a negation. The text-to-SQL translator maps these phrases onto a linked schema;
+the reviewer checks that the evidence honours them (the year is in the SQL, a count came back as one
+number).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from toolmesh.protocols.text import contains_cjk, segment
+
+__all__ = ["Aggregate", "Analytic", "Comparison", "DateRange", "read_analytic"]
+
+Aggregate = Literal["count", "sum", "avg", "min", "max"]
+Op = Literal[">", ">=", "<", "<=", "="]
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "a dozen": 12,
+}  # fmt: skip
+_ZH_DIGITS = {
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+    "十": 10,
+}
+_MONTHS = {
+    m: i
+    for i, names in enumerate(
+        [
+            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",),
+            ("june", "jun"), ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"),
+            ("october", "oct"), ("november", "nov"), ("december", "dec"),
+        ],
+        start=1,
+    )
+    for m in names
+}  # fmt: skip
+_NUM = r"(\d+(?:\.\d+)?|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")"
+_ZH_NUM = r"(\d+|[一二两三四五六七八九十]+)"
+_YEAR = r"((?:19|20)\d{2})"
+
+_COUNT = re.compile(
+    r"\b(?:how many|number of|count(?:s| of)?|how often|quantity of)\b|有多少|多少(?:个|位|笔|条|名|家|种|次|件|单)"
+    r"|几(?:个|位|笔|条|名|家|种|次)|数量|总数|计数"
+    r"|[\u4e00-\u9fff]数(?![据字学])",
+    re.IGNORECASE,
+)
+_AVG = re.compile(r"\b(?:average|mean|avg)\b|平均", re.IGNORECASE)
+_SUM = re.compile(
+    r"\b(?:total|sum|in total|altogether|combined|how much)\b|总(?:金额|额|计|和|收入|销售额|付款|支付)|合计|总共|一共|总计",
+    re.IGNORECASE,
+)
+_MAX = re.compile(
+    r"\b(?:maximum|max|highest|largest|biggest|greatest|most expensive|latest|most recent|newest)\b"
+    r"|最高|最大|最贵|最晚|最新|最近",
+    re.IGNORECASE,
+)
+_MIN = re.compile(
+    r"\b(?:minimum|min|lowest|smallest|cheapest|least expensive|earliest|oldest)\b|最低|最小|最便宜|最早",
+    re.IGNORECASE,
+)
+_MOST = re.compile(r"\b(?:most|highest|largest|biggest|greatest|best)\b|最多|最高|最大", re.IGNORECASE)
+_LEAST = re.compile(r"\b(?:fewest|least|lowest|smallest|worst)\b|最少|最低|最小", re.IGNORECASE)
+_TOP_N = re.compile(
+    rf"\btop\s+{_NUM}\b|\b{_NUM}\s+(?:most|best|largest|biggest|highest|top|least|lowest|smallest|cheapest|"
+    rf"latest|newest|oldest|earliest|most recent)\b|\bfirst\s+{_NUM}\b|前\s*{_ZH_NUM}\s*(?:名|个|位|种|家)?"
+    rf"|{_ZH_NUM}\s*(?:个|名|位|种|家)(?=\S{{0,8}}(?:最|前))",
+    re.IGNORECASE,
+)
+_WHICH_MOST = re.compile(
+    r"\b(?:which|what)\s+((?:[a-z-]+\s){0,2}?[a-z-]+?)\s+(?:\w+\s+){0,4}?(?:the\s+)?"
+    r"(?:most|highest|largest|biggest|greatest|fewest|least|lowest|smallest|best)\b"
+    r"|\bthe\s+([a-z-]+)\s+with\s+the\s+(?:most|highest|largest|biggest|fewest|least|lowest)\b"
+    r"|\bmost\s+(?:popular|common|frequent|ordered|sold|purchased|bought)\s+([a-z-]+)\b"
+    r"|\bbest[- ]selling\s+([a-z-]+)\b",
+    re.IGNORECASE,
+)
+_GROUP = re.compile(
+    r"\b(?:grouped by|broken down by|breakdown by|split by|for each|for every|in each|per|by|each)\s+"
+    r"((?:[a-z-]+\s)?[a-z-]+)",
+    re.IGNORECASE,
+)
+_TIME_GROUP = re.compile(
+    r"\b(?:per|by|each|every|for each)\s+(year|month|day|week|quarter)\b|\b(monthly|yearly|annual|daily|weekly)\b"
+    r"|(?:每|按)(?:个)?(年|月|天|日|周)",
+    re.IGNORECASE,
+)
+_ORDER_BY = re.compile(r"\b(?:sorted|ordered|ranked)\s+by\s+((?:[a-z-]+\s)?[a-z-]+)", re.IGNORECASE)
+_TOP_BY = re.compile(
+    rf"\btop\s+{_NUM}\s+((?:[a-z-]+\s)?[a-z-]+?)\s+by\s+((?:[a-z-]+\s)?[a-z-]+)", re.IGNORECASE
+)
+_MEASURE = re.compile(
+    r"\b(?:total|sum of(?: the)?|average|mean|avg|maximum|max|minimum|min|highest|lowest|largest|smallest|"
+    r"biggest|how much)\s+((?:[a-z-]+\s){0,2}[a-z-]+)",
+    re.IGNORECASE,
+)
+_ZH_MEASURE = re.compile(
+    r"(?:平均|总|最高|最低|最大|最小)(?:的)?([\u4e00-\u9fff]{1,6}?)(?:是|为|有|多少|，|,|？|\?|$)"
+)
+_ENTITY = re.compile(
+    r"\b(?:how many|number of|count of|list(?: all)?(?: the)?|show(?: me)?(?: all)?(?: the)?|"
+    r"which|name(?: the)?|what are the)\s+((?:[a-z-]+\s){0,2}?[a-z-]+?)(?=\s+(?:are|were|is|was|do|does|did|"
+    r"have|has|had|in|from|with|that|which|who|whose|placed|made|by|per|for|of|on|at|since|before|after|"
+    r"during|between|over|under|above|below|there|than|cost|costs|ordered|sold|bought|signed|paid|got|"
+    r"shipped|went|came|live|living|exist|and)\b|\s*[?.,!]|\s*$)",
+    re.IGNORECASE,
+)
+_TABLE = re.compile(r"\b(?:the\s+)?([a-z_][a-z0-9_]*)\s+table\b|\btable\s+`?([a-z_][a-z0-9_]*)`?", re.I)
+_DISTINCT = re.compile(r"\b(?:different|distinct|unique)\b|不同", re.IGNORECASE)
+_LIST = re.compile(
+    r"^\s*(?:please\s+)?(?:list|show|display|give me|name|enumerate)\b|^\s*(?:which|what are the)\b|列出|显示|有哪些|是哪些|哪些",
+    re.IGNORECASE,
+)
+_LOOKUP = re.compile(
+    r"\bwhat(?:'s| is| was| are| were)\s+the\s+((?:[a-z-]+\s){0,2}?[a-z-]+)\s+(?:of|for)\b|\bwhen\s+(?:was|did|is)\b"
+    r"|\bwho\s+(?:placed|made|bought|ordered|is)\b|的(?:邮箱|电子邮件|价格|单价|状态|国家|城市|日期)",
+    re.IGNORECASE,
+)
+_IDS = re.compile(
+    r"\b([a-z]+)\s*(?:#|no\.?\s*|number\s+|id\s+)?#?(\d{1,9})\b(?!\s*(?:units?|items?|orders?|%))", re.I
+)
+_COMPARE = re.compile(
+    r"\b(more than|greater than|higher than|larger than|bigger than|over|above|exceeding|at least|no less than|"
+    r"less than|fewer than|lower than|smaller than|under|below|at most|no more than|up to)\s+"
+    rf"(?:€|\$|eur\s*|usd\s*)?{_NUM}\s*((?:[a-z€$]+\s){{0,2}}[a-z€$]+)?",
+    re.IGNORECASE,
+)
+_COMPARE_AFTER = re.compile(rf"{_NUM}\s+((?:[a-z]+\s){{0,2}}?[a-z]+\s+)?or\s+(more|less|fewer)\b", re.I)
+_ZH_COMPARE = re.compile(
+    r"(超过|大于|多于|高于|至少|不少于|不低于|少于|小于|低于|不超过|不到|不足)\s*"
+    + _ZH_NUM
+    + r"\s*([\u4e00-\u9fff]{0,4})"
+)
+_NEGATED = re.compile(
+    r"\b(?:not|never|non-|other than|except|excluding|without)\s*([a-z_-]+)|\b\w+n't\s+(?:been\s+)?([a-z_-]+)"
+    r"|(?:不是|没有|未|非)([\u4e00-\u9fff]{1,4})",
+    re.IGNORECASE,
+)
+_AUX = frozenset(
+    [
+        "did",
+        "do",
+        "does",
+        "is",
+        "are",
+        "was",
+        "were",
+        "has",
+        "have",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "of",
+    ]
+)
+_TRAILING = frozenset(
+    [
+        "in",
+        "of",
+        "for",
+        "from",
+        "during",
+        "since",
+        "by",
+        "and",
+        "or",
+        "with",
+        "at",
+        "on",
+        "to",
+        "per",
+        "each",
+        "than",
+        "that",
+        "which",
+        "who",
+        "were",
+        "was",
+        "is",
+        "are",
+    ]
+)
+_STOPPING = re.compile(r"(?:in|of|for|from|during|since|by|and|or|with|at|on)\b", re.I)
+_ZH_WHICH_WORDS = frozenset({"哪个", "哪位", "哪些", "哪家", "哪种", "哪一个", "哪一位", "哪"})
+_ZH_GROUP_WORDS = frozenset({"每个", "每一个", "按", "按照", "各", "各个", "每"})
+_ZH_MOST = frozenset({"最多", "最高", "最大", "最贵"})
+_ZH_LEAST = frozenset({"最少", "最低", "最小", "最便宜"})
+_ZH_FILLER = frozenset({"的", "是", "有", "了", "中", "里", "在", "数", "数量", "统计", "分别", "都"})
+_OPS: dict[str, Op] = {
+    "more than": ">", "greater than": ">", "higher than": ">", "larger than": ">", "bigger than": ">",
+    "over": ">", "above": ">", "exceeding": ">", "at least": ">=", "no less than": ">=",
+    "less than": "<", "fewer than": "<", "lower than": "<", "smaller than": "<", "under": "<",
+    "below": "<", "at most": "<=", "no more than": "<=", "up to": "<=",
+    "超过": ">", "大于": ">", "多于": ">", "高于": ">", "至少": ">=", "不少于": ">=", "不低于": ">=",
+    "少于": "<", "小于": "<", "低于": "<", "不超过": "<=", "不到": "<", "不足": "<",
+}  # fmt: skip
+_SKIP_ID_NOUNS = frozenset(
+    [
+        "in",
+        "of",
+        "on",
+        "at",
+        "for",
+        "from",
+        "to",
+        "than",
+        "top",
+        "first",
+        "last",
+        "since",
+        "before",
+        "after",
+        "during",
+        "between",
+        "and",
+        "or",
+        "the",
+        "a",
+        "an",
+        "year",
+        "years",
+        "over",
+        "under",
+        "above",
+        "below",
+        "least",
+        "most",
+        "more",
+        "less",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DateRange:
+    """``start <= date < end`` (ISO dates; either may be open), with the words it came from."""
+
+    start: str | None
+    end: str | None
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    op: Op
+    value: float
+    phrase: str  # the words naming what is compared ("units in stock", "eur"), may be empty
+
+
+@dataclass(frozen=True, slots=True)
+class Analytic:
+    aggregate: Aggregate | None = None
+    distinct: bool = False
+    top: bool = False
+    limit: int | None = None
+    order: Literal["desc", "asc"] | None = None
+    group: str | None = None
+    time_group: Literal["year", "month", "day"] | None = None
+    measure: str | None = None
+    entity: str | None = None
+    table: str | None = None
+    dates: tuple[DateRange, ...] = ()
+    comparisons: tuple[Comparison, ...] = ()
+    negated: tuple[str, ...] = ()
+    ids: tuple[tuple[str, int], ...] = ()
+    listing: bool = False
+    lookup: bool = False
+
+    @property
+    def is_analytic(self) -> bool:
+        """Whether the question computes something over rows (an aggregate, a ranking or a grouping)."""
+        return bool(self.aggregate or self.top or self.group or self.time_group)
+
+    @property
+    def conditions(self) -> int:
+        return len(self.dates) + len(self.comparisons) + len(self.negated) + len(self.ids)
+
+
+def _number(word: str) -> float:
+    word = word.lower().strip()
+    if word in _NUMBER_WORDS:
+        return float(_NUMBER_WORDS[word])
+    if word and all(c in _ZH_DIGITS for c in word):
+        if word == "十":
+            return 10.0
+        if word.startswith("十"):
+            return 10.0 + _ZH_DIGITS[word[1]]
+        if len(word) == 2 and word[1] == "十":
+            return float(_ZH_DIGITS[word[0]] * 10)
+        return float(_ZH_DIGITS[word[0]])
+    return float(word)
+
+
+def _read_zh(tokens: list[str]) -> dict[str, str]:
+    """Grouping, ranking and measure of a Chinese question from its jieba words (哪个国家的订单最多 →
+    group 国家, measure 订单, the most; 销售额最高的五个产品 → group 产品, measure 销售额, top 5)."""
+    out: dict[str, str] = {}
+    words = [t for t in tokens if t.strip()]
+    joined = ["".join(words[i : i + 2]) for i in range(len(words))]
+    for i, word in enumerate(words):
+        pair = joined[i]
+        if word in _ZH_MOST or pair in {"最多", "最高", "最大"}:
+            out["superlative"] = "most"
+        elif word in _ZH_LEAST or pair in {"最少", "最低", "最小"}:
+            out["superlative"] = "least"
+        nxt = next((w for w in words[i + 1 :] if w not in _ZH_FILLER), None)
+        if (word in _ZH_WHICH_WORDS or word in _ZH_GROUP_WORDS) and nxt and "group" not in out:
+            if nxt in {"月", "年", "天", "日", "周"}:
+                continue
+            out["group"] = nxt
+            if word in _ZH_WHICH_WORDS:
+                out.setdefault("superlative", "most")
+        number = re.fullmatch(r"(\d+|[一二两三四五六七八九十]+)(?:个|名|位|种|家|件)", word)
+        if number and ((i > 0 and words[i - 1] == "前") or any(w.startswith("最") for w in words)):
+            out["limit"] = str(int(_number(number.group(1))))
+            if nxt and nxt not in {"是", "什么"}:
+                out["group"] = nxt
+    if "superlative" in out:
+        for i, word in enumerate(words):
+            if word.startswith("最") and i > 0:
+                before = [w for w in words[:i] if w not in _ZH_FILLER and w not in _ZH_WHICH_WORDS]
+                before = [w for w in before if w != out.get("group")]
+                if before:
+                    out["measure"] = before[-1]
+                break
+    return out
+
+
+def _year_range(year: int, label: str) -> DateRange:
+    return DateRange(f"{year:04d}-01-01", f"{year + 1:04d}-01-01", label)
+
+
+def _month_range(year: int, month: int, label: str) -> DateRange:
+    end = f"{year + 1:04d}-01-01" if month == 12 else f"{year:04d}-{month + 1:02d}-01"
+    return DateRange(f"{year:04d}-{month:02d}-01", end, label)
+
+
+def _dates(text: str) -> tuple[tuple[DateRange, ...], set[int]]:
+    """Date ranges in ``text`` and the character positions their years used."""
+    found: list[DateRange] = []
+    used: set[int] = set()
+
+    def take(match: re.Match[str], value: DateRange) -> None:
+        if any(i in used for i in range(match.start(), match.end())):
+            return
+        found.append(value)
+        used.update(range(match.start(), match.end()))
+
+    for m in re.finditer(rf"\bbetween\s+{_YEAR}\s+and\s+{_YEAR}\b", text, re.I):
+        a, b = sorted((int(m.group(1)), int(m.group(2))))
+        take(m, DateRange(f"{a}-01-01", f"{b + 1}-01-01", m.group(0)))
+    for m in re.finditer(rf"\bQ([1-4])\s*(?:of\s+)?{_YEAR}|\b{_YEAR}\s*Q([1-4])\b", text, re.I):
+        quarter = int(m.group(1) or m.group(4))
+        year = int(m.group(2) or m.group(3))
+        start_month = 3 * (quarter - 1) + 1
+        end = f"{year + 1}-01-01" if quarter == 4 else f"{year}-{start_month + 3:02d}-01"
+        take(m, DateRange(f"{year}-{start_month:02d}-01", end, m.group(0)))
+    month_names = "|".join(sorted(_MONTHS, key=len, reverse=True))
+    for m in re.finditer(rf"\b({month_names})\.?\s+(?:of\s+)?{_YEAR}\b", text, re.I):
+        take(m, _month_range(int(m.group(2)), _MONTHS[m.group(1).lower()], m.group(0)))
+    for m in re.finditer(rf"{_YEAR}\s*年\s*(\d{{1,2}})\s*月|{_YEAR}-(\d{{2}})(?!-\d)", text):
+        year, month = int(m.group(1) or m.group(3)), int(m.group(2) or m.group(4))
+        if 1 <= month <= 12:
+            take(m, _month_range(year, month, m.group(0)))
+    for m in re.finditer(
+        r"\b(before|until|prior to|after|since|from|on or after)\s+(\d{4}-\d{2}-\d{2})\b", text, re.I
+    ):
+        word, day = m.group(1).lower(), m.group(2)
+        take(
+            m,
+            DateRange(None, day, m.group(0))
+            if word in {"before", "until", "prior to"}
+            else DateRange(day, None, m.group(0)),
+        )
+    for m in re.finditer(
+        rf"\b(before|until|prior to|by the end of|after|since|from)\s+{_YEAR}\b(?!\s*-)", text, re.I
+    ):
+        word, year = m.group(1).lower(), int(m.group(2))
+        if word in {"before", "until", "prior to"}:
+            take(m, DateRange(None, f"{year}-01-01", m.group(0)))
+        elif word == "by the end of":
+            take(m, DateRange(None, f"{year + 1}-01-01", m.group(0)))
+        elif word == "after":
+            take(m, DateRange(f"{year + 1}-01-01", None, m.group(0)))
+        else:
+            take(m, DateRange(f"{year}-01-01", None, m.group(0)))
+    for m in re.finditer(rf"(?:自|从)?{_YEAR}\s*年\s*(以前|之前|前|以后|之后|后|以来|起)", text):
+        year, word = int(m.group(1)), m.group(2)
+        if word in {"以前", "之前", "前"}:
+            take(m, DateRange(None, f"{year}-01-01", m.group(0)))
+        elif word in {"以来", "起"}:
+            take(m, DateRange(f"{year}-01-01", None, m.group(0)))
+        else:
+            take(m, DateRange(f"{year + 1}-01-01", None, m.group(0)))
+    for m in re.finditer(r"\b(\d{4}-\d{2}-\d{2})\b", text):
+        day = m.group(1)
+        take(m, DateRange(day, _next_day(day), m.group(0)))
+    for m in re.finditer(rf"(?<![\d.$€-]){_YEAR}(?:\s*年)?(?![\d.%-])", text):
+        take(m, _year_range(int(m.group(1)), m.group(0)))
+    return tuple(found), used
+
+
+def _next_day(day: str) -> str:
+    from datetime import date, timedelta
+
+    try:
+        return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+    except ValueError:
+        return day
+
+
+def _clean_phrase(phrase: str | None) -> str | None:
+    if not phrase:
+        return None
+    words = [w for w in phrase.lower().split() if w not in {"the", "a", "an", "all", "our", "my", "your"}]
+    while words and words[0] in _AUX:
+        words = words[1:]
+    while words and words[-1] in _TRAILING:
+        words = words[:-1]
+    return " ".join(words) or None
+
+
+def read_analytic(text: str) -> Analytic:
+    """The analytic shape of one question part (see the module docs)."""
+    dates, used = _dates(text)
+    comparisons: list[Comparison] = []
+    for m in _COMPARE.finditer(text):
+        if any(i in used for i in range(m.start(2), m.end(2))):
+            continue
+        comparisons.append(
+            Comparison(_OPS[m.group(1).lower()], _number(m.group(2)), (m.group(3) or "").lower())
+        )
+    for m in _COMPARE_AFTER.finditer(text):
+        op: Op = ">=" if m.group(3).lower() == "more" else "<="
+        comparisons.append(Comparison(op, _number(m.group(1)), (m.group(2) or "").strip().lower()))
+    for m in _ZH_COMPARE.finditer(text):
+        comparisons.append(Comparison(_OPS[m.group(1)], _number(m.group(2)), m.group(3)))
+    aggregate: Aggregate | None = None
+    if _COUNT.search(text):
+        aggregate = "count"
+    elif _AVG.search(text):
+        aggregate = "avg"
+    elif _SUM.search(text):
+        aggregate = "sum"
+    elif "多少" in text and not (_MAX.search(text) or _MIN.search(text)):
+        aggregate = "count"  # a bare 多少 with nothing else to compute asks how many
+    limit: int | None = None
+    top = False
+    order: Literal["desc", "asc"] | None = None
+    top_match = _TOP_N.search(text)
+    if top_match:
+        number = next(g for g in top_match.groups() if g)
+        limit = int(_number(number))
+        top = True
+        order = "asc" if _LEAST.search(text) and not _MOST.search(text) else "desc"
+    group: str | None = None
+    measure: str | None = None
+    which = _WHICH_MOST.search(text)
+    if which:
+        group = _clean_phrase(next(g for g in which.groups() if g))
+        top, limit = True, limit or 1
+        order = "asc" if _LEAST.search(which.group(0)) else "desc"
+        if re.search(r"best[- ]selling|most (?:sold|ordered|purchased|bought)", which.group(0), re.I):
+            measure = "quantity sold"
+        else:
+            after = re.match(r"\s*([a-z-]+(?:\s+[a-z-]+)?)", text[which.end() :], re.I)
+            measure = _clean_phrase(after.group(1)) if after and not _STOPPING.match(after.group(1)) else None
+    top_by = _TOP_BY.search(text)
+    if top_by:
+        group, measure = _clean_phrase(top_by.group(2)), _clean_phrase(top_by.group(3))
+    if group is None:
+        for m in _GROUP.finditer(text):
+            phrase = _clean_phrase(m.group(1))
+            if phrase and phrase.split()[0] not in {"year", "month", "day", "week", "quarter", "the", "far"}:
+                if not re.search(
+                    r"(?:sorted|ordered|ranked|placed|made|paid|bought|issued)\s+$", text[: m.start()], re.I
+                ):
+                    group = phrase
+                    break
+    time_group: Literal["year", "month", "day"] | None = None
+    tg = _TIME_GROUP.search(text)
+    if tg:
+        word = next(g for g in tg.groups() if g).lower()
+        time_group = (
+            "year"
+            if word in {"year", "yearly", "annual", "年"}
+            else "day"
+            if word in {"day", "daily", "天", "日"}
+            else "month"
+        )
+    if aggregate is None and not top:
+        if _MAX.search(text):
+            aggregate = "max"
+        elif _MIN.search(text):
+            aggregate = "min"
+    if measure is None:
+        m = _MEASURE.search(text) or _ZH_MEASURE.search(text)
+        if m:
+            measure = _clean_phrase(m.group(1))
+    order_by = _ORDER_BY.search(text)
+    if order_by and measure is None:
+        measure = _clean_phrase(order_by.group(1))
+    if contains_cjk(text):
+        zh = _read_zh(segment(text))
+        group = zh.get("group") or group
+        measure = zh.get("measure") or measure
+        if "limit" in zh or "superlative" in zh:
+            top = True
+            limit = int(zh.get("limit") or limit or 1)
+            order = "asc" if zh.get("superlative") == "least" else "desc"
+            if aggregate in {"max", "min"}:
+                aggregate = None
+    entity_match = _ENTITY.search(text)
+    entity = _clean_phrase(entity_match.group(1)) if entity_match else None
+    table_match = _TABLE.search(text)
+    table = next((g for g in table_match.groups() if g), None) if table_match else None
+    ids: list[tuple[str, int]] = []
+    for m in _IDS.finditer(text):
+        noun, number = m.group(1).lower(), int(m.group(2))
+        if noun in _SKIP_ID_NOUNS or any(i in used for i in range(m.start(2), m.end(2))):
+            continue
+        if any(c.value == number for c in comparisons) or (limit is not None and number == limit):
+            continue
+        ids.append((noun, number))
+    negated = tuple(dict.fromkeys(next(g for g in m.groups() if g).lower() for m in _NEGATED.finditer(text)))
+    return Analytic(
+        aggregate=aggregate,
+        distinct=bool(_DISTINCT.search(text)),
+        top=top,
+        limit=limit,
+        order=order,
+        group=group,
+        time_group=time_group,
+        measure=measure,
+        entity=entity,
+        table=table.lower() if table else None,
+        dates=dates,
+        comparisons=tuple(comparisons),
+        negated=negated,
+        ids=tuple(ids),
+        listing=bool(_LIST.search(text)) and not top,
+        lookup=bool(_LOOKUP.search(text)),
+    )

@@ -1,0 +1,155 @@
+"""Short-term memory: the turns of one A2A context, and follow-ups resolved against them.
+
+Every planner task stores a :class:`Turn` as its ``memory`` artifact: the request, and per part the
+resolved text, the route taken, the SQL that ran and its frame (what was counted, grouped, filtered), the
+symbol looked at, the words it was about, and a short answer. The artifact lives in the durable task store,
+so a conversation survives restarts and is shared by planner replicas on one PostgreSQL store.
+
+:func:`resolve` reads a follow-up against the latest turn: "and how many of those were in 2024?" keeps
+the previous part's subject (orders) and adds the year; "what about 2023?" replaces the year; "and in
+France?" replaces the country (the translator prefers the new value on the same column); "who calls it?"
+takes the symbol of the turn before. :func:`fit` keeps the newest turns within a token budget and says
+which were trimmed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from toolmesh.agents.analytic import Analytic
+from toolmesh.agents.question import Part, analyse_part, content_terms
+from toolmesh.protocols.text import count_tokens
+
+__all__ = ["MEMORY_VERSION", "Turn", "TurnPart", "fit", "is_follow_up", "resolve"]
+
+MEMORY_VERSION = 1
+_ANAPHORA = re.compile(
+    r"\b(?:of|among|from|for)\s+(?:those|them|these|it)\b|\b(?:those|these|them|it|they|that one|the same)\b"
+    r"|^\s*(?:and|what about|how about|and what about|also|now|same for)\b|它们中|它们|其中|这些|那些|同样|那|呢",
+    re.IGNORECASE,
+)
+
+
+class TurnPart(BaseModel):
+    text: str
+    resolved: str
+    route: str | None = None
+    status: str = "answered"
+    sql: str | None = None
+    frame: dict[str, Any] | None = None
+    symbol: str | None = None
+    identifiers: list[str] = Field(default_factory=list)
+    words: list[str] = Field(default_factory=list)
+    answer: str = ""
+
+
+class Turn(BaseModel):
+    """One answered request, as the next turn may build on it."""
+
+    version: int = MEMORY_VERSION
+    task_id: str = ""
+    request: str
+    at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    parts: list[TurnPart] = Field(default_factory=list)
+    trimmed: list[str] = Field(default_factory=list, description="Older turns left out of the context.")
+
+
+def is_follow_up(part: Part) -> bool:
+    """Whether ``part`` leans on an earlier turn (an anaphor, an ellipsis, or nothing of its own)."""
+    if part.traceback or part.sql:
+        return False
+    own = [t for t in part.terms if not t.isdigit() and not any(t in d.label for d in part.analytic.dates)]
+    return part.refers_back or not own
+
+
+def _merge_analytic(new: Analytic, old: Analytic) -> Analytic:
+    return replace(
+        new,
+        aggregate=new.aggregate or old.aggregate,
+        top=new.top or old.top,
+        limit=new.limit or old.limit,
+        order=new.order or old.order,
+        group=new.group or old.group,
+        time_group=new.time_group or old.time_group,
+        measure=new.measure or old.measure,
+        entity=new.entity
+        if new.entity and new.entity not in {"those", "them", "these", "it"}
+        else old.entity,
+        table=new.table or old.table,
+        dates=new.dates or old.dates,
+        comparisons=new.comparisons or old.comparisons,
+        negated=tuple(dict.fromkeys(new.negated + old.negated)),
+        ids=new.ids or old.ids,
+        listing=new.listing or (old.listing and not new.aggregate),
+    )
+
+
+def resolve(part: Part, previous: TurnPart) -> Part:
+    """``part`` read as a follow-up of ``previous`` (its subject, filters and shape carried over)."""
+    old = analyse_part(previous.resolved)
+    core = _ANAPHORA.sub(" ", part.text)
+    core = re.sub(r"\s+", " ", core).strip(" ,?？")
+    if previous.route == "code" or (
+        part.identifiers == () and previous.identifiers and part.refers_back and not part.terms
+    ):
+        if not part.identifiers and (previous.symbol or previous.identifiers):
+            symbol = previous.symbol or previous.identifiers[0]
+            merged = analyse_part(f"{core} `{symbol}`")
+            return replace(merged, refers_back=True, inherited=(symbol,))
+    if previous.route == "docs":
+        extra = [w for w in previous.words if w not in part.words]
+        merged = analyse_part(f"{core} {' '.join(extra)}".strip())
+        return replace(merged, refers_back=True, inherited=tuple(extra))
+    dropped: set[str] = set()
+    if part.analytic.dates:  # the new dates replace the old ones
+        for date in old.analytic.dates:
+            dropped.update(w.lower() for w in re.findall(r"[^\W_]+", date.label))
+    # The words the previous turn ended up about (values a follow-up replaced are already gone).
+    old_words = [w for w in previous.words or old.words if w not in dropped and w not in part.words]
+    old_terms = [t for t in old.terms if t not in dropped and not any(t in w for w in dropped)]
+    new_terms = [t for t in part.terms if t not in {"those", "them", "these", "它们", "这些", "那些", "其中"}]
+    ask = part.ask if part.ask not in {"explain", "list"} or old.ask in {"explain", "list"} else old.ask
+    if part.ask == "list" and part.analytic.listing:
+        ask = "list"
+    return replace(
+        part,
+        text=f"{previous.resolved} → {part.text}",
+        terms=tuple(dict.fromkeys([*new_terms, *old_terms])),
+        words=tuple(dict.fromkeys([*part.words, *old_words])),
+        quoted=part.quoted or old.quoted,
+        identifiers=part.identifiers or old.identifiers,
+        analytic=_merge_analytic(part.analytic, old.analytic),
+        ask=ask,
+        lang=part.lang if part.lang == "zh" or old.lang == "en" else old.lang,
+        refers_back=True,
+        inherited=tuple(old_words),
+    )
+
+
+def resolved_text(part: Part) -> str:
+    """A self-contained rendering of a resolved part, for the next turn and for display."""
+    return part.text.split(" → ")[-1] if " → " not in part.text else part.text
+
+
+def fit(turns: Sequence[Turn], budget: int = 1500) -> tuple[list[Turn], list[str]]:
+    """The newest turns whose memory fits ``budget`` tokens (oldest first), and the task ids trimmed."""
+    kept: list[Turn] = []
+    used = 0
+    for turn in sorted(turns, key=lambda t: t.at, reverse=True):
+        cost = count_tokens(turn.model_dump_json())
+        if kept and used + cost > budget:
+            break
+        kept.append(turn)
+        used += cost
+    trimmed = [t.task_id for t in turns if t not in kept]
+    return list(reversed(kept)), trimmed
+
+
+def words_for_memory(part: Part) -> list[str]:
+    return [w for w in part.words if content_terms(w)][:24]

@@ -1,0 +1,137 @@
+"""Multi-path routing: how well each source's answer to a probe covers the question, and the choice.
+
+The planner probes every source at once (document search, table linking, symbol search) and scores what
+comes back, not the question's wording: the share of the part's content terms a document hit contains,
+whether a symbol the part names exists, how much of the part the SQL translation accounts for. The best
+score wins; two close strong scores of different kinds make a specific clarifying question.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from toolmesh.agents.question import Part, content_terms, coverage
+
+__all__ = [
+    "code_score",
+    "docs_hits",
+    "docs_score",
+    "pick_route",
+    "symbol_hits",
+]
+
+ROUTE_LABELS = {
+    "docs": "the documents",
+    "sql": "the database",
+    "code": "the code",
+    "schema": "the table's description",
+}
+_ACCEPT = 0.5
+_NUMBERISH = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|hundred)\b|[一二三四五六七八九十百]",
+    re.I,
+)
+_CLOSE = 0.1
+# Words that say a question is about code (English grammar of programming, not any server's names).
+_CODE_WORDS = frozenset(
+    content_terms(
+        "function functions method methods class classes module defined definition implemented "
+        "implementation code raise raises raised exception return returns called calls caller signature "
+        "argument parameter constant variable file 函数 方法 类 定义 代码 调用 异常 返回"
+    )
+)
+
+
+def _clean(text: str) -> str:
+    return text.replace("**", "")
+
+
+def docs_hits(structured: Any) -> list[Mapping[str, Any]]:
+    """The hits of a document-search result (a list of objects with a snippet or text), best first."""
+    if not isinstance(structured, Mapping):
+        return []
+    hits = structured.get("hits") or structured.get("results") or []
+    return [h for h in hits if isinstance(h, Mapping) and (h.get("snippet") or h.get("text"))]
+
+
+def hit_text(hit: Mapping[str, Any]) -> str:
+    citation = hit.get("citation") if isinstance(hit.get("citation"), Mapping) else {}
+    headings = " ".join(str(h) for h in (citation or {}).get("heading_path") or [])
+    return _clean(f"{headings} {hit.get('snippet') or hit.get('text') or ''}")
+
+
+def docs_score(part: Part, structured: Any) -> float:
+    """How well the best of the top document hits covers the part (0..1)."""
+    terms = tuple(t for t in part.terms if not t.isdigit())
+    computes = part.ask in {"count", "sum", "avg", "min", "max", "top"}
+    hits = docs_hits(structured)
+    # Terms no hit contains at all are words the documents do not have: the question is not theirs.
+    anywhere = coverage(terms, " ".join(hit_text(h) for h in hits[:5])) if hits else 0.0
+    best = 0.0
+    for rank, hit in enumerate(hits[:3]):
+        text = hit_text(hit)
+        score = coverage(terms, text) * anywhere * (1.0 - 0.05 * rank)
+        if computes and not _NUMBERISH.search(text):
+            score *= 0.6  # "how many ...?" is answered by a passage only if it states a number
+        if part.quoted and all(q.lower() in text.lower() for q in part.quoted):
+            score = max(score, 0.9)
+        best = max(best, score)
+    return round(best, 3)
+
+
+def symbol_hits(structured: Any) -> Iterator[Mapping[str, Any]]:
+    if isinstance(structured, Mapping):
+        for key in ("hits", "symbols", "results"):
+            for item in structured.get(key) or []:
+                if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+                    yield item
+
+
+def _named(identifier: str, hit: Mapping[str, Any]) -> bool:
+    names = {str(hit.get("name")), str(hit.get("qualname"))}
+    return identifier in names or (identifier.split(".")[-1] == hit.get("name") and "." in identifier)
+
+
+def code_score(part: Part, structured: Any) -> tuple[float, str | None]:
+    """How well a symbol search answers the part, and the symbol to look at (its qualified name)."""
+    hits = list(symbol_hits(structured))
+    for identifier in part.identifiers:
+        for hit in hits:
+            if _named(identifier, hit):
+                return 1.0, str(hit.get("qualname") or hit.get("name"))
+    if not hits:
+        return 0.0, None
+    terms = tuple(t for t in part.terms if t not in _CODE_WORDS)
+    codeish = any(t in _CODE_WORDS for t in part.terms)
+    best, symbol = 0.0, None
+    for hit in hits[:5]:
+        name = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(hit.get("qualname") or hit.get("name"))).replace(
+            "_", " "
+        )
+        text = f"{name} {hit.get('doc') or ''}"
+        score = coverage(terms, text) * (0.9 if codeish else 0.55)
+        if part.identifiers:
+            score *= 0.7  # it names a symbol, and this is not it
+        if score > best:
+            best, symbol = score, str(hit.get("qualname") or hit.get("name"))
+    return round(best, 3), symbol
+
+
+def pick_route(part: Part, scores: Mapping[str, float]) -> tuple[str | None, list[str]]:
+    """The route whose evidence is best (None when none is good enough) and, when two strong routes are
+    too close to call, both of them (for a clarifying question)."""
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    if not ranked or ranked[0][1] < _ACCEPT:
+        return None, []
+    best, score = ranked[0]
+    if len(ranked) > 1:
+        other, second = ranked[1]
+        if (
+            second >= 0.6
+            and score - second < _CLOSE
+            and {best, other} not in ({"code", "docs"}, {"schema", "sql"})
+        ):
+            return best, [best, other]
+    return best, []

@@ -1,0 +1,237 @@
+"""One turn of a conversation: read the request, resolve follow-ups, loop, answer, review, decide.
+
+:class:`TurnRunner` is the planner without A2A: given a way to run a plan (an executor hop) and to review
+(a reviewer hop), it runs the reasoning loop, writes the answer, has it reviewed, gives the policy the
+verdict for another pass (bounded), and settles the outcome honestly:
+
+- approved → ``completed``;
+- some parts need a choice → ``input-required`` with a specific question and the candidates;
+- still rejected → the parts the evidence supports are kept and the rest marked as not answered
+  (``completed``, outcome ``partial``), or, when nothing is supported, ``failed`` with what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from toolmesh.agents.conversation import Turn, TurnPart, is_follow_up, resolve, words_for_memory
+from toolmesh.agents.planner.answer import Draft, write_brief
+from toolmesh.agents.planner.loop import Budget, Loop, PartWork, Policy, RoundRecord, RunPlan, Work
+from toolmesh.agents.question import analyse
+from toolmesh.agents.reviewer.checks import ReviewRequest, Verdict
+
+__all__ = ["Outcome", "ReviewHop", "TurnRunner", "Writer"]
+
+ReviewHop = Callable[[ReviewRequest], Awaitable[Verdict]]
+Writer = Callable[[Work, Draft], Awaitable[tuple[str, dict[str, Any]]]]
+State = Literal["completed", "input-required", "failed"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    state: State
+    answer: str
+    kind: Literal["answered", "partial", "clarify", "unanswered"]
+    draft: Draft | None = None
+    verdict: Verdict | None = None
+    question: str | None = None
+    options: list[dict[str, Any]] = field(default_factory=list)
+    turn: Turn | None = None
+    records: list[RoundRecord] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    writer: dict[str, Any] = field(default_factory=dict)
+    policy: str = "deterministic"
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        policy: Policy,
+        run_plan: RunPlan,
+        review: ReviewHop,
+        *,
+        budget: Budget | None = None,
+        review_rounds: int = 2,
+        writer: Writer | None = None,
+    ) -> None:
+        self.policy = policy
+        self.loop = Loop(policy, run_plan, budget)
+        self.review = review
+        self.review_rounds = review_rounds
+        self.writer = writer
+
+    def prepare(
+        self, request: str, history: Sequence[Turn] = (), choices: dict[int, dict[str, Any]] | None = None
+    ) -> Work:
+        """The work for ``request``: its parts, follow-ups resolved against the latest turn."""
+        question = analyse(request)
+        parts: list[PartWork] = []
+        previous = history[-1].parts if history else []
+        for i, part in enumerate(question.parts):
+            pw = PartWork(index=i, part=part)
+            if previous and is_follow_up(part):
+                before = previous[min(i, len(previous) - 1)]
+                pw.part = resolve(part, before)
+                pw.resolved_from = before.resolved
+                if before.route:
+                    pw.memory["prior_route"] = before.route
+            choice = (choices or {}).get(i)
+            if choice is not None:
+                _apply_choice(pw, choice)
+            parts.append(pw)
+        return Work(question=question, parts=parts)
+
+    async def run(self, work: Work, request: str) -> Outcome:
+        reviews: list[dict[str, Any]] = []
+        draft: Draft | None = None
+        verdict: Verdict | None = None
+        answer = ""
+        writer_meta: dict[str, Any] = {}
+        for review_round in range(1, self.review_rounds + 1):
+            await self.loop.run(work)
+            clarify = [pw for pw in work.parts if pw.status == "clarify"]
+            if clarify:
+                draft = write_brief(work)
+                question = " ".join(pw.clarify or "" for pw in clarify).strip()
+                options = [{"part": pw.index, **o} for pw in clarify for o in pw.options]
+                return Outcome(
+                    "input-required",
+                    draft.text,
+                    "clarify",
+                    draft=draft,
+                    question=question,
+                    options=options,
+                    records=self.loop.records,
+                    reviews=reviews,
+                )
+            draft = write_brief(work)
+            answer, writer_meta = (await self.writer(work, draft)) if self.writer else (draft.text, {})
+            if not any(pw.status == "answered" for pw in work.parts):
+                break
+            verdict = await self.review(
+                ReviewRequest(
+                    goal=request, answer=answer, results=draft.results, parts=draft.parts, round=review_round
+                )
+            )
+            reviews.append(
+                {"round": review_round, "verdict": verdict.model_dump(mode="json"), "answer": answer}
+            )
+            if verdict.approved or review_round == self.review_rounds:
+                break
+            if not _reopen(work, verdict):
+                break
+        assert draft is not None
+        return self._settle(work, request, draft, verdict, answer, reviews, writer_meta)
+
+    def _settle(
+        self,
+        work: Work,
+        request: str,
+        draft: Draft,
+        verdict: Verdict | None,
+        answer: str,
+        reviews: list[dict[str, Any]],
+        writer_meta: dict[str, Any],
+    ) -> Outcome:
+        answered = [pw for pw in work.parts if pw.status == "answered"]
+        turn = _turn(work, request, draft)
+        used = getattr(self.policy, "failed", None) is None
+        common = {
+            "draft": draft,
+            "verdict": verdict,
+            "turn": turn,
+            "records": self.loop.records,
+            "reviews": reviews,
+            "writer": writer_meta,
+            "policy": self.policy.name if used else f"{self.policy.name} → deterministic",
+        }
+        if not answered:
+            missing = "; ".join(f"{pw.part.text!r}: {pw.reason or 'nothing answers it'}" for pw in work.parts)
+            return Outcome("failed", f"Not found — {missing}", "unanswered", **common)  # type: ignore[arg-type]
+        if verdict is None or verdict.approved:
+            kind = "answered" if len(answered) == len(work.parts) else "partial"
+            return Outcome("completed", answer, kind, **common)  # type: ignore[arg-type]
+        rejected = _rejected_parts(work, verdict)
+        for pw in rejected:
+            pw.status = "unanswerable"
+            pw.reason = "; ".join(
+                i.message for i in verdict.issues if i.severity == "error" and _about(i.message, pw)
+            )
+        kept = [pw for pw in work.parts if pw.status == "answered"]
+        if not kept:
+            missing = "; ".join(i.message for i in verdict.issues if i.severity == "error")
+            return Outcome("failed", f"No answer passed review: {missing}", "unanswered", **common)  # type: ignore[arg-type]
+        marked = write_brief(work)  # the supported parts, the rest marked as not answered
+        common["draft"] = marked
+        common["turn"] = _turn(work, request, marked)
+        return Outcome("completed", marked.text, "partial", **common)  # type: ignore[arg-type]
+
+
+def _about(message: str, pw: PartWork) -> bool:
+    return message.startswith(f"part {pw.index + 1} ") or f"part {pw.index + 1} (" in message
+
+
+def _rejected_parts(work: Work, verdict: Verdict) -> list[PartWork]:
+    errors = [i for i in verdict.issues if i.severity == "error"]
+    named = [pw for pw in work.parts if any(_about(i.message, pw) for i in errors)]
+    if named:
+        return named
+    # Issues that name no part (an unsupported number, a bad citation) put the whole answer in doubt.
+    return [pw for pw in work.parts if pw.status == "answered"] if errors else []
+
+
+def _reopen(work: Work, verdict: Verdict) -> bool:
+    """Give rejected parts another route when their evidence was weak; True when anything reopened."""
+    changed = False
+    for pw in _rejected_parts(work, verdict):
+        alternatives = sorted(
+            ((r, s) for r, s in pw.scores.items() if r != pw.route and s >= 0.5), key=lambda rs: -rs[1]
+        )
+        if alternatives and pw.stage in {"done", "coded", "queried"}:
+            route = alternatives[0][0]
+            pw.scores.pop(pw.route or "", None)
+            pw.status, pw.stage = "open", "decide"
+            pw.memory["tried"] = [*pw.memory.get("tried", []), pw.route]
+            pw.memory["forced_route"] = route
+            changed = True
+    return changed
+
+
+def _apply_choice(pw: PartWork, choice: dict[str, Any]) -> None:
+    """The caller's answer to a clarifying question: a source, or which of two columns."""
+    label = str(choice.get("label") or "")
+    if choice.get("route") == "sql" and "." in label:
+        from dataclasses import replace
+
+        from toolmesh.agents.question import analyse_part
+
+        table, column = label.split(".", 1)
+        hinted = analyse_part(f"{pw.part.text} ({table} {column.replace('_', ' ')})")
+        pw.part = replace(hinted, inherited=pw.part.inherited, refers_back=pw.part.refers_back)
+    elif choice.get("route"):
+        pw.memory["forced_route"] = choice["route"]
+
+
+def _turn(work: Work, request: str, draft: Draft) -> Turn:
+    parts = []
+    by_index = {p.index: p for p in draft.parts}
+    for pw in work.parts:
+        frame = pw.translation.frame if pw.translation is not None and pw.translation.sql == pw.sql else None
+        replaced = {w for phrase in (pw.translation.replaced if pw.translation else []) for w in phrase.split()}
+        parts.append(
+            TurnPart(
+                text=pw.part.text.split(" → ")[-1],
+                resolved=pw.part.text.replace(" → ", " "),
+                route=pw.route,
+                status=pw.status,
+                sql=pw.sql,
+                frame=frame.model_dump(mode="json") if frame is not None else None,
+                symbol=pw.memory.get("symbol"),
+                identifiers=list(pw.part.identifiers),
+                words=[w for w in words_for_memory(pw.part) if w not in replaced],
+                answer=(by_index[pw.index].reason if pw.index in by_index else "")[:300],
+            )
+        )
+    return Turn(request=request, parts=parts)

@@ -1,0 +1,275 @@
+"""What a request asks: its parts, and for each part the things a tool call or a check needs.
+
+:func:`analyse` cuts a request into parts ("what do the docs say about X, how many orders ... and where is
+`f` defined?" -> three parts) and reads each one: its content terms (the one text analyser: stemmed
+English, jieba-segmented Chinese), identifiers, quoted phrases, file paths, SQL text, a pasted stack trace,
+the kind of answer it wants (:attr:`Part.ask`), its analytic shape (:mod:`toolmesh.agents.analytic`) and
+whether it refers back to an earlier turn ("those", "the same for 2023", "它们").
+
+The planner routes and fills tool arguments from it, the text-to-SQL translator reads its analytic shape,
+and the reviewer checks evidence against it — all from the same reading of the question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Literal
+
+from toolmesh.agents.analytic import Analytic, read_analytic
+from toolmesh.protocols.lexicon import ZH_EN
+from toolmesh.protocols.text import Analyzer, contains_cjk
+
+__all__ = [
+    "Ask",
+    "Part",
+    "Question",
+    "analyse",
+    "analyse_part",
+    "content_terms",
+    "coverage",
+    "split_parts",
+    "supported",
+]
+
+Ask = Literal[
+    "count", "sum", "avg", "min", "max", "top", "list", "lookup",
+    "definition", "callers", "callees", "references", "trace", "sql", "explain",
+]  # fmt: skip
+
+_SPLIT = re.compile(r"[?？;；\n]+|(?<=[a-z0-9)`\"'])\.\s+|。")
+_JOIN = re.compile(
+    r",\s*(?:and\s+|then\s+)?(?=(?:what|how|where|which|who|when|show|list|find|is|are|does|do|give|can)\b)"
+    r"|\s+(?:and|then)\s+(?=(?:what|how|where|which|who|when|show|list|find|give)\b)"
+    r"|[，,]\s*(?:还有|以及|并且|另外)?(?=(?:哪|什么|多少|有多少|谁|怎么|如何|为什么|是否|列出))",
+    re.IGNORECASE,
+)
+_QUOTED = re.compile(r"\"([^\"\n]{2,200})\"|“([^”\n]{2,200})”|「([^」\n]{1,200})」|'([^'\n]{3,200})'")
+_BACKTICK = re.compile(r"`([^`\n]{1,200})`")
+_PATH = re.compile(
+    r"(?<![\w/])((?:[\w.-]+/)+[\w.-]+\.\w{1,5}|[\w-]+\.(?:py|js|ts|tsx|go|rs|java|rb|md|rst|txt|toml|json|"
+    r"yaml|yml|sql|c|h|cpp|cs|php))\b"
+)
+_IDENT = re.compile(
+    r"\b([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+(?=\(|\b)|[a-z][a-z0-9]*_[a-z0-9_]+"
+    r"|[a-z]+[A-Z][A-Za-z0-9]*|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Za-z_]\w*(?=\(\)))"
+)
+_SQL = re.compile(r"^\s*(select|with)\b\s.+?\bfrom\b\s.+", re.IGNORECASE | re.DOTALL)
+_TRACE = re.compile(
+    r"Traceback \(most recent call last\)|^\s*File \"[^\"]+\", line \d+|^\s+at [\w$.<>]+ ?\(?[^)\s]*:\d+"
+    r"|^goroutine \d+ \[|\.go:\d+|Exception in thread|^\s*at [\w.$]+\([\w.]+\.java:\d+\)",
+    re.MULTILINE,
+)
+# Words that shape the question rather than name what it is about (as analysed terms).
+_QUESTION_WORDS = frozenset(
+    "mani much show list give tell find get pleas want know look let need about exist there here one ani "
+    "per some all total number count sum averag mean maximum minimum highest lowest most least top did "
+    "say says said anyth someth thing wherea inform detail question answer handbook doc document manual "
+    "wiki mention explain describ repositori codebas help "
+    "有 有没有 什么 怎么 如何 为什么 是否 请 告诉 一下 吗 呢 多少 几 哪 哪个 哪些 哪里 "
+    "谁 是 的 了 可以 能 能否 会 要 中 里 中有 个 名 最 多 少 数量 总数 一共 共有 ".split()
+)
+_CODE_CALLERS = re.compile(
+    r"\b(?:who|what|which\s+\w+)\s+(?:calls?|invokes?|uses?)\b|\bcallers?\s+of\b|\bcall\s+sites?\b"
+    r"|\b(?:is|are)\s+\S+\s+(?:called|invoked|used)\b|\bcalled\s+(?:from|by)\b|\bwhere\s+is\s+\S+\s+called"
+    r"|调用了?\s*\S*\s*的|谁调用|哪些函数调用|被.{0,20}调用",
+    re.IGNORECASE,
+)
+_CODE_CALLEES = re.compile(
+    r"\bwhat\s+(?:functions?\s+|methods?\s+)?does\s+\S+\s+call\b|\bcallees\b|\bcalls\s+made\s+by\b"
+    r"|\S+\s*调用了(?:哪些|什么)",
+    re.IGNORECASE,
+)
+_CODE_REFS = re.compile(
+    r"\breferences?\s+(?:to|of)\b|\bwhere\s+is\s+\S+\s+(?:referenced|mentioned)\b|引用", re.I
+)
+_CODE_DEF = re.compile(
+    r"\b(?:defined|definition|declared|implemented|implementation|source\s+of|signature|what\s+does\s+\S+"
+    r"\s+(?:do|return|raise|take|check)|which\s+(?:function|method|class)|show\s+me)\b|定义|实现|源代码|返回",
+    re.IGNORECASE,
+)
+_ANAPHOR = re.compile(
+    r"\b(?:those|these|them|they|it|its|that one|that table|the same|same for|same as|of them|of those)\b"
+    r"|^\s*(?:and|what about|how about|and what about|also|now)\b|它们|它|这些|那些|其中|同样|上面|那个|那\s*\d{4}|呢\s*[?？]?\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One clause of the request, read for routing, tool arguments and review."""
+
+    text: str
+    terms: tuple[str, ...] = ()
+    lang: Literal["en", "zh"] = "en"
+    words: tuple[str, ...] = ()
+    quoted: tuple[str, ...] = ()
+    identifiers: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    sql: str | None = None
+    traceback: bool = False
+    ask: Ask = "explain"
+    analytic: Analytic = field(default_factory=Analytic)
+    refers_back: bool = False
+    inherited: tuple[str, ...] = ()  # words carried over from the turn a follow-up refers to
+
+    @property
+    def has_code_target(self) -> bool:
+        return bool(self.identifiers or self.paths)
+
+    def with_text(self, text: str) -> Part:
+        """The same part re-read from ``text`` (after a reference to an earlier turn was resolved)."""
+        return replace(analyse_part(text), refers_back=self.refers_back)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+    parts: tuple[Part, ...]
+
+
+@lru_cache(maxsize=1)
+def _analyzer() -> Analyzer:
+    return Analyzer()
+
+
+def content_terms(text: str) -> tuple[str, ...]:
+    """The analysed terms of ``text`` that say what it is about (question words and stop words left out)."""
+    terms = [
+        t
+        for t in _analyzer().terms(_spaced_identifiers(_QUESTION_PHRASES.sub(" ", text)))
+        if t not in _QUESTION_WORDS
+    ]
+    return tuple(dict.fromkeys(t for t in terms if len(t) > 1 or contains_cjk(t)))
+
+
+def coverage(terms: tuple[str, ...] | list[str], text: str) -> float:
+    """The share of ``terms`` that ``text`` contains (Chinese terms also by shared substrings)."""
+    if not terms:
+        return 0.0
+    found = set(content_terms(text))
+    cjk = [w for w in found if len(w) >= 2 and contains_cjk(w)]
+    hit = 0
+    for term in terms:
+        if term in found or (
+            contains_cjk(term)
+            and len(term) >= 2
+            and (term in text or any(term in w or w in term for w in cjk))
+        ):
+            hit += 1
+    return hit / len(terms)
+
+
+def supported(terms: tuple[str, ...] | list[str], text: str) -> bool:
+    """Whether ``text`` covers ``terms`` well enough to answer from: all of up to three content terms,
+    all but one of more (a passage missing the one specific word of a question does not answer it)."""
+    if not terms:
+        return True
+    needed = len(terms) if len(terms) <= 3 else len(terms) - 1
+    return coverage(terms, text) * len(terms) >= needed - 1e-9
+
+
+_QUESTION_PHRASES = re.compile(r"\bhow (?:long|often|much|many|far|soon)\b", re.IGNORECASE)
+
+
+def _spaced_identifiers(text: str) -> str:
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text).replace("_", " ")
+
+
+def split_parts(text: str) -> list[str]:
+    """The request's clauses; fragments too short to stand alone are joined to the one before."""
+    if _TRACE.search(text):
+        return [text.strip()]  # a pasted stack trace is one part, whatever its punctuation
+    parts: list[str] = []
+    for sentence in _SPLIT.split(text):
+        for piece in _JOIN.split(sentence):
+            piece = piece.strip(" ,.，、")
+            if not piece:
+                continue
+            if parts and len(content_terms(piece)) < 1 and not _ANAPHOR.search(piece):
+                parts[-1] = f"{parts[-1]} {piece}"
+            else:
+                parts.append(piece)
+    return parts
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """Surface words (lower-case) and their English renderings of Chinese words, for value matching."""
+    out: list[str] = [w.lower() for w in re.findall(r"[^\W_]+(?:[-'][^\W_]+)*", text) if not contains_cjk(w)]
+    for run in re.findall(r"[\u3400-\u9fff]+", text):
+        for key, english in ZH_EN.items():
+            if key in run:
+                out.extend(e.lower() for e in english)
+    return tuple(dict.fromkeys(out))
+
+
+def _ask(text: str, analytic: Analytic, has_ident: bool, sql: bool, trace: bool) -> Ask:
+    if trace:
+        return "trace"
+    if sql:
+        return "sql"
+    if has_ident:
+        if _CODE_CALLEES.search(text):
+            return "callees"
+        if _CODE_CALLERS.search(text):
+            return "callers"
+        if _CODE_REFS.search(text):
+            return "references"
+        if _CODE_DEF.search(text) or re.search(r"\bwhere\b|在哪", text, re.IGNORECASE):
+            return "definition"
+    if analytic.top:
+        return "top"
+    if analytic.group or analytic.time_group:
+        return analytic.aggregate or "count"
+    if analytic.aggregate is not None:
+        return analytic.aggregate
+    if analytic.listing:
+        return "list"
+    if analytic.lookup:
+        return "lookup"
+    if has_ident:
+        return "definition"
+    return "explain"
+
+
+def analyse_part(text: str) -> Part:
+    quoted = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)]
+    ticks = [m.group(1).strip() for m in _BACKTICK.finditer(text)]
+    sql = next((t for t in ticks + quoted if _SQL.match(t)), None)
+    if sql is None and _SQL.match(text):
+        sql = text.strip().rstrip("?？")
+    trace = bool(_TRACE.search(text))
+    paths = [m.group(1) for m in _PATH.finditer(text) if not m.group(1).startswith("http")]
+    idents = [t for t in ticks if re.fullmatch(r"[A-Za-z_][\w.]*(?:\(\))?", t) and t not in paths]
+    bare = _BACKTICK.sub(" ", _QUOTED.sub(" ", text))
+    idents += [
+        m.group(1) for m in _IDENT.finditer(bare) if m.group(1) not in paths and "." not in m.group(1)[-1:]
+    ]
+    idents = [i.removesuffix("()") for i in idents if not _is_file_like(i)]
+    analytic = read_analytic(text)
+    lang: Literal["en", "zh"] = "zh" if contains_cjk(text) else "en"
+    identifiers = tuple(dict.fromkeys(idents))
+    return Part(
+        text=text.strip(),
+        terms=content_terms(text),
+        lang=lang,
+        words=_words(text),
+        quoted=tuple(dict.fromkeys(q for q in quoted if q != sql)),
+        identifiers=identifiers,
+        paths=tuple(dict.fromkeys(paths)),
+        sql=sql,
+        traceback=trace,
+        ask=_ask(text, analytic, bool(identifiers), sql is not None, trace),
+        analytic=analytic,
+        refers_back=bool(_ANAPHOR.search(text)),
+    )
+
+
+def _is_file_like(word: str) -> bool:
+    return bool(re.fullmatch(r"[\w-]+\.(?:py|js|ts|md|txt|json|toml|yaml|yml|sql|rst|go|rs|java)", word))
+
+
+def analyse(text: str) -> Question:
+    """The request read part by part."""
+    return Question(text=text, parts=tuple(analyse_part(p) for p in split_parts(text)))

@@ -1,0 +1,525 @@
+"""Deterministic text-to-SQL over a linked schema, for the common analytic shapes, English and Chinese.
+
+:func:`translate` maps a question part's analytic shape (:mod:`toolmesh.agents.analytic`) onto the schema:
+what is counted (a table) or measured (a numeric column), what it is grouped or ranked by (a table's label
+columns, a column, a time bucket), and its filters (values found by value linking, date ranges on the
+right date column, ids, comparisons, negations). Joins follow foreign keys (:func:`~.frame.render`).
+
+Candidate readings are tried best first, and the first one that honours every condition of the question
+wins ("total revenue in 2024" skips a revenue column with no date to filter on). It is honest about its
+reach: every content word must be accounted for by the frame, and the share that is (``confidence``) goes
+to the planner, which prefers another source or asks when it is low. Two equally good readings ("revenue
+from invoices or from order lines?") come back as an ``ambiguity`` with the candidates, never as a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from toolmesh.agents.question import Part, content_terms
+from toolmesh.agents.text2sql.frame import ColumnRef, Filter, Frame, render
+from toolmesh.agents.text2sql.linking import Linker, Match, words_of
+from toolmesh.agents.text2sql.schema import Schema, Table
+from toolmesh.agents.text2sql.values import ValueHit
+from toolmesh.protocols.lexicon import ZH_EN
+
+__all__ = ["Translation", "translate"]
+
+# Words a question may use that need no schema element (verbs of being, coming and placing).
+_LIGHT = frozenset(
+    "made make come came live lives living located based ever currently now today still exactly "
+    "respectively overall altogether row rows record records entri entries tabl table tables databas "
+    "database data registered there exist exists stored kept shop our we us they everyone each per "
+    "different distinct unique more less fewer greater than least most over under above below eur euro "
+    "euros usd dollars "
+    "有 来自 位于 一共 总共 统计 分别 各 每个 每 按 所有 全部 数据 记录 表 里 中 的 "
+    "其中 多少个 个 不同 超过 大于 小于 少于 至少 最 最高 最低 最多 最少 前 名 是 什么 "
+    "年 月 日 平均 总 合计 总和 总额 总计 ".split()
+)
+_CREATION = frozenset(
+    [
+        "placed",
+        "made",
+        "created",
+        "submitted",
+        "ordered",
+        "issued",
+        "registered",
+        "signed",
+        "opened",
+        "下单",
+        "创建",
+        "注册",
+    ]
+)
+_AMBIGUOUS_MARGIN = 0.03
+
+
+@dataclass(slots=True)
+class Translation:
+    frame: Frame | None = None
+    sql: str | None = None
+    confidence: float = 0.0
+    unresolved: list[str] = field(default_factory=list)
+    mapping: list[str] = field(default_factory=list)
+    ambiguity: list[str] = field(default_factory=list)
+    reason: str | None = None
+    replaced: list[str] = field(default_factory=list)  # earlier-turn values a follow-up replaced
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A reading of what the question computes over: a measured column, or the rows of a table."""
+
+    kind: Literal["measure", "rows"]
+    table: str
+    column: str | None
+    terms: frozenset[str]
+
+
+def _words(part: Part) -> list[str]:
+    """The content words of the part, as linking reads them (surface English words, jieba Chinese)."""
+    if part.lang == "zh":
+        return [t for t in part.terms if not t.isdigit()]
+    return [w for w in part.words if content_terms(w) and not w.isdigit()]
+
+
+def _renders(chinese: str, english: Collection[str]) -> bool:
+    """Whether the shared lexicon renders the Chinese word ``chinese`` as one of ``english``."""
+    wanted = {w.lower() for w in english}
+    return any(
+        (key in chinese or chinese in key) and any(e.lower() in wanted for e in words)
+        for key, words in ZH_EN.items()
+    )
+
+
+class _Builder:
+    def __init__(self, part: Part, schema: Schema, hits: Sequence[ValueHit]) -> None:
+        self.part = part
+        self.a = part.analytic
+        self.schema = schema
+        self.linker = Linker(schema)
+        self.hits = list(hits)
+        self.words = _words(part)
+        self.used: set[str] = set()
+        self.mapping: list[str] = []
+        self.ambiguity: list[str] = []
+        self.group_words = self._group_words()
+        self.replaced: list[str] = []
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def use(self, words: Collection[str], what: str | None = None) -> None:
+        fresh = [w for w in words if w not in self.used]
+        self.used.update(words)
+        if self.part.lang == "zh":  # the Chinese words whose English renderings were used
+            self.used.update(
+                t
+                for t in self.words
+                if t in words or _renders(t, words) or any(len(t) > 1 and t in w for w in words)
+            )
+        if what and fresh:
+            self.mapping.append(f"{' '.join(fresh)!r} → {what}")
+
+    def free(self, words: Sequence[str] | None = None) -> list[str]:
+        return [w for w in (self.words if words is None else words) if w not in self.used]
+
+    def _group_words(self) -> list[str]:
+        if not self.a.group:
+            return []
+        words = words_of(self.a.group) if self.part.lang == "en" else [self.a.group]
+        valued = {h.words for h in self.hits}
+        if " ".join(words).lower() in valued or all(w.lower() in valued for w in words):
+            return []  # "paid by paypal": a value to filter on, not something to group by
+        return words
+
+    def table_for(self, words: Sequence[str]) -> Match | None:
+        found = self.linker.tables(words)
+        return found[0] if found else None
+
+    def numeric(self, words: Sequence[str], context: Sequence[str]) -> list[Match]:
+        return self.linker.columns(
+            words, where=lambda t, c: c.numeric and not c.id_like and not c.flag_like, context=context
+        )
+
+    def note_ambiguity(self, matches: Sequence[Match]) -> None:
+        if len(matches) >= 2 and matches[0].table != matches[1].table and not self.ambiguity:
+            if matches[0].score - matches[1].score <= _AMBIGUOUS_MARGIN * max(matches[0].score, 1e-9):
+                self.ambiguity = [f"{m.table}.{m.column}" for m in matches[:3] if m.score >= matches[1].score]
+
+    # --- readings -------------------------------------------------------------------------------
+
+    def _measure_words(self) -> list[str]:
+        if not self.a.measure:
+            return []
+        return words_of(self.a.measure) if self.part.lang == "en" else [self.a.measure]
+
+    def targets(self) -> list[_Target]:
+        a, ask = self.a, self.part.ask
+        free = [w for w in self.words if w not in self.group_words]
+        mwords = self._measure_words()
+        out: list[_Target] = []
+        if ask in {"sum", "avg", "min", "max"} or (ask == "top" and not self.group_words):
+            columns = self.numeric(mwords or free, context=free)
+            self.note_ambiguity(columns)
+            out += [_Target("measure", m.table, m.column, m.terms) for m in columns[:3]]
+            if ask == "top" and not columns:
+                table = self.table_for(free)
+                if table is not None:
+                    out.append(_Target("rows", table.table, None, table.terms))
+            return out
+        if ask == "top" or (self.group_words and mwords):
+            pool = mwords or [w for w in free if w not in self.group_words]
+            table = self.table_for(pool)
+            columns = self.numeric(pool, context=free)
+            measured = [_Target("measure", m.table, m.column, m.terms) for m in columns[:3]]
+            counted = [_Target("rows", table.table, None, table.terms)] if table is not None else []
+            if columns and (
+                table is None or columns[0].score > table.score or columns[0].table == table.table
+            ):
+                self.note_ambiguity(columns)
+                return measured + counted
+            return counted + measured
+        if a.table and a.table in self.schema.tables:
+            out.append(_Target("rows", a.table, None, frozenset(self.words) & frozenset(words_of(a.table))))
+        entity_words = words_of(a.entity) if a.entity and self.part.lang == "en" else []
+        for match in self.linker.tables(entity_words)[:2] if entity_words else []:
+            out.append(_Target("rows", match.table, None, match.terms))
+        for match in self.linker.tables(free)[:3]:
+            if all(t.table != match.table for t in out):
+                out.append(_Target("rows", match.table, None, match.terms))
+        return out
+
+    # --- parts of a frame -----------------------------------------------------------------------
+
+    def date_column(self, base: Table) -> ColumnRef | None:
+        named = self.linker.columns(self.free(), where=lambda t, c: c.date_like, near=[base.name])
+        reachable = [m for m in named if self._parent_path(base.name, m.table)]
+        if reachable and reachable[0].score >= 0.3:
+            self.use(reachable[0].terms, f"{reachable[0].table}.{reachable[0].column}")
+            return ColumnRef(table=reachable[0].table, column=str(reachable[0].column))
+        own = [
+            c for c in base.columns if c.date_like and not c.name.startswith(("due", "updated", "deleted"))
+        ]
+        if own:
+            return ColumnRef(table=base.name, column=own[0].name)
+        for table in self.schema.tables.values():
+            dates = [c for c in table.columns if c.date_like]
+            if dates and table.name != base.name and self._parent_path(base.name, table.name):
+                return ColumnRef(table=table.name, column=dates[0].name)
+        return None
+
+    def _parent_path(self, start: str, goal: str) -> bool:
+        path = self.schema.path(start, goal)
+        return path is not None and all(up for _, _, up in path)
+
+    def date_filters(self, base: Table) -> list[Filter] | str:
+        if not self.a.dates:
+            return []
+        column = self.date_column(base)
+        labels = ", ".join(r.label for r in self.a.dates)
+        if column is None:
+            return f"no date column of {base.name} (or the tables it belongs to) to apply {labels!r}"
+        self.use([w for w in self.words if w in _CREATION])
+        out: list[Filter] = []
+        for r in self.a.dates:
+            self.use([w for w in self.words if w in words_of(r.label)])
+            if r.start:
+                out.append(Filter(column=column, op=">=", value=r.start, words=r.label, kind="date"))
+            if r.end:
+                out.append(Filter(column=column, op="<", value=r.end, words=r.label, kind="date"))
+        self.mapping.append(f"{labels!r} → {column}")
+        return out
+
+    def value_filters(self, base: Table) -> list[Filter]:
+        filters: list[Filter] = []
+        negated = set(self.a.negated)
+        by_words: dict[str, list[ValueHit]] = {}
+        for hit in self.hits:
+            if self.schema.path(base.name, hit.column.table) is not None:
+                by_words.setdefault(hit.words, []).append(hit)
+        text = self.part.text.lower()
+        for phrase in sorted(by_words, key=lambda p: (-len(p.split()), text.find(p))):
+            parts = phrase.split()
+            if all(p in self.used for p in parts) or any(p in self.group_words for p in parts):
+                continue
+            if phrase in _CREATION and (self.a.dates or not self._before_a_table(phrase)):
+                continue  # "orders placed in 2024", "customer placed the most orders": a verb, not a status
+            if self._is_cue(phrase, by_words):
+                self.use(parts)
+                continue
+            best = max(by_words[phrase], key=lambda h: self._value_score(h, base, phrase))
+            op = "!=" if any(p in negated for p in parts) else "="
+            self.use(parts, f"{best.column} {op} {best.value!r}")
+            self.use([w for w in self._around(phrase) if self._names(w, best.column)])
+            filters.append(Filter(column=best.column, op=op, value=best.value, words=phrase))
+        inherited = set(self.part.inherited)
+        fresh_columns = {f.column for f in filters if not set(f.words.split()) <= inherited}
+        # "and in France?" after "customers from Germany": the new value replaces the old one's column
+        kept = [f for f in filters if f.column not in fresh_columns or not set(f.words.split()) <= inherited]
+        self.replaced += [f.words for f in filters if f not in kept]
+        return kept
+
+    def _before_a_table(self, phrase: str) -> bool:
+        """Whether ``phrase`` stands right before a word naming a table ("placed orders")."""
+        following = self._around(phrase, before=0, after=1)
+        return bool(following) and self.table_for(following) is not None
+
+    def _around(self, phrase: str, before: int = 2, after: int = 2) -> list[str]:
+        words = [w.lower() for w in words_of(self.part.text)]
+        first = phrase.split()[0]
+        if first not in words:
+            return []
+        i = words.index(first)
+        return (
+            words[max(0, i - before) : i] + words[i + len(phrase.split()) : i + len(phrase.split()) + after]
+        )
+
+    def _names(self, word: str, ref: ColumnRef) -> bool:
+        return (
+            self.linker.score([word], (ref.table, None))[0] > 0
+            or self.linker.score([word], (ref.table, ref.column))[0] > 0
+        )
+
+    def _is_cue(self, phrase: str, by_words: dict[str, list[ValueHit]]) -> bool:
+        """ "shipped" in "shipped to France": a word naming another value's column, not a value itself."""
+        following = self._around(phrase, before=0, after=3)
+        for other, hits in by_words.items():
+            if other != phrase and other.split()[0] in following:
+                if any(
+                    self._names(phrase, h.column) and h.column not in {x.column for x in by_words[phrase]}
+                    for h in hits
+                ):
+                    return True
+        return False
+
+    def _value_score(self, hit: ValueHit, base: Table, phrase: str) -> float:
+        near = sum(self._names(w, hit.column) for w in self._around(phrase, before=3, after=1))
+        path = self.schema.path(base.name, hit.column.table)
+        distance = len(path) if path is not None else 9
+        return near + (0.5 if hit.column.table == base.name else 0.0) - 0.1 * distance
+
+    def id_filters(self) -> list[Filter]:
+        out: list[Filter] = []
+        for noun, number in self.a.ids:
+            match = self.table_for([noun])
+            keys = self.schema.tables[match.table].primary_key if match else []
+            if match is None or len(keys) != 1:
+                continue
+            self.use([noun, str(number)], f"{match.table}.{keys[0].name} = {number}")
+            out.append(
+                Filter(
+                    column=ColumnRef(table=match.table, column=keys[0].name), op="=", value=number, kind="id"
+                )
+            )
+        return out
+
+    def comparisons(self, base: Table) -> tuple[list[Filter], tuple[str, float, str] | None]:
+        filters: list[Filter] = []
+        having: tuple[str, float, str] | None = None
+        for comparison in self.a.comparisons:
+            phrase = words_of(comparison.phrase)
+            money = any(w in {"eur", "euro", "euros", "€", "usd", "dollars", "$"} for w in phrase)
+            target = [w for w in phrase if w not in {"eur", "euro", "euros", "usd", "dollars"}]
+            table = self.table_for(target) if target else None
+            columns = self.numeric(target or self.free(), context=self.free())
+            if money:
+                columns = [
+                    m for m in columns if "eur" in self._comment(m).lower() or "price" in str(m.column)
+                ] or columns
+            if (
+                table is not None
+                and table.table != base.name
+                and (not columns or table.score >= columns[0].score)
+            ):
+                having = (comparison.op, comparison.value, table.table)
+                self.use(table.terms, f"count of {table.table} {comparison.op} {comparison.value:g}")
+                continue
+            if not columns:
+                continue
+            best = columns[0]
+            self.use(
+                [*best.terms, *phrase], f"{best.table}.{best.column} {comparison.op} {comparison.value:g}"
+            )
+            filters.append(
+                Filter(
+                    column=ColumnRef(table=best.table, column=str(best.column)),
+                    op=comparison.op,
+                    value=comparison.value,
+                    words=comparison.phrase,
+                    kind="compare",
+                )
+            )
+        return filters, having
+
+    def _comment(self, match: Match) -> str:
+        column = self.schema.tables[match.table].column(str(match.column))
+        return column.comment if column else ""
+
+    def group_target(
+        self, base: Table, measure_table: str | None
+    ) -> tuple[list[ColumnRef], str | None] | str:
+        """Group columns for the grouping words, and the table whose rows they name (None: a column)."""
+        words = self.group_words
+        if not words:
+            return [], None
+        table = self.table_for(words)
+        columns = self.linker.columns(
+            words, where=lambda t, c: (c.textual or c.flag_like) and not c.id_like, near=[base.name]
+        )
+        joinable = [c for c in columns if self._parent_path(base.name, c.table)]
+        if table is not None and (not joinable or table.score >= joinable[0].score):
+            target = self.schema.tables[table.table]
+            if measure_table and table.table != measure_table:
+                own = self.schema.tables[measure_table]  # a per-customer view names the customers itself
+                if (
+                    self.linker.score(words, (measure_table, None))[0] > 0
+                    and own.labels() != own.primary_key[:1]
+                ):
+                    target = own
+            if target.name != base.name and not self._parent_path(base.name, target.name):
+                return f"{base.name} rows do not each belong to one {target.name}"
+            self.use(words, f"each {target.name}")
+            return [ColumnRef(table=target.name, column=c.name) for c in target.labels()], target.name
+        if joinable:
+            best = joinable[0]
+            self.use(words, f"each {best.table}.{best.column}")
+            return [ColumnRef(table=best.table, column=str(best.column))], None
+        return f"nothing in the schema to group by {' '.join(words)!r}"
+
+    # --- the frame ------------------------------------------------------------------------------
+
+    def frame_for(self, target: _Target) -> Frame | str:
+        a, ask = self.a, self.part.ask
+        base = self.schema.tables[target.table]
+        measure = ColumnRef(table=target.table, column=target.column) if target.column else None
+        self.use(target.terms, str(measure) if measure else f"rows of {target.table}")
+        frame = Frame(base=base.name)
+        if a.distinct and ask == "count":
+            cols = self.linker.columns(self.free(), where=lambda t, c: not c.id_like and not c.numeric)
+            if cols and self._parent_path(base.name, cols[0].table):
+                frame.distinct = ColumnRef(table=cols[0].table, column=str(cols[0].column))
+                self.use(cols[0].terms, f"distinct {frame.distinct}")
+        grouped = self.group_target(base, measure.table if measure else None)
+        if isinstance(grouped, str):
+            return grouped
+        frame.group, frame.group_rows = grouped
+        if a.time_group:
+            column = self.date_column(base)
+            if column is None:
+                return f"no date column of {base.name} to group by {a.time_group}"
+            frame.time_group = (column, a.time_group)
+            self.use(
+                [
+                    w
+                    for w in self.words
+                    if w.startswith(a.time_group[:3]) or w in {"monthly", "yearly", "月", "年"}
+                ]
+            )
+        dates = self.date_filters(base)
+        if isinstance(dates, str):
+            return dates
+        frame.filters = [*self.value_filters(base), *dates, *self.id_filters()]
+        compared, having = self.comparisons(base)
+        frame.filters += compared
+        ranked_rows = (
+            measure is not None
+            and not frame.group
+            and (ask == "top" or (ask in {"max", "min"} and self._names_a_row(base)))
+        )
+        if ranked_rows or (measure is not None and frame.group_rows == measure.table):
+            # "the most expensive product", "top 5 customers by revenue" over a per-customer view
+            labels = [ColumnRef(table=base.name, column=c.name) for c in base.labels()]
+            frame.select, frame.group, frame.group_rows = frame.group or labels, [], None
+            frame.measure, frame.order_by = measure, measure
+            frame.order = "asc" if (a.order == "asc" or ask == "min") else "desc"
+            frame.limit = a.limit or 1 if ask in {"max", "min", "top"} else a.limit
+            self.use([w for w in self.words if w in words_of(base.name)])
+            return frame
+        if having is not None:
+            op, value, counted = having
+            frame.base, frame.count_of = counted, counted
+            frame.group = frame.group or [ColumnRef(table=base.name, column=c.name) for c in base.labels()]
+            frame.group_rows = frame.group_rows or base.name
+            frame.aggregate, frame.having = "count", (op, value)  # type: ignore[assignment]
+            if ask == "count":
+                frame.notes.append(f"one row per {base.name}; the answer is the number of rows")
+            return frame
+        grouped_shape = bool(frame.group or frame.time_group) or ask == "top"
+        if measure is not None:
+            frame.measure = measure
+            frame.aggregate = ask if ask in {"sum", "avg", "min", "max"} else (a.aggregate or "sum")  # type: ignore[assignment]
+            if frame.aggregate == "count":
+                frame.aggregate = "sum"
+        elif ask in {"count", "top"} or grouped_shape:
+            frame.aggregate = "count"
+        else:
+            labels = [ColumnRef(table=base.name, column=c.name) for c in base.labels()]
+            asked = self.linker.columns(self.free(), where=lambda t, c: t.name == base.name)
+            chosen = [m for m in asked[:3] if m.score >= 0.5]
+            frame.select = labels + [ColumnRef(table=base.name, column=str(m.column)) for m in chosen]
+            for m in chosen:
+                self.use(m.terms, f"{m.table}.{m.column}")
+        if grouped_shape and not frame.time_group:
+            frame.order = a.order or "desc"
+            frame.limit = a.limit if a.limit else (1 if ask == "top" else None)
+        elif frame.time_group and ask == "top":
+            frame.order, frame.limit = a.order or "desc", a.limit or 1
+        return frame
+
+    def _absorb(self, frame: Frame) -> None:
+        """Words that name a table or column the frame uses are accounted for ("sold" of a quantity)."""
+        keys: list[tuple[str, str | None]] = [(t, None) for t in frame.tables()]
+        keys += [(r.table, r.column) for r in frame.columns()]
+        for word in self.free():
+            if any(self.linker.score([word], key)[0] >= 0.3 for key in keys):
+                self.use([word])
+
+    def _names_a_row(self, base: Table) -> bool:
+        """Whether a max/min question asks for a row ("which product is the most expensive")."""
+        text = self.part.text.lower()
+        return text.startswith(("which", "who")) or any(
+            self.linker.score([w], (base.name, None))[0] >= 0.5 for w in self.free()
+        )
+
+    def build(self) -> Frame | str:
+        targets = self.targets()
+        if not targets:
+            return "no table or column matches what the question is about"
+        failures: list[str] = []
+        for target in targets[:4]:
+            saved = (set(self.used), list(self.mapping))
+            built = self.frame_for(target)
+            if isinstance(built, Frame):
+                self._absorb(built)
+                return built
+            failures.append(built)
+            self.used, self.mapping = saved
+        return failures[0]
+
+
+def translate(part: Part, schema: Schema, hits: Sequence[ValueHit] = ()) -> Translation:
+    """SQL for ``part`` over ``schema`` (with the value-linking ``hits``), or why there is none."""
+    if not schema.tables:
+        return Translation(reason="no tables were described")
+    builder = _Builder(part, schema, hits)
+    built = builder.build()
+    words = [w for w in builder.words if w not in _LIGHT]
+    if isinstance(built, str):
+        return Translation(reason=built, unresolved=builder.free(words), ambiguity=builder.ambiguity)
+    try:
+        sql = render(built, schema)
+    except ValueError as exc:
+        return Translation(reason=str(exc), ambiguity=builder.ambiguity)
+    unresolved = builder.free(words)
+    return Translation(
+        frame=built,
+        sql=sql,
+        confidence=round(1.0 - len(unresolved) / max(1, len(words)), 3),
+        unresolved=unresolved,
+        mapping=builder.mapping,
+        ambiguity=builder.ambiguity,
+        replaced=builder.replaced,
+    )

@@ -24,5 +24,8 @@ def test_demo_runs_end_to_end() -> None:
     out = result.stdout
     assert "sql_run_query" in out and "code_find_symbol" in out and "docs_search_docs" in out
     assert "=== completed ===" in out  # the mesh answered
-    assert "From the database:" in out and "From the code:" in out and "From the documents:" in out
+    # documents, an aggregation with a filter and a join, and code — each part answered with its evidence
+    assert "30-day refund window" in out and "refunds.md" in out
+    assert "JOIN customers" in out and "customers.country = 'Germany'" in out and "'2024-01-01'" in out
+    assert "`refund_order` at refunds.py:28-35" in out
     assert "demo finished" in out

@@ -12,7 +12,7 @@ from fastmcp import Client
 
 from toolmesh.agents.question import analyse_part
 from toolmesh.agents.text2sql import Schema, local_hits, parse_probe, probe_sql, schema_from_outputs, translate
-from toolmesh.agents.text2sql.schema import Column, ForeignKey, Table
+from toolmesh.agents.text2sql.schema import Column, Table
 from toolmesh.servers.sql import SPEC
 
 from .conftest import Shop
@@ -107,7 +107,7 @@ async def test_two_equally_good_measures_are_an_ambiguity_not_a_guess() -> None:
             column.lexicon = _lexicon(column.name)
     translation = translate(analyse_part("What is the total amount?"), schema)
     assert sorted(translation.ambiguity) == ["invoices.amount", "refunds.amount"]
-    assert schema.path("invoices", "refunds") is None and ForeignKey  # no join: separate readings
+    assert schema.path("invoices", "refunds") is None  # no join: two separate readings
 
 
 async def test_identifiers_and_values_are_quoted_and_dates_bounded(schema: Schema) -> None:

@@ -510,9 +510,9 @@ def read_analytic(text: str) -> Analytic:
         elif _MIN.search(text):
             aggregate = "min"
     if measure is None:
-        m = _MEASURE.search(text) or _ZH_MEASURE.search(text)
-        if m:
-            measure = _clean_phrase(m.group(1))
+        named = _MEASURE.search(text) or _ZH_MEASURE.search(text)
+        if named:
+            measure = _clean_phrase(named.group(1))
     order_by = _ORDER_BY.search(text)
     if order_by and measure is None:
         measure = _clean_phrase(order_by.group(1))

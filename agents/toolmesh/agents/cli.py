@@ -22,7 +22,7 @@ from toolmesh.agents.mesh import MeshHandle, run_agent
 from toolmesh.agents.model import build_model
 from toolmesh.agents.settings import AgentSettings
 from toolmesh.agents.tracing import configure_tracing
-from toolmesh.agents.wire import artifact_json
+from toolmesh.agents.wire import Outcome, artifact_json
 from toolmesh.protocols.errors import ToolmeshError
 from toolmesh.protocols.logs import configure_logging
 
@@ -94,7 +94,7 @@ def up_command(
 
 @app.command("ask")
 def ask_command(
-    question: Annotated[str, typer.Argument(help="The request, in plain words.")],
+    question: Annotated[str | None, typer.Argument(help="The request, in plain words (omit with --chat).")] = None,
     planner: Annotated[
         str, typer.Option(help="Planner base URL (or TOOLMESH_PLANNER_URL).")
     ] = DEFAULT_PLANNER,
@@ -103,8 +103,13 @@ def ask_command(
         str | None,
         typer.Option(envvar="TOOLMESH_PLANNER_TOKEN", help="Bearer token, when the planner's auth is on."),
     ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(help="Continue this conversation (the context id an earlier answer printed)."),
+    ] = None,
+    chat: Annotated[bool, typer.Option(help="A conversation at the prompt: follow-ups build on earlier turns.")] = False,
 ) -> None:
-    """Send a request to the planner and stream the handoffs live."""
+    """Send a request to the planner and stream the handoffs live; --chat holds a conversation."""
 
     async def show(event: StreamResponse) -> None:
         line = describe_event(event)
@@ -118,14 +123,41 @@ def ask_command(
         reply = await asyncio.to_thread(input, "> ")
         return reply.strip() or None
 
-    try:
-        outcome = asyncio.run(ask_planner(planner, question, on_event=show, answer=answer, token=token))
-    except ToolmeshError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
-    except OSError as exc:
-        err.print(f"[red]error:[/] cannot reach the planner at {planner}: {exc}")
-        raise typer.Exit(2) from exc
+    def turn(text: str, context_id: str) -> Outcome:
+        try:
+            return asyncio.run(
+                ask_planner(planner, text, on_event=show, answer=answer, token=token, context_id=context_id)
+            )
+        except ToolmeshError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from exc
+        except OSError as exc:
+            err.print(f"[red]error:[/] cannot reach the planner at {planner}: {exc}")
+            raise typer.Exit(2) from exc
+
+    if not chat and not question:
+        err.print("[red]error:[/] give a question, or --chat for a conversation")
+        raise typer.Exit(2)
+    context_id = context or ""
+    pending = question
+    while True:
+        if pending is None:
+            try:
+                pending = input("\nyou> ").strip()
+            except EOFError:
+                break
+            if not pending or pending in {"exit", "quit", ":q"}:
+                break
+        outcome = turn(pending, context_id)
+        context_id = outcome.context_id or context_id
+        _print_outcome(outcome)
+        if not chat:
+            raise typer.Exit(0 if outcome.state == TaskState.TASK_STATE_COMPLETED else 1)
+        err.print(f"[dim](context {context_id})[/]")
+        pending = None
+
+
+def _print_outcome(outcome: Outcome) -> None:
     answer_artifact = outcome.artifacts.get("answer")
     out.print("")
     out.print(answer_artifact.parts[0].text if answer_artifact else outcome.status_text, markup=False)
@@ -134,7 +166,8 @@ def ask_command(
         out.print("\nEvidence:")
         for item in evidence:
             out.print(f"  [{item.get('n')}] {item.get('kind')}: {item.get('source')}", markup=False)
-    raise typer.Exit(0 if outcome.state == TaskState.TASK_STATE_COMPLETED else 1)
+    if outcome.context_id:
+        out.print(f"\ncontext: {outcome.context_id}  (follow up with --context {outcome.context_id})", markup=False)
 
 
 @app.command("serve")

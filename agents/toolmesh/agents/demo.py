@@ -25,9 +25,10 @@ from toolmesh.agents.wire import Outcome, artifact_json
 
 __all__ = ["DEMO_QUESTION", "demo_mesh", "find_samples", "main", "run_demo"]
 
+# Documents, an aggregation with a filter and a join (invoices → orders → customers), and code, in one go.
 DEMO_QUESTION = (
-    'What does the handbook say about the "refund window", how many orders are in the orders table, '
-    "and where is `refund_order` defined?"
+    'What does the handbook say about the "refund window", what was the total revenue from customers in '
+    "Germany in 2024, and where is `refund_order` defined?"
 )
 
 

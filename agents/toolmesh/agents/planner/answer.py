@@ -145,6 +145,16 @@ def _code_line(item: Evidence) -> str:
     return f"{label}{item.source} [{item.n}]: {text[:200]}"
 
 
+def _passage_score(pw: PartWork, item: Evidence) -> float:
+    """How well a cited passage answers the part: its coverage (headings included), a quoted phrase in its
+    heading above all, the search's own order breaking ties."""
+    headings = " ".join(str(h) for h in item.data.get("headings") or [])
+    score = coverage(pw.part.terms, f"{headings} {item.text}") - 0.01 * item.n
+    if any(q.lower() in headings.lower() for q in pw.part.quoted):
+        score += 1.0
+    return score
+
+
 def _citation_line(pw: PartWork, item: Evidence) -> str:
     headings = [str(h) for h in item.data.get("headings") or []]
     sentences = " ".join(_best_sentences(pw.part.terms, item.text, headings))
@@ -178,7 +188,7 @@ def _any_lines(pw: PartWork, items: Sequence[Evidence]) -> list[str]:
 def _part_lines(work: Work, pw: PartWork, evidence: Sequence[Evidence], steps: set[str]) -> list[str]:
     mine = [e for e in evidence if e.step_id in steps]
     if pw.route == "docs":
-        citations = [e for e in mine if e.kind == "citation"]
+        citations = sorted((e for e in mine if e.kind == "citation"), key=lambda e: -_passage_score(pw, e))
         # a second passage only when it covers the question about as well as the first
         first = coverage(pw.part.terms, citations[0].text) if citations else 0.0
         shown = citations[:1] + [e for e in citations[1:2] if coverage(pw.part.terms, e.text) >= 0.8 * first]

@@ -238,9 +238,8 @@ class ModelPolicy:
                 problem = self._query_problem(pw, call, result)
                 if problem:
                     self.repairs += 1
-                    notes.append(
-                        f"The query {call.arguments.get(self._sql.argument if self._sql else 'sql')!r} {problem}. Repair it."
-                    )
+                    query = next(iter(call.arguments.values()), "")
+                    notes.append(f"The query {query!r} {problem}. Repair it.")
         self.pending = []
         return "\n".join(notes)
 

@@ -17,7 +17,7 @@ call (docs or table; invoices or order lines) make a specific clarifying questio
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from toolmesh.agents.capabilities import CAPABILITIES, Choice, find
@@ -92,7 +92,7 @@ class DeterministicPolicy:
     def advance(self, work: Work, pw: PartWork) -> list[Call]:
         """Move ``pw`` on as far as the results allow; the calls it needs next (empty when done)."""
         for _ in range(6):
-            step = getattr(self, f"_at_{pw.stage}")
+            step: Callable[[Work, PartWork], list[Call] | None] = getattr(self, f"_at_{pw.stage}")
             calls = step(work, pw)
             if calls is None:
                 continue  # the stage changed without needing a call
@@ -102,10 +102,15 @@ class DeterministicPolicy:
         return []
 
     def query_text(self, pw: PartWork) -> str:
-        text = pw.part.text
+        """What to search the documents for: the quoted phrases and the content words (not the words that
+        shape the question or name the source), after the glossary's rewrites."""
+        part = pw.part
+        text = part.text
         if self.glossary is not None:
             text, _ = self.glossary.rewrite(text)
-        return text
+        words = [w for w in re.findall(r"[^\W_]+", text) if content_terms(w)]
+        query = " ".join([*part.quoted, *(w for w in words if not any(w.lower() in q.lower() for q in part.quoted))])
+        return query or text
 
     def _at_start(self, work: Work, pw: PartWork) -> list[Call] | None:
         part = pw.part

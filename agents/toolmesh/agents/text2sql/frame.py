@@ -196,10 +196,10 @@ def render(frame: Frame, schema: Schema) -> str:
     if not select:
         select = [f"{quote_ident(frame.base, d)}.*"]
     if group_sql and frame.group_rows in schema.tables:
-        for key in schema.tables[frame.group_rows].primary_key:
-            ref = ColumnRef(table=frame.group_rows, column=key.name).sql(d)
-            if ref not in group_sql:
-                group_sql.append(ref)
+        for pk_column in schema.tables[frame.group_rows].primary_key:
+            pk_sql = ColumnRef(table=frame.group_rows, column=pk_column.name).sql(d)
+            if pk_sql not in group_sql:
+                group_sql.append(pk_sql)
     sql = f"SELECT {', '.join(select)} FROM {quote_ident(frame.base, d)}"
     if joins:
         sql += " " + " ".join(joins)

@@ -162,7 +162,8 @@ class _Builder:
         mwords = self._measure_words()
         out: list[_Target] = []
         if ask in {"sum", "avg", "min", "max"} or (ask == "top" and not self.group_words):
-            columns = self.numeric(mwords or free, context=free)
+            columns = self.numeric(mwords, context=free) if mwords else []
+            columns = columns or self.numeric(free, context=free)
             self.note_ambiguity(columns)
             out += [_Target("measure", m.table, m.column, m.terms) for m in columns[:3]]
             if ask == "top" and not columns:
@@ -182,6 +183,13 @@ class _Builder:
                 self.note_ambiguity(columns)
                 return measured + counted
             return counted + measured
+        entity = words_of(a.entity) if a.entity and self.part.lang == "en" else []
+        if ask == "count" and entity and not a.distinct:
+            # "how many units were sold": a quantity column, summed, not a count of rows
+            columns = self.numeric(entity, context=free)
+            tables = self.linker.tables(entity)
+            if columns and (not tables or columns[0].score > tables[0].score):
+                out += [_Target("measure", m.table, m.column, m.terms) for m in columns[:2]]
         if a.table and a.table in self.schema.tables:
             out.append(_Target("rows", a.table, None, frozenset(self.words) & frozenset(words_of(a.table))))
         entity_words = words_of(a.entity) if a.entity and self.part.lang == "en" else []
@@ -296,7 +304,9 @@ class _Builder:
         return False
 
     def _value_score(self, hit: ValueHit, base: Table, phrase: str) -> float:
-        near = sum(self._names(w, hit.column) for w in self._around(phrase, before=3, after=1))
+        around = self._around(phrase, before=3, after=1)
+        near = self.linker.score(around, (hit.column.table, None))[0]
+        near += self.linker.score(around, (hit.column.table, hit.column.column))[0]
         path = self.schema.path(base.name, hit.column.table)
         distance = len(path) if path is not None else 9
         return near + (0.5 if hit.column.table == base.name else 0.0) - 0.1 * distance
@@ -450,9 +460,10 @@ class _Builder:
         grouped_shape = bool(frame.group or frame.time_group) or ask == "top"
         if measure is not None:
             frame.measure = measure
-            frame.aggregate = ask if ask in {"sum", "avg", "min", "max"} else (a.aggregate or "sum")  # type: ignore[assignment]
-            if frame.aggregate == "count":
-                frame.aggregate = "sum"
+            frame.aggregate = "sum"
+            for kind in ("sum", "avg", "min", "max"):
+                if ask == kind or (ask not in {"sum", "avg", "min", "max"} and a.aggregate == kind):
+                    frame.aggregate = kind
         elif ask in {"count", "top"} or grouped_shape:
             frame.aggregate = "count"
         else:

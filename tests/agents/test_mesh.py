@@ -81,7 +81,9 @@ def _reviews(outcome: Outcome) -> list[dict[str, Any]]:
 
 
 def _rounds(outcome: Outcome) -> list[dict[str, Any]]:
-    names = sorted((n for n in outcome.artifacts if n.startswith("round-") and "/" not in n), key=lambda n: int(n[6:]))
+    names = sorted(
+        (n for n in outcome.artifacts if n.startswith("round-") and "/" not in n), key=lambda n: int(n[6:])
+    )
     return [artifact_json(outcome.artifacts[n]) for n in names]
 
 
@@ -110,7 +112,8 @@ async def test_a_question_needing_docs_sql_and_code(mesh: MeshHandle) -> None:
     (revenue,) = _gold(
         mesh,
         "SELECT ROUND(SUM(i.total_amount), 2) FROM invoices i JOIN orders o ON o.order_id = i.order_id "
-        "JOIN customers c ON c.customer_id = o.customer_id WHERE c.country = 'Germany' AND i.issued_at LIKE '2024-%'",
+        "JOIN customers c ON c.customer_id = o.customer_id WHERE c.country = 'Germany' AND i.issued_at "
+        "LIKE '2024-%'",
     )[0]
     assert rows["data"]["rows"] == [[revenue]] and "JOIN customers" in rows["data"]["sql"]
     assert any(e["source"].endswith("refunds.md:1-6") for e in evidence if e["kind"] == "citation")
@@ -124,7 +127,9 @@ async def test_a_question_needing_docs_sql_and_code(mesh: MeshHandle) -> None:
     assert rounds[0]["calls"] and {c["purpose"] for c in rounds[0]["calls"]} >= {"probe:docs", "probe:sql"}
     reviews = _reviews(outcome)
     assert len(reviews) == 1 and reviews[0]["verdict"]["approved"] is True
-    relayed = {e.artifact_update.artifact.name for e in events if e.WhichOneof("payload") == "artifact_update"}
+    relayed = {
+        e.artifact_update.artifact.name for e in events if e.WhichOneof("payload") == "artifact_update"
+    }
     assert any(name.startswith("round-1/step:") for name in relayed)
     assert {"memory", "outcome", "evidence", "answer"} <= relayed
     hops = {
@@ -176,7 +181,9 @@ async def test_a_question_no_source_answers_fails_saying_what_was_tried(mesh: Me
 async def test_follow_ups_in_one_context_survive_a_planner_restart_of_memory(mesh: MeshHandle) -> None:
     first, _ = await _ask(mesh, "How many orders are in the orders table?")
     assert first.state == TaskState.TASK_STATE_COMPLETED
-    follow = await ask_planner(mesh.planner_url, "and how many of those were in 2024?", context_id=first.context_id)
+    follow = await ask_planner(
+        mesh.planner_url, "and how many of those were in 2024?", context_id=first.context_id
+    )
     assert follow.state == TaskState.TASK_STATE_COMPLETED, follow.status_text
     answer = follow.artifacts["answer"].parts[0].text
     assert "2024-01-01" in answer and "orders" in answer

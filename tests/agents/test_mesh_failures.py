@@ -52,7 +52,9 @@ async def served(mesh: MeshHandle, name: str, server: FastMCP[Any]) -> AsyncIter
 
 
 def _rounds(outcome: Outcome) -> list[dict[str, Any]]:
-    names = sorted((n for n in outcome.artifacts if n.startswith("round-") and "/" not in n), key=lambda n: int(n[6:]))
+    names = sorted(
+        (n for n in outcome.artifacts if n.startswith("round-") and "/" not in n), key=lambda n: int(n[6:])
+    )
     return [artifact_json(outcome.artifacts[n]) for n in names]
 
 
@@ -210,7 +212,9 @@ class MeshModel:
         if role == "planner":
             if not any(m.get("role") == "tool" for m in messages):
                 assert tools is not None and any(t.name == "echo__echo" for t in tools)
-                return ChatResult(tool_calls=[ModelCall(id="c1", name="echo__echo", arguments={"text": "from the model"})])
+                return ChatResult(
+                    tool_calls=[ModelCall(id="c1", name="echo__echo", arguments={"text": "from the model"})]
+                )
             return ChatResult(content="echoed")
         if role == "writer":
             return ChatResult(content='The server echoed "from the model" [1].')

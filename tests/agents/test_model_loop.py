@@ -5,7 +5,7 @@ without tool calling, refused calls, falling back when the model fails, and grou
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,7 +34,9 @@ def _role(body: dict[str, Any]) -> str:
     return "writer" if system.startswith("You write the final answer") else "planner"
 
 
-async def _ask(shop: Shop, script: Callable[[dict[str, Any]], Reply], question: str, **policy: Any) -> tuple[Outcome, ScriptedModel, list[str]]:
+async def _ask(
+    shop: Shop, script: Callable[[dict[str, Any]], Reply], question: str, **policy: Any
+) -> tuple[Outcome, ScriptedModel, list[str]]:
     scripted = ScriptedModel(script)
     async with scripted_server(scripted) as base_url:
         model = OpenAIChatModel(ModelSettings(base_url=base_url, model="scripted", timeout=10))
@@ -70,7 +72,9 @@ async def test_sql_is_written_from_the_described_schema_and_repaired_after_an_er
     assert outcome.state == "completed" and f"**{expected}**" in outcome.answer
     planner = [b for b in model.requests if _role(b) == "planner"]
     assert planner[0]["tools"] and all(t["type"] == "function" for t in planner[0]["tools"])
-    assert not any("index" == t["function"]["name"].split("__")[-1] for t in planner[0]["tools"])  # no write tools
+    assert not any(
+        t["function"]["name"].split("__")[-1] == "index" for t in planner[0]["tools"]
+    )  # no write tools
     second = "\n".join(str(m.get("content")) for m in planner[1]["messages"])
     assert "The linked tables" in second and "ordered_at TEXT" in second  # the schema before the SQL
     third = planner[2]["messages"]
@@ -85,7 +89,11 @@ async def test_endpoints_without_tool_calling_use_the_json_protocol(shop: Shop) 
             return Reply.text(json.loads(body["messages"][-1]["content"])["grounded_brief"])
         assert "tools" not in body and body["response_format"] == {"type": "json_object"}
         if _planner_turns(body) == 0:
-            return Reply.text(json.dumps({"calls": [{"tool": "docs__search_docs", "arguments": {"query": "gift cards refunded"}}]}))
+            return Reply.text(
+                json.dumps(
+                    {"calls": [{"tool": "docs__search_docs", "arguments": {"query": "gift cards refunded"}}]}
+                )
+            )
         return Reply.text(json.dumps({"answer": "Gift cards cannot be refunded."}))
 
     outcome, _, _ = await _ask(shop, script, "Can gift cards be refunded?", native_tools=False)
@@ -114,7 +122,9 @@ async def test_unknown_and_off_schema_calls_are_refused_with_the_reason(shop: Sh
 
 
 async def test_a_failing_model_hands_over_to_the_deterministic_policy_and_says_so(shop: Shop) -> None:
-    outcome, _, notes = await _ask(shop, lambda body: Reply.fault(500), "How many orders were placed in 2024?")
+    outcome, _, notes = await _ask(
+        shop, lambda body: Reply.fault(500), "How many orders were placed in 2024?"
+    )
     (expected,) = shop.gold(COUNT_2024)[0]
     assert outcome.state == "completed" and f"**{expected}**" in outcome.answer
     assert any(n.startswith("model skipped: the model failed") for n in notes)

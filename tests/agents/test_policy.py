@@ -50,7 +50,8 @@ async def test_an_aggregation_with_a_year_filter_is_translated_and_run(shop: Sho
 async def test_a_join_an_aggregate_and_a_filter_in_one_question(shop: Shop) -> None:
     outcome = await ask(shop, "What is the average unit price of products in the Laptops category?")
     (expected,) = shop.gold(
-        "SELECT ROUND(AVG(p.unit_price), 2) FROM products p JOIN categories c ON c.category_id = p.category_id "
+        "SELECT ROUND(AVG(p.unit_price), 2) FROM products p JOIN categories c ON c.category_id = "
+        "p.category_id "
         "WHERE c.name = 'Laptops'"
     )[0]
     assert outcome.state == "completed" and f"**{expected}**" in outcome.answer
@@ -118,12 +119,16 @@ async def test_a_rejected_answer_never_ends_completed_unmarked(shop: Shop) -> No
             issues=[Issue(code="wrong_shape", severity="error", message="part 2 ('x'): not what was asked")],
         )
 
-    outcome = await ask(shop, "Can gift cards be refunded, and how many orders were placed in 2024?", review=reject)
+    outcome = await ask(
+        shop, "Can gift cards be refunded, and how many orders were placed in 2024?", review=reject
+    )
     assert outcome.state == "completed" and outcome.kind == "partial"
     assert "Not answered: part 2" in outcome.answer and "gift-cards.md" in outcome.answer
 
     async def reject_all(request: ReviewRequest) -> Verdict:
-        return Verdict(approved=False, issues=[Issue(code="unsupported_claim", severity="error", message="no")])
+        return Verdict(
+            approved=False, issues=[Issue(code="unsupported_claim", severity="error", message="no")]
+        )
 
     failed = await ask(shop, "Can gift cards be refunded?", review=reject_all)
     assert failed.state == "failed" and "No answer passed review" in failed.answer

@@ -7,10 +7,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+
 from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.model import ChatResult, Role, ToolSpec
 from toolmesh.agents.planner.answer import given_work, write_brief
-from toolmesh.agents.reviewer.checks import ReviewPart, ReviewRequest, find_injections, review, review_deterministic
+from toolmesh.agents.reviewer.checks import (
+    ReviewPart,
+    ReviewRequest,
+    find_injections,
+    review,
+    review_deterministic,
+)
 
 DOC_HIT = {
     "query": "refund window",
@@ -67,7 +74,9 @@ def _results() -> list[StepResult]:
 def test_the_brief_of_good_results_is_approved() -> None:
     results = _results()
     answer = write_brief(given_work("refunds?", results)).text
-    assert "[1]" in answer and "2000" in answer and "`refund_order` at shop/refunds.py:28-35 [3]" in answer, answer
+    assert "[1]" in answer and "2000" in answer and "`refund_order` at shop/refunds.py:28-35 [3]" in answer, (
+        answer
+    )
     verdict = review_deterministic(ReviewRequest(goal="refunds?", answer=answer, results=results))
     assert verdict.approved, verdict.issues
     assert verdict.checked_by == ["deterministic"]
@@ -208,7 +217,12 @@ GIFT = {
     "hits": [
         {
             "snippet": "Gift cards cannot be refunded, not even unused ones.",
-            "citation": {"path": "handbook/gift-cards.md", "heading_path": ["Gift cards"], "line_start": 24, "line_end": 28},
+            "citation": {
+                "path": "handbook/gift-cards.md",
+                "heading_path": ["Gift cards"],
+                "line_start": 24,
+                "line_end": 28,
+            },
         }
     ],
 }
@@ -217,7 +231,12 @@ SHIPPING = {
     "hits": [
         {
             "snippet": "Orders are shipped from our warehouse within 2 business days.",
-            "citation": {"path": "handbook/shipping.md", "heading_path": ["Shipping"], "line_start": 5, "line_end": 7},
+            "citation": {
+                "path": "handbook/shipping.md",
+                "heading_path": ["Shipping"],
+                "line_start": 5,
+                "line_end": 7,
+            },
         }
     ],
 }
@@ -257,7 +276,10 @@ def test_an_answer_that_cites_another_parts_evidence_does_not_address_its_part()
             goal="Can gift cards be refunded? How fast do orders ship?",
             answer="Gift cards cannot be refunded [1].",
             results=results,
-            parts=[_part(0, "Can gift cards be refunded", ["s1"]), _part(1, "How fast do orders ship", ["s2"])],
+            parts=[
+                _part(0, "Can gift cards be refunded", ["s1"]),
+                _part(1, "How fast do orders ship", ["s2"]),
+            ],
         )
     )
     assert not verdict.approved
@@ -280,7 +302,12 @@ def test_sql_that_does_not_compute_what_was_asked_is_rejected(
     result = _ok("s1", "run_query", {"columns": ["n"], "rows": rows, "row_count": len(rows)})
     result.arguments = {"sql": sql}
     verdict = review_deterministic(
-        ReviewRequest(goal=question, answer=f"{rows[0][0]} [1]", results=[result], parts=[_part(0, question, ["s1"], "sql")])
+        ReviewRequest(
+            goal=question,
+            answer=f"{rows[0][0]} [1]",
+            results=[result],
+            parts=[_part(0, question, ["s1"], "sql")],
+        )
     )
     assert not verdict.approved and any(problem in i.message for i in verdict.issues), verdict.issues
 
@@ -289,11 +316,18 @@ def test_sql_that_does_not_compute_what_was_asked_is_rejected(
 async def test_a_malformed_model_verdict_is_a_model_failure_not_a_rejection() -> None:
     results = _results()
     answer = write_brief(given_work("refunds?", results)).text
-    verdict = await review(ReviewRequest(goal="refunds?", answer=answer, results=results), FakeModel({"ok": "sure"}))
+    verdict = await review(
+        ReviewRequest(goal="refunds?", answer=answer, results=results), FakeModel({"ok": "sure"})
+    )
     assert verdict.approved and verdict.model_verdict is None
-    assert any(i.code == "model" and i.severity == "warning" and "unusable" in i.message for i in verdict.issues)
+    assert any(
+        i.code == "model" and i.severity == "warning" and "unusable" in i.message for i in verdict.issues
+    )
     rejected = await review(
         ReviewRequest(goal="refunds?", answer=answer, results=results), FakeModel({"approved": False})
     )
     assert not rejected.approved and rejected.deterministic_approved is True
-    assert rejected.model_verdict is not None and rejected.issues[-1].message == "the model judge rejected the answer"
+    assert (
+        rejected.model_verdict is not None
+        and rejected.issues[-1].message == "the model judge rejected the answer"
+    )

@@ -11,7 +11,14 @@ import pytest_asyncio
 from fastmcp import Client
 
 from toolmesh.agents.question import analyse_part
-from toolmesh.agents.text2sql import Schema, local_hits, parse_probe, probe_sql, schema_from_outputs, translate
+from toolmesh.agents.text2sql import (
+    Schema,
+    local_hits,
+    parse_probe,
+    probe_sql,
+    schema_from_outputs,
+    translate,
+)
 from toolmesh.agents.text2sql.schema import Column, Table
 from toolmesh.servers.sql import SPEC
 
@@ -19,14 +26,25 @@ from .conftest import Shop
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-TABLES = ["categories", "products", "customers", "orders", "order_items", "invoices", "payments", "customer_revenue"]
+TABLES = [
+    "categories",
+    "products",
+    "customers",
+    "orders",
+    "order_items",
+    "invoices",
+    "payments",
+    "customer_revenue",
+]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def schema(shop: Shop) -> Schema:
     server = SPEC.build_server(SPEC.load_settings(sample_path=shop.db))
     async with Client(server) as client:
-        described = [(await client.call_tool_mcp("describe_table", {"table": t})).structured_content for t in TABLES]
+        described = [
+            (await client.call_tool_mcp("describe_table", {"table": t})).structured_content for t in TABLES
+        ]
     return schema_from_outputs(described)
 
 
@@ -47,41 +65,64 @@ async def _answer(shop: Shop, schema: Schema, question: str, **extra: Any) -> li
 SHAPES = [
     ("How many orders are there?", "SELECT COUNT(*) FROM orders"),
     ("2024年有多少订单？", "SELECT COUNT(*) FROM orders WHERE ordered_at LIKE '2024-%'"),
-    ("What is the total amount of all invoices issued in 2023?",
-     "SELECT ROUND(SUM(total_amount), 2) FROM invoices WHERE issued_at LIKE '2023-%'"),
+    (
+        "What is the total amount of all invoices issued in 2023?",
+        "SELECT ROUND(SUM(total_amount), 2) FROM invoices WHERE issued_at LIKE '2023-%'",
+    ),
     ("平均发票金额是多少？", "SELECT ROUND(AVG(total_amount), 2) FROM invoices"),
     ("What is the highest unit price of a product?", "SELECT name, MAX(unit_price) FROM products"),
     ("What is the cheapest product?", "SELECT name, MIN(unit_price) FROM products"),
-    ("Top 3 customers by revenue",
-     "SELECT first_name, last_name, revenue FROM customer_revenue ORDER BY revenue DESC LIMIT 3"),
-    ("How many customers are there per segment?",
-     "SELECT segment, COUNT(*) n FROM customers GROUP BY segment ORDER BY n DESC, segment"),
-    ("每个类别有多少产品？",
-     "SELECT c.name, COUNT(*) n FROM products p JOIN categories c ON c.category_id = p.category_id "
-     "GROUP BY c.category_id ORDER BY n DESC, c.name"),
-    ("Which country has the most customers?",
-     "SELECT country, COUNT(*) n FROM customers GROUP BY country ORDER BY n DESC, country LIMIT 1"),
+    (
+        "Top 3 customers by revenue",
+        "SELECT first_name, last_name, revenue FROM customer_revenue ORDER BY revenue DESC LIMIT 3",
+    ),
+    (
+        "How many customers are there per segment?",
+        "SELECT segment, COUNT(*) n FROM customers GROUP BY segment ORDER BY n DESC, segment",
+    ),
+    (
+        "每个类别有多少产品？",
+        "SELECT c.name, COUNT(*) n FROM products p JOIN categories c ON c.category_id = p.category_id "
+        "GROUP BY c.category_id ORDER BY n DESC, c.name",
+    ),
+    (
+        "Which country has the most customers?",
+        "SELECT country, COUNT(*) n FROM customers GROUP BY country ORDER BY n DESC, country LIMIT 1",
+    ),
     ("How many orders were cancelled?", "SELECT COUNT(*) FROM orders WHERE status = 'cancelled'"),
     ("已取消的订单有多少？", "SELECT COUNT(*) FROM orders WHERE status = 'cancelled'"),
     ("有多少客户来自德国？", "SELECT COUNT(*) FROM customers WHERE country = 'Germany'"),
     ("How many payments were made by paypal?", "SELECT COUNT(*) FROM payments WHERE method = 'paypal'"),
     ("How many orders were not delivered?", "SELECT COUNT(*) FROM orders WHERE status != 'delivered'"),
     ("How many products cost more than 100 EUR?", "SELECT COUNT(*) FROM products WHERE unit_price > 100"),
-    ("Which product sold the most units?",
-     "SELECT p.name, SUM(i.quantity) q FROM order_items i JOIN products p ON p.product_id = i.product_id "
-     "GROUP BY p.product_id ORDER BY q DESC, p.name LIMIT 1"),
-    ("Which customer placed the most orders?",
-     "SELECT c.first_name, c.last_name, COUNT(*) n FROM orders o JOIN customers c ON c.customer_id = o.customer_id "
-     "GROUP BY c.customer_id ORDER BY n DESC, c.first_name LIMIT 1"),
-    ("Number of orders per month in 2024",
-     "SELECT SUBSTR(ordered_at, 1, 7) m, COUNT(*) FROM orders WHERE ordered_at LIKE '2024-%' GROUP BY m ORDER BY m"),
-    ("What is the email of customer 42?", "SELECT first_name, last_name, email FROM customers WHERE customer_id = 42"),
+    (
+        "Which product sold the most units?",
+        "SELECT p.name, SUM(i.quantity) q FROM order_items i JOIN products p ON p.product_id = i.product_id "
+        "GROUP BY p.product_id ORDER BY q DESC, p.name LIMIT 1",
+    ),
+    (
+        "Which customer placed the most orders?",
+        "SELECT c.first_name, c.last_name, COUNT(*) n FROM orders o JOIN customers c ON c.customer_id = "
+        "o.customer_id "
+        "GROUP BY c.customer_id ORDER BY n DESC, c.first_name LIMIT 1",
+    ),
+    (
+        "Number of orders per month in 2024",
+        "SELECT SUBSTR(ordered_at, 1, 7) m, COUNT(*) FROM orders WHERE ordered_at LIKE '2024-%' GROUP "
+        "BY m ORDER BY m",
+    ),
+    (
+        "What is the email of customer 42?",
+        "SELECT first_name, last_name, email FROM customers WHERE customer_id = 42",
+    ),
     ("How many different countries do customers come from?", "SELECT COUNT(DISTINCT country) FROM customers"),
 ]
 
 
 @pytest.mark.parametrize(("question", "gold"), SHAPES, ids=[q for q, _ in SHAPES])
-async def test_each_shape_returns_the_hand_written_answer(shop: Shop, schema: Schema, question: str, gold: str) -> None:
+async def test_each_shape_returns_the_hand_written_answer(
+    shop: Shop, schema: Schema, question: str, gold: str
+) -> None:
     assert await _answer(shop, schema, question) == shop.gold(gold)
 
 
@@ -93,10 +134,20 @@ async def test_a_question_beyond_the_translator_says_so(schema: Schema) -> None:
 async def test_two_equally_good_measures_are_an_ambiguity_not_a_guess() -> None:
     schema = Schema(
         tables={
-            "invoices": Table(name="invoices", columns=[Column(name="id", type="INTEGER", primary_key=True),
-                                                        Column(name="amount", type="NUMERIC")]),
-            "refunds": Table(name="refunds", columns=[Column(name="id", type="INTEGER", primary_key=True),
-                                                      Column(name="amount", type="NUMERIC")]),
+            "invoices": Table(
+                name="invoices",
+                columns=[
+                    Column(name="id", type="INTEGER", primary_key=True),
+                    Column(name="amount", type="NUMERIC"),
+                ],
+            ),
+            "refunds": Table(
+                name="refunds",
+                columns=[
+                    Column(name="id", type="INTEGER", primary_key=True),
+                    Column(name="amount", type="NUMERIC"),
+                ],
+            ),
         }
     )
     for table in schema.tables.values():

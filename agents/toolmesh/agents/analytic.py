@@ -10,12 +10,12 @@ number).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from toolmesh.protocols.text import contains_cjk, segment
+from toolmesh.protocols.text import contains_cjk, segment_tagged
 
-__all__ = ["Aggregate", "Analytic", "Comparison", "DateRange", "read_analytic"]
+__all__ = ["Aggregate", "Analytic", "Comparison", "DateRange", "merge_analytic", "read_analytic"]
 
 Aggregate = Literal["count", "sum", "avg", "min", "max"]
 Op = Literal[">", ">=", "<", "<=", "="]
@@ -54,14 +54,16 @@ _ZH_NUM = r"(\d+|[一二两三四五六七八九十]+)"
 _YEAR = r"((?:19|20)\d{2})"
 
 _COUNT = re.compile(
-    r"\b(?:how many|number of|count(?:s| of)?|how often|quantity of)\b|有多少|多少(?:个|位|笔|条|名|家|种|次|件|单)"
+    r"\b(?:how many|number of|count(?:s| of)?|how often|quantity of)\b|有多少|多少(?!钱|金额|欧元|元"
+    r"|天)(?=[\u4e00-\u9fff])"
     r"|几(?:个|位|笔|条|名|家|种|次)|数量|总数|计数"
     r"|[\u4e00-\u9fff]数(?![据字学])",
     re.IGNORECASE,
 )
 _AVG = re.compile(r"\b(?:average|mean|avg)\b|平均", re.IGNORECASE)
 _SUM = re.compile(
-    r"\b(?:total|sum|in total|altogether|combined|how much)\b|总(?:金额|额|计|和|收入|销售额|付款|支付)|合计|总共|一共|总计",
+    r"\b(?:total|sum|in total|altogether|combined|how much|adds? up(?: to)?)\b|总(?:金额|额|计|和|收入"
+    r"|销售额|付款|支付)|合计|总共|一共|总计",
     re.IGNORECASE,
 )
 _MAX = re.compile(
@@ -89,13 +91,17 @@ _WHICH_MOST = re.compile(
     r"|\bbest[- ]selling\s+([a-z-]+)\b",
     re.IGNORECASE,
 )
+_SELLING = re.compile(
+    r"\bbest[- ]selling\s+([a-z-]+)\b|\bmost\s+(?:popular|ordered|sold|purchased|bought)\s+([a-z-]+)\b", re.I
+)
 _GROUP = re.compile(
     r"\b(?:grouped by|broken down by|breakdown by|split by|for each|for every|in each|per|by|each)\s+"
     r"((?:[a-z-]+\s)?[a-z-]+)",
     re.IGNORECASE,
 )
 _TIME_GROUP = re.compile(
-    r"\b(?:per|by|each|every|for each)\s+(year|month|day|week|quarter)\b|\b(monthly|yearly|annual|daily|weekly)\b"
+    r"\b(?:per|by|each|every|for each)\s+(year|month|day|week|quarter)\b|\b(monthly|yearly|annual|daily"
+    r"|weekly)\b"
     r"|(?:每|按)(?:个)?(年|月|天|日|周)",
     re.IGNORECASE,
 )
@@ -116,17 +122,19 @@ _ENTITY = re.compile(
     r"which|name(?: the)?|what are the)\s+((?:[a-z-]+\s){0,2}?[a-z-]+?)(?=\s+(?:are|were|is|was|do|does|did|"
     r"have|has|had|in|from|with|that|which|who|whose|placed|made|by|per|for|of|on|at|since|before|after|"
     r"during|between|over|under|above|below|there|than|cost|costs|ordered|sold|bought|signed|paid|got|"
-    r"shipped|went|came|live|living|exist|and)\b|\s*[?.,!]|\s*$)",
+    r"shipped|went|came|live|living|exist|and|haven't|hasn't|didn't|don't|doesn't|aren't|weren't|isn't|wasn't|never|not|without|received|got)\b|\s*[?.,!]|\s*$)",
     re.IGNORECASE,
 )
 _TABLE = re.compile(r"\b(?:the\s+)?([a-z_][a-z0-9_]*)\s+table\b|\btable\s+`?([a-z_][a-z0-9_]*)`?", re.I)
 _DISTINCT = re.compile(r"\b(?:different|distinct|unique)\b|不同", re.IGNORECASE)
 _LIST = re.compile(
-    r"^\s*(?:please\s+)?(?:list|show|display|give me|name|enumerate)\b|^\s*(?:which|what are the)\b|列出|显示|有哪些|是哪些|哪些",
+    r"^\s*(?:please\s+)?(?:list|show|display|give me|name|enumerate)\b|^\s*(?:which|what are the)\b"
+    r"|列出|显示|有哪些|是哪些|哪些",
     re.IGNORECASE,
 )
 _LOOKUP = re.compile(
-    r"\bwhat(?:'s| is| was| are| were)\s+the\s+((?:[a-z-]+\s){0,2}?[a-z-]+)\s+(?:of|for)\b|\bwhen\s+(?:was|did|is)\b"
+    r"\bwhat(?:'s| is| was| are| were)\s+the\s+((?:[a-z-]+\s){0,2}?[a-z-]+)\s+(?:of|for)\b"
+    r"|\bwhen\s+(?:was|did|is)\b"
     r"|\bwho\s+(?:placed|made|bought|ordered|is)\b|的(?:邮箱|电子邮件|价格|单价|状态|国家|城市|日期)",
     re.IGNORECASE,
 )
@@ -134,7 +142,8 @@ _IDS = re.compile(
     r"\b([a-z]+)\s*(?:#|no\.?\s*|number\s+|id\s+)?#?(\d{1,9})\b(?!\s*(?:units?|items?|orders?|%))", re.I
 )
 _COMPARE = re.compile(
-    r"\b(more than|greater than|higher than|larger than|bigger than|over|above|exceeding|at least|no less than|"
+    r"\b(more than|greater than|higher than|larger than|bigger than|over|above|exceeding|at least"
+    r"|no less than|"
     r"less than|fewer than|lower than|smaller than|under|below|at most|no more than|up to)\s+"
     rf"(?:€|\$|eur\s*|usd\s*)?{_NUM}\s*((?:[a-z€$]+\s){{0,2}}[a-z€$]+)?",
     re.IGNORECASE,
@@ -143,7 +152,7 @@ _COMPARE_AFTER = re.compile(rf"{_NUM}\s+((?:[a-z]+\s){{0,2}}?[a-z]+\s+)?or\s+(mo
 _ZH_COMPARE = re.compile(
     r"(超过|大于|多于|高于|至少|不少于|不低于|少于|小于|低于|不超过|不到|不足)\s*"
     + _ZH_NUM
-    + r"\s*([\u4e00-\u9fff]{0,4})"
+    + r"\s*(欧元|美元|元|件|个|次|天|单位|[\u4e00-\u9fff]{0,2}?)(?=的|[，,。？?]|$|[\u4e00-\u9fff])"
 )
 _NEGATED = re.compile(
     r"\b(?:not|never|non-|other than|except|excluding|without)\s*([a-z_-]+)|\b\w+n't\s+(?:been\s+)?([a-z_-]+)"
@@ -198,7 +207,9 @@ _TRAILING = frozenset(
 )
 _STOPPING = re.compile(r"(?:in|of|for|from|during|since|by|and|or|with|at|on)\b", re.I)
 _ZH_WHICH_WORDS = frozenset({"哪个", "哪位", "哪些", "哪家", "哪种", "哪一个", "哪一位", "哪"})
-_ZH_GROUP_WORDS = frozenset({"每个", "每一个", "按", "按照", "各", "各个", "每"})
+_ZH_GROUP_WORDS = frozenset(
+    {"每个", "每一个", "按", "按照", "各", "各个", "每", "每种", "每类", "各种", "各类"}
+)
 _ZH_MOST = frozenset({"最多", "最高", "最大", "最贵"})
 _ZH_LEAST = frozenset({"最少", "最低", "最小", "最便宜"})
 _ZH_FILLER = frozenset({"的", "是", "有", "了", "中", "里", "在", "数", "数量", "统计", "分别", "都"})
@@ -307,11 +318,24 @@ def _number(word: str) -> float:
     return float(word)
 
 
-def _read_zh(tokens: list[str]) -> dict[str, str]:
-    """Grouping, ranking and measure of a Chinese question from its jieba words (哪个国家的订单最多 →
-    group 国家, measure 订单, the most; 销售额最高的五个产品 → group 产品, measure 销售额, top 5)."""
+def _noun_after(tagged: list[tuple[str, str]], i: int) -> str | None:
+    """The head noun of the words after position ``i`` (哪个支付方式 → 方式, 每种订单状态 → 状态)."""
+    run: list[tuple[str, str]] = []
+    for word, flag in tagged[i + 1 : i + 4]:
+        if word in _ZH_FILLER or not (flag.startswith(("n", "v")) or flag == "eng"):
+            break
+        run.append((word, flag))
+    nouns = [w for w, f in run if (f.startswith("n") and f != "vn") or f == "eng"]
+    return nouns[-1] if nouns else (run[0][0] if run else None)
+
+
+def _read_zh(text: str) -> dict[str, str]:
+    """Grouping, ranking, measure and ids of a Chinese question from its tagged jieba words
+    (哪个国家的订单最多
+    → group 国家, measure 订单, the most; 销售额最高的五个产品 → group 产品, measure 销售额, top 5)."""
     out: dict[str, str] = {}
-    words = [t for t in tokens if t.strip()]
+    tagged = [(w, f) for w, f in segment_tagged(text) if w.strip()]
+    words = [w for w, _ in tagged]
     joined = ["".join(words[i : i + 2]) for i in range(len(words))]
     for i, word in enumerate(words):
         pair = joined[i]
@@ -319,22 +343,36 @@ def _read_zh(tokens: list[str]) -> dict[str, str]:
             out["superlative"] = "most"
         elif word in _ZH_LEAST or pair in {"最少", "最低", "最小"}:
             out["superlative"] = "least"
-        nxt = next((w for w in words[i + 1 :] if w not in _ZH_FILLER), None)
-        if (word in _ZH_WHICH_WORDS or word in _ZH_GROUP_WORDS) and nxt and "group" not in out:
-            if nxt in {"月", "年", "天", "日", "周"}:
-                continue
-            out["group"] = nxt
-            if word in _ZH_WHICH_WORDS:
-                out.setdefault("superlative", "most")
+        if (word in _ZH_WHICH_WORDS or word in _ZH_GROUP_WORDS) and "group" not in out:
+            noun = _noun_after(tagged, i)
+            if noun and noun not in {"月", "年", "天", "日", "周"}:
+                out["group"] = noun
+                if word in _ZH_WHICH_WORDS:
+                    out.setdefault("superlative", "most")
+        if word in {"多少", "几"} and "entity" not in out:  # 有多少张发票: what is counted
+            noun = next((w for w, f in tagged[i + 1 : i + 3] if f.startswith("n") and f != "vn"), None)
+            if noun:
+                out["entity"] = noun
+        if word == "号" and i > 0 and words[i - 1].isdigit():
+            noun = _noun_after(tagged, i)
+            if noun:
+                out["id_noun"], out["id"] = noun, words[i - 1]
         number = re.fullmatch(r"(\d+|[一二两三四五六七八九十]+)(?:个|名|位|种|家|件)", word)
         if number and ((i > 0 and words[i - 1] == "前") or any(w.startswith("最") for w in words)):
             out["limit"] = str(int(_number(number.group(1))))
-            if nxt and nxt not in {"是", "什么"}:
-                out["group"] = nxt
+            noun = _noun_after(tagged, i)
+            if noun and noun not in {"是", "什么"}:
+                out["group"] = noun
     if "superlative" in out:
         for i, word in enumerate(words):
             if word.startswith("最") and i > 0:
-                before = [w for w in words[:i] if w not in _ZH_FILLER and w not in _ZH_WHICH_WORDS]
+                before = [
+                    w
+                    for w, f in tagged[:i]
+                    if w not in _ZH_FILLER
+                    and w not in _ZH_WHICH_WORDS
+                    and (f.startswith(("n", "vn")) or f == "eng")
+                ]
                 before = [w for w in before if w != out.get("group")]
                 if before:
                     out["measure"] = before[-1]
@@ -471,9 +509,11 @@ def read_analytic(text: str) -> Analytic:
         order = "asc" if _LEAST.search(text) and not _MOST.search(text) else "desc"
     group: str | None = None
     measure: str | None = None
-    which = _WHICH_MOST.search(text)
+    which = _SELLING.search(text) or _WHICH_MOST.search(text)
     if which:
         group = _clean_phrase(next(g for g in which.groups() if g))
+        if group and all(w in _NUMBER_WORDS or w.isdigit() for w in group.split()):
+            group = None  # "what are our three best-selling …": the number is the limit
         top, limit = True, limit or 1
         order = "asc" if _LEAST.search(which.group(0)) else "desc"
         if re.search(r"best[- ]selling|most (?:sold|ordered|purchased|bought)", which.group(0), re.I):
@@ -487,12 +527,13 @@ def read_analytic(text: str) -> Analytic:
     if group is None:
         for m in _GROUP.finditer(text):
             phrase = _clean_phrase(m.group(1))
-            if phrase and phrase.split()[0] not in {"year", "month", "day", "week", "quarter", "the", "far"}:
-                if not re.search(
-                    r"(?:sorted|ordered|ranked|placed|made|paid|bought|issued)\s+$", text[: m.start()], re.I
-                ):
-                    group = phrase
-                    break
+            timely = phrase and phrase.split()[0] in {"year", "month", "day", "week", "quarter", "the", "far"}
+            after_verb = re.search(
+                r"(?:sorted|ordered|ranked|placed|made|paid|bought|issued)\s+$", text[: m.start()], re.I
+            )
+            if phrase and not timely and not after_verb:
+                group = phrase
+                break
     time_group: Literal["year", "month", "day"] | None = None
     tg = _TIME_GROUP.search(text)
     if tg:
@@ -511,14 +552,16 @@ def read_analytic(text: str) -> Analytic:
             aggregate = "min"
     if measure is None:
         named = _MEASURE.search(text) or _ZH_MEASURE.search(text)
-        if named:
+        if named and len(named.group(1)) > 1:
             measure = _clean_phrase(named.group(1))
     order_by = _ORDER_BY.search(text)
     if order_by and measure is None:
         measure = _clean_phrase(order_by.group(1))
+    zh_entity: str | None = None
     if contains_cjk(text):
-        zh = _read_zh(segment(text))
+        zh = _read_zh(text)
         group = zh.get("group") or group
+        zh_entity = zh.get("entity")
         measure = zh.get("measure") or measure
         if "limit" in zh or "superlative" in zh:
             top = True
@@ -528,6 +571,8 @@ def read_analytic(text: str) -> Analytic:
                 aggregate = None
     entity_match = _ENTITY.search(text)
     entity = _clean_phrase(entity_match.group(1)) if entity_match else None
+    if contains_cjk(text):
+        entity = zh_entity
     table_match = _TABLE.search(text)
     table = next((g for g in table_match.groups() if g), None) if table_match else None
     ids: list[tuple[str, int]] = []
@@ -538,6 +583,8 @@ def read_analytic(text: str) -> Analytic:
         if any(c.value == number for c in comparisons) or (limit is not None and number == limit):
             continue
         ids.append((noun, number))
+    if contains_cjk(text) and "id" in zh:  # 42号产品: product 42
+        ids.append((zh["id_noun"], int(zh["id"])))
     negated = tuple(dict.fromkeys(next(g for g in m.groups() if g).lower() for m in _NEGATED.finditer(text)))
     return Analytic(
         aggregate=aggregate,
@@ -556,4 +603,27 @@ def read_analytic(text: str) -> Analytic:
         ids=tuple(ids),
         listing=bool(_LIST.search(text)) and not top,
         lookup=bool(_LOOKUP.search(text)),
+    )
+
+
+def merge_analytic(new: Analytic, old: Analytic) -> Analytic:
+    """A follow-up's shape over the one it follows: what it says wins, the rest carries over."""
+    return replace(
+        new,
+        aggregate=new.aggregate or old.aggregate,
+        top=new.top or old.top,
+        limit=new.limit or old.limit,
+        order=new.order or old.order,
+        group=new.group or old.group,
+        time_group=new.time_group or old.time_group,
+        measure=new.measure or old.measure,
+        entity=new.entity
+        if new.entity and new.entity not in {"those", "them", "these", "it"}
+        else old.entity,
+        table=new.table or old.table,
+        dates=new.dates or old.dates,
+        comparisons=new.comparisons or old.comparisons,
+        negated=tuple(dict.fromkeys(new.negated + old.negated)),
+        ids=new.ids or old.ids,
+        listing=new.listing or (old.listing and not new.aggregate),
     )

@@ -20,7 +20,7 @@ from toolmesh.agents.question import content_terms, coverage
 __all__ = ["CAPABILITIES", "Capability", "Choice", "argument_for", "find"]
 
 _MIN_COVERAGE = 0.34
-Role = Literal["text", "question", "sql", "table", "symbol", "traceback", "pattern", "path", "none"]
+Role = Literal["text", "question", "sql", "table", "symbol", "traceback", "pattern", "path", "id", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,7 @@ CAPABILITIES: dict[str, Capability] = {
     c.name: c
     for c in (
         Capability("search_documents", "search documents ranked hits snippets citation passages", "text"),
+        Capability("read_passage", "one chunk by id with its citation", "id"),
         Capability(
             "link_tables",
             "rank the tables and columns a natural-language question needs join paths",
@@ -76,6 +77,7 @@ _NAMES: dict[Role, tuple[str, ...]] = {
     "traceback": ("traceback", "stack_trace", "stacktrace", "trace", "text"),
     "pattern": ("pattern", "regex", "query", "text"),
     "path": ("path", "file", "file_path", "filename"),
+    "id": ("id", "chunk_id", "passage_id"),
     "none": (),
 }
 _ROLE_WORDS: dict[Role, str] = {
@@ -97,7 +99,8 @@ def _kind(spec: Mapping[str, Any]) -> str | None:
 def argument_for(tool: ToolInfo, role: Role) -> str | None:
     """The argument of ``tool`` that takes input of ``role`` (None when it has none)."""
     props = tool.properties()
-    names = [n for n in _NAMES[role] if n in props and _kind(props[n]) in {"string", None}]
+    kinds = {"integer", "number"} if role == "id" else {"string", None}
+    names = [n for n in _NAMES[role] if n in props and _kind(props[n]) in kinds]
     pattern = _ROLE_WORDS.get(role)
     if pattern is not None:
         described = [

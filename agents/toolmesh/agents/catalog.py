@@ -3,8 +3,9 @@ and schemas.
 
 The planner builds it from discovery (servers) and ``tools/list`` (tools), caches it, and finds the tool
 for each capability it needs by :meth:`Catalog.search` (BM25 over each tool's name, title, description,
-argument names and argument descriptions; see :mod:`toolmesh.agents.capabilities`). The executor asks it for fallbacks (:meth:`Catalog.candidates`) and for which
-results may be cached (:meth:`ToolInfo.cacheable`).
+argument names and argument descriptions; see :mod:`toolmesh.agents.capabilities`). The executor asks
+it for fallbacks (:meth:`Catalog.candidates`) and for which results may be cached
+(:meth:`ToolInfo.cacheable`).
 """
 
 from __future__ import annotations

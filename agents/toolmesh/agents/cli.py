@@ -94,7 +94,9 @@ def up_command(
 
 @app.command("ask")
 def ask_command(
-    question: Annotated[str | None, typer.Argument(help="The request, in plain words (omit with --chat).")] = None,
+    question: Annotated[
+        str | None, typer.Argument(help="The request, in plain words (omit with --chat).")
+    ] = None,
     planner: Annotated[
         str, typer.Option(help="Planner base URL (or TOOLMESH_PLANNER_URL).")
     ] = DEFAULT_PLANNER,
@@ -107,7 +109,9 @@ def ask_command(
         str | None,
         typer.Option(help="Continue this conversation (the context id an earlier answer printed)."),
     ] = None,
-    chat: Annotated[bool, typer.Option(help="A conversation at the prompt: follow-ups build on earlier turns.")] = False,
+    chat: Annotated[
+        bool, typer.Option(help="A conversation at the prompt: follow-ups build on earlier turns.")
+    ] = False,
 ) -> None:
     """Send a request to the planner and stream the handoffs live; --chat holds a conversation."""
 
@@ -167,7 +171,9 @@ def _print_outcome(outcome: Outcome) -> None:
         for item in evidence:
             out.print(f"  [{item.get('n')}] {item.get('kind')}: {item.get('source')}", markup=False)
     if outcome.context_id:
-        out.print(f"\ncontext: {outcome.context_id}  (follow up with --context {outcome.context_id})", markup=False)
+        out.print(
+            f"\ncontext: {outcome.context_id}  (follow up with --context {outcome.context_id})", markup=False
+        )
 
 
 @app.command("serve")

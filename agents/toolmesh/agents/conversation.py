@@ -22,16 +22,23 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from toolmesh.agents.analytic import Analytic
+from toolmesh.agents.analytic import merge_analytic
 from toolmesh.agents.question import Part, analyse_part, content_terms
 from toolmesh.protocols.text import count_tokens
 
 __all__ = ["MEMORY_VERSION", "Turn", "TurnPart", "fit", "is_follow_up", "resolve"]
 
 MEMORY_VERSION = 1
+_CONTINUES = re.compile(
+    r"^\s*(?:and|what about|how about|and what about|also|now|same for|the same)\b|\btoo\s*[?？.!]?\s*$"
+    r"|\b(?:those|these|them|their|they|ones|of them|of those)\b|它们|他们|她们|其中|这些|那些|^\s*那"
+    r"|呢\s*[?？]?\s*$",
+    re.IGNORECASE,
+)
 _ANAPHORA = re.compile(
     r"\b(?:of|among|from|for)\s+(?:those|them|these|it)\b|\b(?:those|these|them|it|they|that one|the same)\b"
-    r"|^\s*(?:and|what about|how about|and what about|also|now|same for)\b|它们中|它们|其中|这些|那些|同样|那|呢",
+    r"|^\s*(?:and|what about|how about|and what about|also|now|same for)\b|它们中|它们|其中|这些|那些"
+    r"|同样|那|呢",
     re.IGNORECASE,
 )
 
@@ -61,33 +68,15 @@ class Turn(BaseModel):
 
 
 def is_follow_up(part: Part) -> bool:
-    """Whether ``part`` leans on an earlier turn (an anaphor, an ellipsis, or nothing of its own)."""
+    """Whether ``part`` leans on an earlier turn: it continues one ("and …", "what about …", "… too?",
+    "那…呢"), points back with a plural or possessive ("those", "their", "它们"), or has too little of its
+    own to stand alone ("who calls it?", "2023?"). "What does X do, and where is it defined?" does not."""
     if part.traceback or part.sql:
         return False
     own = [t for t in part.terms if not t.isdigit() and not any(t in d.label for d in part.analytic.dates)]
-    return part.refers_back or not own
-
-
-def _merge_analytic(new: Analytic, old: Analytic) -> Analytic:
-    return replace(
-        new,
-        aggregate=new.aggregate or old.aggregate,
-        top=new.top or old.top,
-        limit=new.limit or old.limit,
-        order=new.order or old.order,
-        group=new.group or old.group,
-        time_group=new.time_group or old.time_group,
-        measure=new.measure or old.measure,
-        entity=new.entity
-        if new.entity and new.entity not in {"those", "them", "these", "it"}
-        else old.entity,
-        table=new.table or old.table,
-        dates=new.dates or old.dates,
-        comparisons=new.comparisons or old.comparisons,
-        negated=tuple(dict.fromkeys(new.negated + old.negated)),
-        ids=new.ids or old.ids,
-        listing=new.listing or (old.listing and not new.aggregate),
-    )
+    if not own or _CONTINUES.search(part.text):
+        return True
+    return part.refers_back and not (part.identifiers or part.quoted) and len(own) <= 2
 
 
 def resolve(part: Part, previous: TurnPart) -> Part:
@@ -95,13 +84,11 @@ def resolve(part: Part, previous: TurnPart) -> Part:
     old = analyse_part(previous.resolved)
     core = _ANAPHORA.sub(" ", part.text)
     core = re.sub(r"\s+", " ", core).strip(" ,?？")
-    if previous.route == "code" or (
-        part.identifiers == () and previous.identifiers and part.refers_back and not part.terms
-    ):
-        if not part.identifiers and (previous.symbol or previous.identifiers):
-            symbol = previous.symbol or previous.identifiers[0]
-            merged = analyse_part(f"{core} `{symbol}`")
-            return replace(merged, refers_back=True, inherited=(symbol,))
+    about_code = previous.route == "code" or (previous.identifiers and part.refers_back and not part.terms)
+    if about_code and not part.identifiers and (previous.symbol or previous.identifiers):
+        symbol = previous.symbol or previous.identifiers[0]
+        merged = analyse_part(f"{core} `{symbol}`")
+        return replace(merged, refers_back=True, inherited=(symbol,))
     if previous.route == "docs":
         extra = [w for w in previous.words if w not in part.words]
         merged = analyse_part(f"{core} {' '.join(extra)}".strip())
@@ -117,18 +104,22 @@ def resolve(part: Part, previous: TurnPart) -> Part:
     ask = part.ask if part.ask not in {"explain", "list"} or old.ask in {"explain", "list"} else old.ask
     if part.ask == "list" and part.analytic.listing:
         ask = "list"
+    base = previous.resolved
+    if part.analytic.dates:  # "what about 2023?": the year it replaces leaves the text as well
+        for date in old.analytic.dates:
+            base = base.replace(date.label, " ")
     return replace(
         part,
-        text=f"{previous.resolved} → {part.text}",
+        text=f"{' '.join(base.split())} → {part.text}",
         terms=tuple(dict.fromkeys([*new_terms, *old_terms])),
         words=tuple(dict.fromkeys([*part.words, *old_words])),
         quoted=part.quoted or old.quoted,
         identifiers=part.identifiers or old.identifiers,
-        analytic=_merge_analytic(part.analytic, old.analytic),
+        analytic=merge_analytic(part.analytic, old.analytic),
         ask=ask,
         lang=part.lang if part.lang == "zh" or old.lang == "en" else old.lang,
         refers_back=True,
-        inherited=tuple(old_words),
+        inherited=tuple(dict.fromkeys([*old_words, *old_terms])),
     )
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal
 
-from toolmesh.agents.analytic import Analytic, read_analytic
-from toolmesh.protocols.lexicon import ZH_EN
+from toolmesh.agents.analytic import Analytic, merge_analytic, read_analytic
+from toolmesh.protocols.lexicon import DEMONYMS, ZH_EN
 from toolmesh.protocols.text import Analyzer, contains_cjk
 
 __all__ = [
@@ -27,10 +27,12 @@ __all__ = [
     "Question",
     "analyse",
     "analyse_part",
+    "analyse_resolved",
     "content_terms",
     "coverage",
     "split_parts",
     "supported",
+    "terms_of",
 ]
 
 Ask = Literal[
@@ -38,14 +40,28 @@ Ask = Literal[
     "definition", "callers", "callees", "references", "trace", "sql", "explain",
 ]  # fmt: skip
 
-_SPLIT = re.compile(r"[?？;；\n]+|(?<=[a-z0-9)`\"'])\.\s+|。")
+_SENTENCE = re.compile(r"[^?？;；\n。]+?(?:[?？]+|[;；\n。]|(?<=[a-z0-9)`\"'])\.(?=\s)|$)", re.IGNORECASE)
+_ASKING = re.compile(
+    r"^\s*(?:and\s+|but\s+|also\s+|then\s+|so\s+|now\s+)?(?:(?:at|in|on|for|from|by|with|to|of)\s+)?(?:what|what's|whats|how|where|which|who|whom|whose|"
+    r"when|why|is|are|was|were|does|do|did|can|could|should|will|would|has|have|list|show|give|find|tell|name|"
+    r"describe|explain|count|compare)\b|[?？]\s*$|多少|几|哪|什么|谁|怎么|如何|为什么|是否|列出|显示|吗|呢",
+    re.IGNORECASE,
+)
+_LEANS_BACK = re.compile(
+    r"\b(?:it|its|they|them|their|those|these|there|that|this|ones)\b|^\s*(?:各|每|其|它|他|她|这|那)", re.I
+)
+_ANAPHOR_TERMS = frozenset(
+    ["those", "these", "them", "they", "their", "it", "its", "ones", "它们", "他们", "她们", "其中"]
+)
 _JOIN = re.compile(
     r",\s*(?:and\s+|then\s+)?(?=(?:what|how|where|which|who|when|show|list|find|is|are|does|do|give|can)\b)"
     r"|\s+(?:and|then)\s+(?=(?:what|how|where|which|who|when|show|list|find|give)\b)"
     r"|[，,]\s*(?:还有|以及|并且|另外)?(?=(?:哪|什么|多少|有多少|谁|怎么|如何|为什么|是否|列出))",
     re.IGNORECASE,
 )
-_QUOTED = re.compile(r"\"([^\"\n]{2,200})\"|“([^”\n]{2,200})”|「([^」\n]{1,200})」|'([^'\n]{3,200})'")
+_QUOTED = re.compile(
+    r"\"([^\"\n]{2,200})\"|“([^”\n]{2,200})”|「([^」\n]{1,200})」|(?<![\w])'([^'\n]{3,200})'(?![\w])"
+)
 _BACKTICK = re.compile(r"`([^`\n]{1,200})`")
 _PATH = re.compile(
     r"(?<![\w/])((?:[\w.-]+/)+[\w.-]+\.\w{1,5}|[\w-]+\.(?:py|js|ts|tsx|go|rs|java|rb|md|rst|txt|toml|json|"
@@ -62,14 +78,34 @@ _TRACE = re.compile(
     re.MULTILINE,
 )
 # Words that shape the question rather than name what it is about (as analysed terms).
-_QUESTION_WORDS = frozenset(
-    "mani much show list give tell find get pleas want know look let need about exist there here one ani "
-    "per some all total number count sum averag mean maximum minimum highest lowest most least top did "
-    "say says said anyth someth thing wherea inform detail question answer handbook doc document manual "
-    "wiki mention explain describ repositori codebas help "
-    "有 有没有 什么 怎么 如何 为什么 是否 请 告诉 一下 吗 呢 多少 几 哪 哪个 哪些 哪里 "
-    "谁 是 的 了 可以 能 能否 会 要 中 里 中有 个 名 最 多 少 数量 总数 一共 共有 ".split()
-)
+_QUESTION_WORDS = frozenset([
+    "mani", "much", "show", "list", "give", "tell", "find", "get", "pleas", "want", "know", "look", "let",
+    "need", "about", "exist", "there", "here", "one", "ani", "per", "some", "all", "total", "number",
+    "count", "sum", "averag", "mean", "maximum", "minimum", "highest", "lowest", "most", "least", "top",
+    "did", "say", "says", "said", "anyth", "someth", "thing", "wherea", "inform", "detail", "question",
+    "answer", "handbook", "doc", "document", "manual", "wiki", "mention", "explain", "describ",
+    "repositori", "codebas", "help", "usual", "typic", "normal", "general", "take", "happen", "still",
+    "actual", "realli", "too", "also", "anyway", "those", "these", "them", "they", "their", "it", "its",
+    "one", "ones", "that", "this", "有", "有没有", "什么", "怎么", "如何", "为什么", "是否", "请", "告诉",
+    "一下", "吗", "呢", "多少", "几", "哪", "哪个", "哪些", "哪里", "谁", "是", "的", "了", "可以", "能",
+    "能否", "会", "要", "中", "里", "中有", "个", "名", "最", "多", "少", "数量", "总数", "一共", "共有",
+    "上", "另外", "此外", "请问", "数据库", "数据", "手册", "文档",
+])  # fmt: skip
+# Words a question may use that name no data: being, coming, placing, counting, comparing, units of money
+# (surface forms; analysed with the same analyser as everything else).
+_FILLER = [
+    "made", "make", "come", "came", "live", "lives", "living", "located", "based", "left", "remaining",
+    "ever", "currently", "now", "today", "still", "exactly", "respectively", "overall", "altogether",
+    "row", "rows", "record", "records", "entri", "entries", "tabl", "table", "tables", "databas",
+    "database", "data", "registered", "there", "exist", "exists", "stored", "kept", "shop", "our", "we",
+    "us", "they", "everyone", "each", "per", "different", "distinct", "unique", "more", "less", "fewer",
+    "greater", "than", "least", "most", "over", "under", "above", "below", "eur", "euro", "euros", "usd",
+    "dollars", "有", "来自", "位于", "一共", "总共", "统计", "分别", "各", "每个", "每", "按", "所有",
+    "全部", "数据", "记录", "表", "里", "中", "的", "其中", "多少个", "个", "号", "还有", "还", "张",
+    "任何", "位", "件", "下", "他们", "她们", "它们", "几个", "几位", "每种", "每类", "通过", "分别",
+    "不同", "超过", "大于", "小于", "少于", "至少", "最", "最高", "最低", "最多", "最少", "前", "名",
+    "是", "什么", "年", "月", "日", "平均", "总", "合计", "总和", "总额", "总计",
+]  # fmt: skip
 _CODE_CALLERS = re.compile(
     r"\b(?:who|what|which\s+\w+)\s+(?:calls?|invokes?|uses?)\b|\bcallers?\s+of\b|\bcall\s+sites?\b"
     r"|\b(?:is|are)\s+\S+\s+(?:called|invoked|used)\b|\bcalled\s+(?:from|by)\b|\bwhere\s+is\s+\S+\s+called"
@@ -90,8 +126,12 @@ _CODE_DEF = re.compile(
     re.IGNORECASE,
 )
 _ANAPHOR = re.compile(
-    r"\b(?:those|these|them|they|it|its|that one|that table|the same|same for|same as|of them|of those)\b"
-    r"|^\s*(?:and|what about|how about|and what about|also|now)\b|它们|它|这些|那些|其中|同样|上面|那个|那\s*\d{4}|呢\s*[?？]?\s*$",
+    r"\b(?:those|these|them|they|their|it|its|ones|that one|that table|the same|same for|same as"
+    r"|of them|of those)\b"
+    r"|\b(?:is|was|are|were)\s+(?:that|this)\s*[?？.]?\s*$|\bthat\b(?=\s+(?:apply|applies|work|works|count|include))"
+    r"|(?<!\bare )(?<!\bis )(?<!\bwere )(?<!\bwas )\bthere\b(?!\s+(?:is|are|was|were)\b)"
+    r"|^\s*(?:and|what about|how about|and what about|also|now)\b|\btoo\s*[?？.]?\s*$"
+    r"|它们|他们|她们|它|这些|那些|其中|同样|上面|那个|^\s*那|呢\s*[?？]?\s*$",
     re.IGNORECASE,
 )
 
@@ -134,14 +174,27 @@ def _analyzer() -> Analyzer:
     return Analyzer()
 
 
+@lru_cache(maxsize=1)
+def _ignored() -> frozenset[str]:
+    return _QUESTION_WORDS | frozenset(_analyzer().terms(" ".join(_FILLER))) | frozenset(_FILLER)
+
+
 def content_terms(text: str) -> tuple[str, ...]:
-    """The analysed terms of ``text`` that say what it is about (question words and stop words left out)."""
+    """The analysed terms of ``text`` that say what it is about (question words, filler and stop words left
+    out)."""
+    ignored = _ignored()
     terms = [
         t
         for t in _analyzer().terms(_spaced_identifiers(_QUESTION_PHRASES.sub(" ", text)))
-        if t not in _QUESTION_WORDS
+        if t not in ignored
     ]
     return tuple(dict.fromkeys(t for t in terms if len(t) > 1 or contains_cjk(t)))
+
+
+def terms_of(text: str) -> tuple[str, ...]:
+    """All analysed terms of ``text`` (identifiers split), only stop words dropped: for schema names and
+    comments, where "total" or "number" is a word of the data, not of the question."""
+    return tuple(dict.fromkeys(_analyzer().terms(_spaced_identifiers(text))))
 
 
 def coverage(terms: tuple[str, ...] | list[str], text: str) -> float:
@@ -177,26 +230,65 @@ def _spaced_identifiers(text: str) -> str:
     return re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text).replace("_", " ")
 
 
+def _asking(piece: str) -> bool:
+    return bool(_ASKING.search(piece))
+
+
+def _own_terms(piece: str) -> list[str]:
+    return [t for t in content_terms(piece) if t not in _ANAPHOR_TERMS]
+
+
+def _standalone(piece: str) -> bool:
+    """A piece that asks something of its own: a question word and enough words to say what about."""
+    if not _asking(piece):
+        return False
+    if _IDENT.search(piece) or _QUOTED.search(piece) or _BACKTICK.search(piece):
+        return True
+    return len(_own_terms(piece)) >= 2
+
+
 def split_parts(text: str) -> list[str]:
-    """The request's clauses; fragments too short to stand alone are joined to the one before."""
+    """The request's parts. A piece that asks nothing ("According to the handbook", "If an item arrives
+    broken") goes with the question after it; one too thin to stand alone ("and what does it cost?",
+    "有多少位？") goes with the one before."""
     if _TRACE.search(text):
         return [text.strip()]  # a pasted stack trace is one part, whatever its punctuation
-    parts: list[str] = []
-    for sentence in _SPLIT.split(text):
+    pieces: list[str] = []
+    for sentence in _SENTENCE.findall(text):
         for piece in _JOIN.split(sentence):
-            piece = piece.strip(" ,.，、")
-            if not piece:
-                continue
-            if parts and len(content_terms(piece)) < 1 and not _ANAPHOR.search(piece):
-                parts[-1] = f"{parts[-1]} {piece}"
-            else:
-                parts.append(piece)
+            piece = piece.strip(" ,.，、;；\n")
+            if piece:
+                pieces.append(piece)
+    parts: list[str] = []
+    waiting: list[str] = []  # pieces that ask nothing, for the next question
+    for piece in pieces:
+        if not _asking(piece):
+            waiting.append(piece)
+            continue
+        if waiting:
+            piece = ", ".join([*waiting, piece])
+            waiting = []
+            parts.append(piece)
+            continue
+        if parts and not _standalone(piece):
+            parts[-1] = f"{parts[-1]}, {piece}"
+        else:
+            parts.append(piece)
+    if waiting:
+        if parts:
+            parts[-1] = f"{parts[-1]}, {', '.join(waiting)}"
+        else:
+            parts.append(", ".join(waiting))
     return parts
 
 
 def _words(text: str) -> tuple[str, ...]:
-    """Surface words (lower-case) and their English renderings of Chinese words, for value matching."""
-    out: list[str] = [w.lower() for w in re.findall(r"[^\W_]+(?:[-'][^\W_]+)*", text) if not contains_cjk(w)]
+    """Surface words (lower-case, possessives dropped), Latin words inside Chinese text ("通过PayPal"), and
+    the English renderings of Chinese words, for value matching."""
+    latin = re.findall(r"[A-Za-z0-9]+(?:[-'][A-Za-z0-9]+)*", text)
+    out: list[str] = [re.sub(r"'s$", "", w.lower()) for w in latin]
+    for word in re.findall(r"[A-Za-z]+", text):
+        out += [e.lower() for e in DEMONYMS.get(word.lower(), ())]
     for run in re.findall(r"[\u3400-\u9fff]+", text):
         for key, english in ZH_EN.items():
             if key in run:
@@ -268,6 +360,17 @@ def analyse_part(text: str) -> Part:
 
 def _is_file_like(word: str) -> bool:
     return bool(re.fullmatch(r"[\w-]+\.(?:py|js|ts|md|txt|json|toml|yaml|yml|sql|rst|go|rs|java)", word))
+
+
+def analyse_resolved(text: str) -> Part:
+    """A part as resolved against an earlier one ("A → B"): the conditions of both, the shape B asks for."""
+    if " → " not in text:
+        return analyse_part(text)
+    before, after = text.rsplit(" → ", 1)
+    old, new = analyse_part(before), analyse_part(after)
+    full = analyse_part(f"{before} {after}")
+    ask = new.ask if new.ask not in {"explain", "list"} else old.ask
+    return replace(full, ask=ask, analytic=merge_analytic(new.analytic, old.analytic))
 
 
 def analyse(text: str) -> Question:

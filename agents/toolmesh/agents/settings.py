@@ -53,7 +53,7 @@ class AgentSettings(ServingSettings):
     loop_seconds: float = Field(default=120.0, gt=0, le=3600)
     loop_tokens: int = Field(default=60_000, ge=0)
     memory_tokens: int = Field(default=1500, ge=0, le=100_000)
-    # A glossary (TOML, JSON or "term = canonical" lines) the planner rewrites questions with before retrieval.
+    # A glossary (TOML, JSON or "term = canonical" lines): the planner rewrites questions with it first.
     glossary: Path | None = None
     handoff_timeout: float = Field(default=600.0, gt=0)
     # Model seam (OpenAI-compatible); unset means deterministic planning and review.

@@ -9,7 +9,7 @@ statuses — never the names of one particular schema.
 
 from __future__ import annotations
 
-__all__ = ["EN_RELATED", "ZH_EN"]
+__all__ = ["DEMONYMS", "EN_RELATED", "ZH_EN"]
 
 ZH_EN: dict[str, tuple[str, ...]] = {
     # people and organisations
@@ -206,6 +206,15 @@ ZH_EN: dict[str, tuple[str, ...]] = {
     "已支付": ("paid",),
     "未支付": ("unpaid",),
     "停产": ("discontinued",),
+    "销量": ("quantity", "sold", "sales"),
+    "销售量": ("quantity", "sold"),
+    "卖": ("sold",),
+    "售出": ("sold",),
+    "件": ("units",),
+    "欧元": ("eur",),
+    "库存量": ("stock",),
+    "收到": ("received",),
+    "收款额": ("amount",),
     "有效": ("active",),
     "无效": ("inactive",),
     "信用卡": ("card", "credit card"),
@@ -273,11 +282,25 @@ EN_RELATED: dict[str, tuple[str, ...]] = {
     "client": ("customer",),
     "buyers": ("customer",),
     "buyer": ("customer",),
-    "people": ("customer", "person"),
     "method": ("method", "type"),
     "type": ("type", "kind", "segment", "category"),
     "kind": ("type", "kind", "category"),
     "tier": ("segment", "level"),
     "group": ("segment", "category"),
     "where": ("country", "city"),
+    "catalogue": ("product",),
+    "catalog": ("product",),
 }
+
+
+# Adjectives of nationality → the country a column stores ("the German customers" → Germany).
+DEMONYMS: dict[str, tuple[str, ...]] = {
+    "german": ("germany",), "french": ("france",), "italian": ("italy",), "spanish": ("spain",),
+    "chinese": ("china",), "japanese": ("japan",), "british": ("united kingdom",),
+    "english": ("united kingdom",), "dutch": ("netherlands",), "american": ("united states",),
+    "brazilian": ("brazil",), "swiss": ("switzerland",),
+    "norwegian": ("norway",), "swedish": ("sweden",), "danish": ("denmark",), "belgian": ("belgium",),
+    "austrian": ("austria",), "portuguese": ("portugal",), "polish": ("poland",), "irish": ("ireland",),
+    "canadian": ("canada",), "australian": ("australia",), "indian": ("india",), "mexican": ("mexico",),
+    "korean": ("south korea",), "russian": ("russia",),
+}  # fmt: skip

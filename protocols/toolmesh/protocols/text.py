@@ -27,6 +27,7 @@ __all__ = [
     "contains_cjk",
     "count_tokens",
     "segment",
+    "segment_tagged",
     "split_sentences",
     "token_spans",
 ]
@@ -229,6 +230,25 @@ def segment(text: str) -> list[str]:
             out.extend(w for w in _jieba().lcut(run) if w.strip())
         else:
             out.append(run)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _posseg() -> Any:
+    _jieba()
+    return importlib.import_module("jieba.posseg")
+
+
+def segment_tagged(text: str) -> list[tuple[str, str]]:
+    """The words of ``text`` with jieba's part-of-speech tags (``n`` noun, ``v`` verb, ``m`` numeral, ...);
+    Latin words are tagged ``eng``."""
+    out: list[tuple[str, str]] = []
+    for match in _WORD_RE.finditer(text):
+        run = match.group()
+        if _CJK_RE.match(run):
+            out.extend((pair.word, pair.flag) for pair in _posseg().lcut(run) if pair.word.strip())
+        else:
+            out.append((run, "eng"))
     return out
 
 

@@ -205,7 +205,12 @@ class PlannerAgent(AgentExecutor):
                 await updater.failed(updater.new_agent_message([Part(text=str(exc))]))
 
     async def _given(
-        self, updater: TaskUpdater, context: RequestContext, request: str, given: Plan, lost: dict[int, list[str]]
+        self,
+        updater: TaskUpdater,
+        context: RequestContext,
+        request: str,
+        given: Plan,
+        lost: dict[int, list[str]],
     ) -> Work:
         """The caller's own plan, run as is: one part, answered by every step of it."""
         return given_work(request, await self._execute(updater, context, given, 1, lost))
@@ -308,7 +313,12 @@ class PlannerAgent(AgentExecutor):
         )
 
     async def _execute(
-        self, updater: TaskUpdater, context: RequestContext, plan: Plan, round_no: int, lost_log: dict[int, list[str]]
+        self,
+        updater: TaskUpdater,
+        context: RequestContext,
+        plan: Plan,
+        round_no: int,
+        lost_log: dict[int, list[str]],
     ) -> list[StepResult]:
         """Run ``plan`` on an executor found by skill. When one is lost mid-task, the plan is resumed on
         another (waiting up to ``replacement_wait`` s for one to register)."""

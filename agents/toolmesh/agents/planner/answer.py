@@ -23,6 +23,8 @@ from toolmesh.agents.reviewer.checks import ReviewPart, find_injections, redact_
 from toolmesh.agents.text2sql import Frame
 from toolmesh.protocols.text import split_sentences
 
+_PASSAGE_CHARS = 600
+
 __all__ = ["Draft", "answer_steps", "describe_frame", "given_work", "write_brief"]
 
 
@@ -36,6 +38,10 @@ class Draft:
 
 def answer_steps(work: Work, pw: PartWork) -> list[StepResult]:
     """The results a part's answer stands on (the final lookup, not the probes that led to it)."""
+    if pw.route == "docs":
+        read = [r for _, r in pw.results(work, "read") if r.status == "ok"]
+        if read:
+            return read
     purposes = {
         "docs": ("probe:docs",),
         "sql": ("query",),
@@ -68,13 +74,23 @@ def _best_sentences(
     text = re.sub(r"(?:^|\s)#{1,6}(?=\s)", " ", text)
     text = re.sub(r"\s+", " ", redact_injections(text)).strip()
     sentences = [text[a:b].strip() for a, b in split_sentences(text)] or [text]
-    scored = sorted(
-        ((coverage(terms, s), -i, s) for i, s in enumerate(sentences) if len(s) > 3),
-        key=lambda x: (-x[0], -x[1]),
-    )
-    chosen = [s for score, _, s in scored[:limit] if score > 0] or [s for _, _, s in scored[:1]]
-    order = {s: i for i, s in enumerate(sentences)}
-    return sorted(chosen, key=lambda s: order.get(s, 0))
+    sentences = [s for s in sentences if len(s) > 3] or [text]
+    scores = [coverage(terms, s) for s in sentences]
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    # The best sentence and what follows it (lists, conditions, amounts), within a passage's length.
+    chosen = [best]
+    room = _PASSAGE_CHARS - len(sentences[best])
+    for i in range(best + 1, len(sentences)):
+        if room <= 40:
+            break
+        if len(sentences[i]) > room:  # the rest of a long list, cut at a word
+            sentences[i] = sentences[i][:room].rsplit(" ", 1)[0] + " …"
+        chosen.append(i)
+        room -= len(sentences[i])
+    second = max((i for i in range(len(sentences)) if i not in chosen), key=lambda i: scores[i], default=None)
+    if second is not None and scores[second] >= scores[best] and limit > 1:
+        chosen.append(second)
+    return [sentences[i] for i in sorted(chosen)]
 
 
 def describe_frame(frame: Frame) -> str:
@@ -86,9 +102,11 @@ def describe_frame(frame: Frame) -> str:
             else f"number of {frame.count_of or frame.base}"
         )
     elif frame.aggregate and frame.measure is not None:
-        what = f"{ {'sum': 'total', 'avg': 'average', 'min': 'minimum', 'max': 'maximum'}[frame.aggregate] } {frame.measure}"
+        word = {"sum": "total", "avg": "average", "min": "minimum", "max": "maximum"}[frame.aggregate]
+        what = f"{word} {frame.measure}"
     elif frame.order_by is not None:
-        what = f"{frame.base} ranked by {frame.order_by} ({'highest' if frame.order != 'asc' else 'lowest'} first)"
+        first = "highest" if frame.order != "asc" else "lowest"
+        what = f"{frame.base} ranked by {frame.order_by} ({first} first)"
     else:
         what = f"{frame.base} rows"
     conditions = []
@@ -247,7 +265,9 @@ def given_work(goal: str, results: Sequence[StepResult]) -> Work:
     work = Work(question=question, parts=[pw], rounds=1)
     for result in results:
         work.results[result.step_id] = result
-        call = Call(part=0, purpose="given", server=result.server_name or result.skill or "", tool=result.tool or "")
+        call = Call(
+            part=0, purpose="given", server=result.server_name or result.skill or "", tool=result.tool or ""
+        )
         pw.calls.append((call, result.step_id))
     if not any(r.status == "ok" for r in results):
         pw.status = "unanswerable"
@@ -269,7 +289,7 @@ def write_brief(work: Work) -> Draft:
     parts: list[ReviewPart] = []
     for pw in work.parts:
         if many:
-            lines += ["", f"**{pw.index + 1}. {pw.part.text}**"]
+            lines += ["", f"**{pw.index + 1}. {pw.asked or pw.part.text}**"]
         if pw.status == "answered":
             body = _part_lines(work, pw, evidence, per_part[pw.index])
             lines += body or ["- (the lookup returned nothing to quote)"]

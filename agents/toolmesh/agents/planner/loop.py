@@ -56,6 +56,7 @@ class PartWork:
 
     index: int
     part: Part
+    asked: str = ""  # the words of the request itself (part.text may be resolved against an earlier turn)
     route: Route | None = None
     stage: str = "start"
     status: PartStatus = "open"

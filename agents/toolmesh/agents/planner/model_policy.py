@@ -170,7 +170,8 @@ class ModelPolicy:
             if tool is None:
                 return (
                     [],
-                    f"there is no read-only tool {asked.name!r}; the tools are {', '.join(sorted(self.tools))}",
+                    f"there is no read-only tool {asked.name!r}; the tools are "
+                    f"{', '.join(sorted(self.tools))}",
                 )
             step = Step(
                 id=f"m{i}",
@@ -255,7 +256,7 @@ class ModelPolicy:
         return "does not fit the question: " + "; ".join(problems) if problems else None
 
     def _schema_calls(self, work: Work) -> list[Call]:
-        """Describe the tables the linking tool ranked (once each), so the model writes SQL from the schema."""
+        """Describe the tables the linking tool ranked (once each): the model writes SQL from the schema."""
         if self._describer is None:
             return []
         calls = []
@@ -290,10 +291,15 @@ class ModelPolicy:
         for pw in work.parts:
             for call, step_id in pw.calls:
                 result = work.results.get(step_id)
-                if call.purpose == "describe:table" and result is not None and result.status == "ok":
-                    if step_id not in self._shown:
-                        self._shown.add(step_id)
-                        texts.append(result.text[:_RESULT_CHARS])
+                shown = step_id in self._shown
+                if (
+                    call.purpose == "describe:table"
+                    and result is not None
+                    and result.status == "ok"
+                    and not shown
+                ):
+                    self._shown.add(step_id)
+                    texts.append(result.text[:_RESULT_CHARS])
         return "The linked tables (columns, keys, sample rows):\n\n" + "\n\n".join(texts) if texts else ""
 
     # --- endings ---------------------------------------------------------------------------------
@@ -368,6 +374,7 @@ def _user_message(work: Work) -> str:
     for pw in work.parts:
         if pw.resolved_from:
             lines.append(
-                f"(part {pw.index + 1} follows up on the earlier question {pw.resolved_from!r}; read it as {pw.part.text!r})"
+                f"(part {pw.index + 1} follows up on the earlier question {pw.resolved_from!r}; read it "
+                f"as {pw.part.text!r})"
             )
     return "\n".join(lines)

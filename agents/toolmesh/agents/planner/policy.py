@@ -16,17 +16,34 @@ call (docs or table; invoices or order lines) make a specific clarifying questio
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from toolmesh.agents.capabilities import CAPABILITIES, Choice, find
 from toolmesh.agents.catalog import Catalog
-from toolmesh.agents.planner.loop import Call, PartWork, Work
-from toolmesh.agents.planner.routing import ROUTE_LABELS, code_score, docs_hits, docs_score, pick_route
 from toolmesh.agents.evidence import is_empty_output
+from toolmesh.agents.planner.loop import Call, PartWork, Work
+from toolmesh.agents.planner.routing import (
+    CODE_WORDS,
+    ROUTE_LABELS,
+    code_score,
+    docs_hits,
+    docs_score,
+    pick_route,
+    symbol_hits,
+)
 from toolmesh.agents.question import content_terms, coverage
-from toolmesh.agents.text2sql import local_hits, parse_probe, probe_sql, schema_from_outputs, translate
+from toolmesh.agents.text2sql import (
+    Translation,
+    local_hits,
+    named_rows,
+    parse_probe,
+    probe_sql,
+    schema_from_outputs,
+    translate,
+)
 from toolmesh.protocols.glossary import Glossary
 
 __all__ = ["DeterministicPolicy"]
@@ -109,7 +126,9 @@ class DeterministicPolicy:
         if self.glossary is not None:
             text, _ = self.glossary.rewrite(text)
         words = [w for w in re.findall(r"[^\W_]+", text) if content_terms(w)]
-        query = " ".join([*part.quoted, *(w for w in words if not any(w.lower() in q.lower() for q in part.quoted))])
+        query = " ".join(
+            [*part.quoted, *(w for w in words if not any(w.lower() in q.lower() for q in part.quoted))]
+        )
         return query or text
 
     def _at_start(self, work: Work, pw: PartWork) -> list[Call] | None:
@@ -129,8 +148,7 @@ class DeterministicPolicy:
             self.call(pw, "link_tables", "probe:sql", part.text, limit=8),
             self.call(pw, "list_tables", "probe:tables"),
         ]
-        symbol = self._symbol_query(pw)
-        if symbol:
+        for symbol in self._symbol_queries(pw):
             calls.append(self.call(pw, "find_symbol", "probe:code", symbol))
         calls.append(self._generic_call(pw, {c.tool for c in calls if c is not None}))
         pw.stage = "probed"
@@ -143,48 +161,75 @@ class DeterministicPolicy:
         terms = tuple(t for t in pw.part.terms if t not in set(content_terms(quoted)))
         for hit in self.catalog.search(pw.part.text, k=5):
             tool = hit.tool
-            if tool.name in taken or tool.name in self._chosen_names():
-                continue
+            if tool.name in taken or tool.name in self._chosen_names() or not tool.required():
+                continue  # a tool that takes no input cannot answer this question in particular
             match = coverage(terms, tool.document()) if terms else 0.0
-            if match < 0.5:
+            if match < 0.5 or match * len(terms) < 2:
                 return None
             arguments = _fill(tool, pw)
             if arguments is None:
                 continue
             pw.memory["tool_match"] = match
-            return Call(part=pw.index, purpose="probe:tool", server=tool.server.name, tool=tool.name, arguments=arguments)
+            return Call(
+                part=pw.index,
+                purpose="probe:tool",
+                server=tool.server.name,
+                tool=tool.name,
+                arguments=arguments,
+            )
         return None
 
     def _chosen_names(self) -> set[str]:
         return {c.tool.name for name in CAPABILITIES if (c := self.tool(name)) is not None}
 
-    def _symbol_query(self, pw: PartWork) -> str | None:
+    def _symbol_queries(self, pw: PartWork) -> list[str]:
+        """Names to look up in the code: the identifiers the part names, else (for a question about code in
+        plain words) its most specific words, alone and joined as an identifier would be."""
         part = pw.part
         if part.identifiers:
-            return part.identifiers[0]
+            return list(part.identifiers[:2])
         if part.lang == "zh":
-            return None
-        words = sorted((w for w in part.words if content_terms(w) and len(w) > 3), key=len, reverse=True)
-        return words[0] if words else None
+            return []
+        words = [
+            w
+            for w in part.words
+            if content_terms(w) and len(w) > 2 and not set(content_terms(w)) & CODE_WORDS
+        ]
+        if not words:
+            return []
+        longest = sorted(words, key=len, reverse=True)[:2]
+        if not set(part.terms) & CODE_WORDS:
+            return longest[:1]
+        joined = [f"{a}_{b}" for a, b in itertools.pairwise(words)][:2]
+        return list(dict.fromkeys([*longest, *joined]))[:4]
 
     def _at_probed(self, work: Work, pw: PartWork) -> list[Call] | None:
         docs = pw.last(work, "probe:docs")
-        code = pw.last(work, "probe:code")
         pw.scores["docs"] = docs_score(pw.part, docs.structured) if docs and docs.status == "ok" else 0.0
         if docs is not None and _names_collection(pw.part.text, docs.structured):
             pw.memory["named_source"] = "docs"  # "what does the handbook say": the collection's own name
-        score, symbol = code_score(pw.part, code.structured) if code and code.status == "ok" else (0.0, None)
+        found = [
+            h
+            for _, r in pw.results(work, "probe:code")
+            if r.status == "ok"
+            for h in symbol_hits(r.structured)
+        ]
+        score, symbol = code_score(pw.part, {"hits": found}) if found else (0.0, None)
         pw.scores["code"] = score
         if symbol:
             pw.memory["symbol"] = symbol
-        if score >= 0.9:
-            return self._follow_code(pw)
+        if score >= 1.0 and pw.part.identifiers:
+            return self._follow_code(pw)  # a symbol the part names (`refund_order`) exists: that settles it
         generic = pw.last(work, "probe:tool")
         if generic is not None:
             useful = generic.status == "ok" and not is_empty_output(generic)
             pw.scores["tool"] = float(pw.memory.get("tool_match", 0.0)) if useful else 0.0
             if not useful:
-                pw.reason = f"{generic.server_name}.{generic.tool} failed: {generic.error}" if generic.error else pw.reason
+                pw.reason = (
+                    f"{generic.server_name}.{generic.tool} failed: {generic.error}"
+                    if generic.error
+                    else pw.reason
+                )
         linked = pw.last(work, "probe:sql")
         names = self._tables_to_describe(work, pw)
         if linked is None or linked.status != "ok" or not names:
@@ -251,7 +296,15 @@ class DeterministicPolicy:
             hits += parse_probe(pw.part, probed.structured.get("rows") or [])
         translation = translate(pw.part, schema, hits)
         pw.translation = translation
-        pw.scores["sql"] = _sql_score(pw, translation.confidence if translation.sql else 0.0)
+        pw.scores["sql"] = _sql_score(pw, translation)
+        if translation.frame is not None and "rows_checked" not in pw.memory:
+            listing = named_rows(translation.frame, schema, pw.part.text)
+            if listing is not None:  # "the Smart Lamp": make sure the name picks one row before answering
+                pw.memory["rows_checked"] = listing[1]
+                call = self.call(pw, "run_sql", "rows", listing[0])
+                return [call] if call else None
+        if self._several_rows(work, pw):
+            return []
         named = pw.part.analytic.table
         if (
             named in schema.tables
@@ -264,6 +317,25 @@ class DeterministicPolicy:
             pw.memory.setdefault("named_source", "schema")
         pw.stage = "decide"
         return None
+
+    def _several_rows(self, work: Work, pw: PartWork) -> bool:
+        """When the name the part uses picks several rows: a question listing them (True)."""
+        rows = pw.last(work, "rows")
+        if rows is None or rows.status != "ok" or not isinstance(rows.structured, Mapping):
+            return False
+        found = [r for r in rows.structured.get("rows") or [] if isinstance(r, list)]
+        if len(found) <= 1:
+            return False
+        shown = [str(c) for c in pw.memory.get("rows_checked", [])]
+        labels = [", ".join(f"{c} {v}" for c, v in zip(shown, r, strict=False)) for r in found]
+        pw.status = "clarify"
+        pw.options = [{"route": "sql", "kind": "row", "label": label} for label in labels]
+        pw.clarify = (
+            f"For {pw.part.text!r}: {len(found)}{'+' if len(found) >= 6 else ''} rows match — "
+            + "; ".join(labels[:5])
+            + ". Which one do you mean?"
+        )
+        return True
 
     def _at_decide(self, work: Work, pw: PartWork) -> list[Call] | None:
         scores = dict(pw.scores)
@@ -309,8 +381,25 @@ class DeterministicPolicy:
         if route == "schema":
             pw.status, pw.stage = "answered", "done"  # the describe result of that table is the answer
             return []
-        pw.status = "answered"  # docs or a matching tool: the probe's result is the answer
+        if route == "docs":
+            return self._read_passages(work, pw)
+        pw.status = "answered"  # a matching tool: the probe's result is the answer
         pw.stage = "done"
+        return []
+
+    def _read_passages(self, work: Work, pw: PartWork) -> list[Call]:
+        """The whole text of the best hits (search results carry snippets), to answer from."""
+        docs = pw.last(work, "probe:docs")
+        hits = docs_hits(docs.structured) if docs is not None else []
+        ids = [h.get("id") for h in hits[:3] if isinstance(h.get("id"), int)]
+        calls = [c for c in (self.call(pw, "read_passage", "read", i) for i in ids) if c is not None]
+        pw.stage = "reading" if calls else "done"
+        if not calls:
+            pw.status = "answered"
+        return calls
+
+    def _at_reading(self, work: Work, pw: PartWork) -> list[Call] | None:
+        pw.status, pw.stage = "answered", "done"  # the probe's hits stand for any passage that failed
         return []
 
     def _vague(self, pw: PartWork) -> list[Call]:
@@ -408,14 +497,26 @@ def _sources(catalog: Catalog) -> str:
     return ", ".join(found[:-1]) + (" or " if len(found) > 1 else "") + found[-1] if found else "(no servers)"
 
 
-def _sql_score(pw: PartWork, confidence: float) -> float:
-    """The translation's confidence, shaded by the question's shape (computations want SQL)."""
-    part = pw.part
-    if part.analytic.is_analytic or part.ask in {"count", "sum", "avg", "min", "max", "top"}:
-        return confidence + 0.15 if confidence > 0 else 0.0
-    if part.ask in {"list", "lookup"}:
-        return confidence
-    return max(0.0, confidence - 0.3)
+def _sql_score(pw: PartWork, translation: Translation) -> float:
+    """The translation's confidence, shaded by what else the evidence says: the database holds the values
+    or the row the question names (a strong sign), the question computes something (SQL's job), it asks
+    for an explanation (rarely SQL's), or it is about code."""
+    part, frame = pw.part, translation.frame
+    if translation.sql is None or frame is None or translation.confidence <= 0:
+        return 0.0
+    score = translation.confidence
+    computes = part.analytic.is_analytic or part.ask in {"count", "sum", "avg", "min", "max", "top"}
+    if computes:
+        score += 0.15
+    elif part.ask == "explain":
+        if frame.aggregate is not None or frame.group:
+            return 0.0  # nothing asked to be computed: a computed answer is not a reading of the question
+        score -= 0.3
+    if any(f.kind in {"value", "id"} for f in frame.filters) or frame.absent:
+        score += 0.2  # the question's own literals are in the database
+    if set(part.terms) & CODE_WORDS:
+        score *= 0.5
+    return max(0.0, score)
 
 
 def _dialect(structured: Any) -> str:

@@ -8,6 +8,7 @@ score wins; two close strong scores of different kinds make a specific clarifyin
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from toolmesh.agents.question import Part, content_terms, coverage
 
 __all__ = [
+    "ASKS_FOR_CODE",
+    "CODE_WORDS",
     "code_score",
     "docs_hits",
     "docs_score",
@@ -22,6 +25,12 @@ __all__ = [
     "symbol_hits",
 ]
 
+ASKS_FOR_CODE = re.compile(
+    r"\b(?:which|what)\s+(?:\w+\s+)?(?:function|method|class|constant|module|file)s?\b"
+    r"|\bin the (?:python )?code\b"
+    r"|\bcode\s*base\b|哪个函数|哪个方法|哪个类|代码里|代码中",
+    re.IGNORECASE,
+)
 ROUTE_LABELS = {
     "docs": "the documents",
     "sql": "the database",
@@ -35,11 +44,12 @@ _NUMBERISH = re.compile(
 )
 _CLOSE = 0.1
 # Words that say a question is about code (English grammar of programming, not any server's names).
-_CODE_WORDS = frozenset(
+CODE_WORDS = frozenset(
     content_terms(
         "function functions method methods class classes module defined definition implemented "
         "implementation code raise raises raised exception return returns called calls caller signature "
-        "argument parameter constant variable file 函数 方法 类 定义 代码 调用 异常 返回"
+        "argument parameter constant variable file python javascript typescript 函数 方法 类 定义 代码 "
+        "调用 异常 返回"
     )
 )
 
@@ -101,11 +111,26 @@ def code_score(part: Part, structured: Any) -> tuple[float, str | None]:
         for hit in hits:
             if _named(identifier, hit):
                 return 1.0, str(hit.get("qualname") or hit.get("name"))
+    codeish = any(t in CODE_WORDS for t in part.terms)
+    plain = {w.lower() for w in part.words}
+    languages = {str(h.get("language") or "").lower() for h in hits} & plain
+    if languages:  # "in the Python code": that language's symbols
+        hits = [h for h in hits if str(h.get("language") or "").lower() in languages] or hits
+    names = [str(hit.get("name") or "").lower() for hit in hits]
+    qualnames: dict[str, set[str]] = {}
+    for hit, name in zip(hits, names, strict=True):
+        qualnames.setdefault(name, set()).add(str(hit.get("qualname") or name))
+    words = [w.lower() for w in part.words]
+    joined = {f"{a}_{b}" for a, b in itertools.pairwise(words)}  # "the VAT rate" → vat_rate
+    for wanted in (joined, plain):  # "what does anonymise do?": plain words naming exactly one symbol
+        for hit, name in zip(hits, names, strict=True):
+            if name in wanted and len(qualnames[name]) == 1:
+                return (0.95 if codeish else 0.6), str(hit.get("qualname") or hit.get("name"))
     if not hits:
         return 0.0, None
-    terms = tuple(t for t in part.terms if t not in _CODE_WORDS)
-    codeish = any(t in _CODE_WORDS for t in part.terms)
+    terms = tuple(t for t in part.terms if t not in CODE_WORDS)
     best, symbol = 0.0, None
+    boost = 0.3 if ASKS_FOR_CODE.search(part.text) else 0.0  # "which function …", "in the code"
     for hit in hits[:5]:
         name = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(hit.get("qualname") or hit.get("name"))).replace(
             "_", " "
@@ -116,7 +141,7 @@ def code_score(part: Part, structured: Any) -> tuple[float, str | None]:
             score *= 0.7  # it names a symbol, and this is not it
         if score > best:
             best, symbol = score, str(hit.get("qualname") or hit.get("name"))
-    return round(best, 3), symbol
+    return round(best + boost if best >= 0.3 else best, 3), symbol
 
 
 def pick_route(part: Part, scores: Mapping[str, float]) -> tuple[str | None, list[str]]:

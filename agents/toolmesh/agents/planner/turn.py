@@ -12,6 +12,7 @@ verdict for another pass (bounded), and settles the outcome honestly:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -70,13 +71,23 @@ class TurnRunner:
         parts: list[PartWork] = []
         previous = history[-1].parts if history else []
         for i, part in enumerate(question.parts):
-            pw = PartWork(index=i, part=part)
-            if previous and is_follow_up(part):
+            pw = PartWork(index=i, part=part, asked=part.text)
+            if previous and i == 0 and is_follow_up(part):
                 before = previous[min(i, len(previous) - 1)]
                 pw.part = resolve(part, before)
                 pw.resolved_from = before.resolved
                 if before.route:
                     pw.memory["prior_route"] = before.route
+            elif i > 0 and part.refers_back:  # "… the United States, and how many orders went there?"
+                earlier = parts[i - 1].part
+                before = TurnPart(
+                    text=earlier.text,
+                    resolved=earlier.text,
+                    words=words_for_memory(earlier),
+                    identifiers=list(earlier.identifiers),
+                )
+                pw.part = resolve(part, before)
+                pw.resolved_from = earlier.text
             choice = (choices or {}).get(i)
             if choice is not None:
                 _apply_choice(pw, choice)
@@ -214,16 +225,25 @@ def _apply_choice(pw: PartWork, choice: dict[str, Any]) -> None:
         pw.memory["forced_route"] = choice["route"]
 
 
+def _without(text: str, words: set[str]) -> str:
+    """``text`` without ``words`` (values a follow-up replaced, so the next turn does not see them again)."""
+    for word in words:
+        text = re.sub(rf"(?i)(?<![\w]){re.escape(word)}(?![\w])", " ", text)
+    return " ".join(text.split())
+
+
 def _turn(work: Work, request: str, draft: Draft) -> Turn:
     parts = []
     by_index = {p.index: p for p in draft.parts}
     for pw in work.parts:
         frame = pw.translation.frame if pw.translation is not None and pw.translation.sql == pw.sql else None
-        replaced = {w for phrase in (pw.translation.replaced if pw.translation else []) for w in phrase.split()}
+        replaced = {
+            w for phrase in (pw.translation.replaced if pw.translation else []) for w in phrase.split()
+        }
         parts.append(
             TurnPart(
                 text=pw.part.text.split(" → ")[-1],
-                resolved=pw.part.text.replace(" → ", " "),
+                resolved=_without(pw.part.text.replace(" → ", " "), replaced),
                 route=pw.route,
                 status=pw.status,
                 sql=pw.sql,

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from toolmesh.agents.evidence import Evidence
 from toolmesh.agents.executor.engine import StepResult
-from toolmesh.agents.question import Part, analyse_part, coverage, supported
+from toolmesh.agents.question import Part, analyse_resolved, coverage, supported
 from toolmesh.agents.reviewer.verdict import Issue, ReviewPart
 
 __all__ = ["relevance_issues", "sql_problems"]
@@ -28,18 +28,24 @@ _CITE = re.compile(r"\[(\d{1,3})\]")
 _AGGREGATES = {"count": "COUNT(", "sum": "SUM(", "avg": "AVG("}
 
 
+def _literal_in(phrase: str, sql: str) -> bool:
+    """Whether ``phrase`` is one of the SQL's string literals ("bank transfer" ~ 'bank_transfer')."""
+    wanted = re.sub(r"[\s_-]+", " ", phrase.lower()).strip()
+    return any(
+        re.sub(r"[\s_-]+", " ", lit.lower()).strip() == wanted for lit in re.findall(r"'([^']*)'", sql)
+    )
+
+
 def sql_problems(part: Part, sql: str, rows: list[list[object]]) -> list[str]:
     """What keeps ``sql`` and its ``rows`` from answering ``part`` (empty when nothing does)."""
     problems: list[str] = []
     upper = sql.upper()
     a = part.analytic
     ask = part.ask
-    if (
-        ask in _AGGREGATES
-        and a.distinct is False
-        and _AGGREGATES[ask] not in upper
-        and "GROUP BY" not in upper
-    ):
+    accepted = (
+        ("COUNT(", "SUM(") if ask == "count" else (_AGGREGATES.get(ask, "?"),)
+    )  # "how many units": a sum
+    if ask in _AGGREGATES and not any(f in upper for f in accepted) and "GROUP BY" not in upper:
         problems.append(f"it asks for a {ask}, and the SQL computes none")
     if ask in {"max", "min"} and not (f"{ask.upper()}(" in upper or "ORDER BY" in upper):
         problems.append(
@@ -47,7 +53,13 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]]) -> list[str]:
         )
     if ask == "top" and ("ORDER BY" not in upper or "LIMIT" not in upper):
         problems.append("it asks for a ranking, and the SQL neither orders nor limits")
-    if (a.group or a.time_group) and "GROUP BY" not in upper and "ORDER BY" not in upper:
+    grouped_by_value = a.group is not None and _literal_in(a.group, sql)  # "paid by paypal": a filter
+    if (
+        (a.group or a.time_group)
+        and not grouped_by_value
+        and "GROUP BY" not in upper
+        and "ORDER BY" not in upper
+    ):
         problems.append(f"it asks per {a.group or a.time_group}, and the SQL does not group")
     for date in a.dates:
         years = {y for y in re.findall(r"\d{4}", f"{date.start or ''} {date.end or ''}")}
@@ -102,7 +114,7 @@ def relevance_issues(
                 )
             )
             continue
-        part = analyse_part(given.text)
+        part = analyse_resolved(given.text)
         mine = [e for s in given.step_ids for e in by_step.get(s, [])]
         if not mine:
             issues.append(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from toolmesh.agents.text2sql.schema import ForeignKey, Schema
 
-__all__ = ["ColumnRef", "Filter", "Frame", "quote_ident", "render"]
+__all__ = ["ColumnRef", "Filter", "Frame", "named_rows", "quote_ident", "render"]
 
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
 _MAX_LIST = 50
@@ -56,6 +56,7 @@ class Frame(BaseModel):
     time_group: tuple[ColumnRef, Literal["year", "month", "day"]] | None = None
     filters: list[Filter] = Field(default_factory=list)
     having: tuple[Literal[">", ">=", "<", "<=", "="], float] | None = None
+    absent: list[str] = Field(default_factory=list, description="Tables with no row for the base row.")
     select: list[ColumnRef] = Field(default_factory=list)
     order: Literal["desc", "asc"] | None = None
     order_by: ColumnRef | None = None
@@ -84,7 +85,7 @@ def quote_ident(name: str, dialect: str) -> str:
     return quote + name.replace(quote, quote * 2) + quote
 
 
-def _literal(value: Any) -> str:
+def sql_literal(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | float):
@@ -95,13 +96,14 @@ def _literal(value: Any) -> str:
 def _on(key: ForeignKey, dialect: str) -> str:
     pairs = zip(key.columns, key.ref_columns, strict=False)
     return " AND ".join(
-        f"{ColumnRef(table=key.table, column=a).sql(dialect)} = {ColumnRef(table=key.ref_table, column=b).sql(dialect)}"
+        f"{ColumnRef(table=key.table, column=a).sql(dialect)} = "
+        f"{ColumnRef(table=key.ref_table, column=b).sql(dialect)}"
         for a, b in pairs
     )
 
 
 def _condition(f: Filter, dialect: str) -> str:
-    return f"{f.column.sql(dialect)} {f.op} {_literal(f.value)}"
+    return f"{f.column.sql(dialect)} {f.op} {sql_literal(f.value)}"
 
 
 def _time_bucket(ref: ColumnRef, unit: str, schema: Schema) -> str:
@@ -152,11 +154,14 @@ def render(frame: Frame, schema: Schema) -> str:
         path = schema.path(frame.base, table) or []
         inner = [hop for hop, _, _ in path]
         conds = ons + [_condition(f, d) for f in frame.filters if f.column.table == table]
-        where.append(
-            f"EXISTS (SELECT 1 FROM {', '.join(quote_ident(t, d) for t in inner)} WHERE {' AND '.join(conds)})"
-        )
+        tables = ", ".join(quote_ident(t, d) for t in inner)
+        where.append(f"EXISTS (SELECT 1 FROM {tables} WHERE {' AND '.join(conds)})")  # noqa: S608 - quoted
     base = schema.tables[frame.base]
     pk = base.primary_key
+    for child in frame.absent:  # "customers who never ordered": no row of the child points at the base row
+        child_keys = [k for k in schema.foreign_keys if k.table == child and k.ref_table == frame.base]
+        if child_keys:
+            where.append(f"NOT EXISTS (SELECT 1 FROM {quote_ident(child, d)} WHERE {_on(child_keys[0], d)})")  # noqa: S608
     select: list[str] = []
     group_sql: list[str] = []
     for ref in frame.group:
@@ -200,7 +205,7 @@ def render(frame: Frame, schema: Schema) -> str:
             pk_sql = ColumnRef(table=frame.group_rows, column=pk_column.name).sql(d)
             if pk_sql not in group_sql:
                 group_sql.append(pk_sql)
-    sql = f"SELECT {', '.join(select)} FROM {quote_ident(frame.base, d)}"
+    sql = f"SELECT {', '.join(select)} FROM {quote_ident(frame.base, d)}"  # noqa: S608 - quoted identifiers
     if joins:
         sql += " " + " ".join(joins)
     if where:
@@ -208,7 +213,7 @@ def render(frame: Frame, schema: Schema) -> str:
     if group_sql:
         sql += " GROUP BY " + ", ".join(group_sql)
     if frame.having is not None and value_alias:
-        sql += f" HAVING {select[-1].rsplit(' AS ', 1)[0]} {frame.having[0]} {_literal(frame.having[1])}"
+        sql += f" HAVING {select[-1].rsplit(' AS ', 1)[0]} {frame.having[0]} {sql_literal(frame.having[1])}"
     order = frame.order
     if frame.time_group is not None and order is None:
         sql += f" ORDER BY {frame.time_group[1]}"
@@ -226,3 +231,37 @@ def render(frame: Frame, schema: Schema) -> str:
     if limit is not None and (group_sql or frame.aggregate is None):
         sql += f" LIMIT {int(limit)}"
     return sql
+
+
+def named_rows(frame: Frame, schema: Schema, words: str) -> tuple[str, list[str]] | None:
+    """A query listing the rows that the frame's filters on one table's name columns pick (``words``: the
+    question's text, to see whether it names one thing), with what tells them apart; None when it does not
+    name one row by its labels ("the Smart Lamp", "Chloe Perlman's e-mail")."""
+    by_table: dict[str, list[Filter]] = {}
+    for f in frame.filters:
+        table = schema.tables.get(f.column.table)
+        if (
+            table is not None
+            and f.kind == "value"
+            and f.op == "="
+            and any(c.name == f.column.column for c in table.labels())
+        ):
+            by_table.setdefault(table.name, []).append(f)
+    text = words.lower()
+    for name, filters in by_table.items():
+        singular = len(filters) >= 2 or any(
+            re.search(rf"\b(?:the|of)\s+{re.escape(f.words)}\b|\b{re.escape(f.words)}'s\b", text)
+            for f in filters
+        )
+        if not singular:
+            continue
+        table = schema.tables[name]
+        keys = [c.name for c in table.primary_key][:1]
+        shown = keys + [c.name for c in table.labels()]
+        shown += [c.name for c in table.columns if c.textual and c.name not in shown and not c.id_like][:3]
+        d = schema.dialect
+        narrowing = [f for f in frame.filters if f.column.table == name and f.kind in {"value", "id"}]
+        where = " AND ".join(_condition(f, d) for f in narrowing)
+        cols = ", ".join(quote_ident(c, d) for c in shown)
+        return f"SELECT {cols} FROM {quote_ident(name, d)} WHERE {where} LIMIT 6", shown  # noqa: S608
+    return None

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from toolmesh.agents.question import content_terms
+from toolmesh.agents.question import content_terms, terms_of
 from toolmesh.agents.text2sql.schema import Column, Schema, Table
 from toolmesh.protocols.lexicon import EN_RELATED, ZH_EN
 from toolmesh.protocols.text import contains_cjk
@@ -22,7 +22,8 @@ __all__ = ["Linker", "Match"]
 
 _NAME_WEIGHT = 1.0  # the head of a name: "price" in unit_price
 _MODIFIER_WEIGHT = 0.5  # its other words: "unit" in unit_price
-_COMMENT_WEIGHT = 0.6
+_COMMENT_WEIGHT = 0.6  # a comment's first words ("Units ordered") say what the column is
+_MENTION_WEIGHT = 0.45  # later words mention it in passing ("Total including VAT")
 _RELATED_WEIGHT = 0.55
 
 
@@ -36,7 +37,7 @@ class Match:
 
 def _related(term_text: str) -> list[tuple[str, float]]:
     """(analysed term, weight) for ``term_text`` and the words related to it."""
-    out: list[tuple[str, float]] = [(t, 1.0) for t in content_terms(term_text)]
+    out: list[tuple[str, float]] = [(t, 1.0) for t in terms_of(term_text)]
     word = term_text.lower()
     for other in EN_RELATED.get(word, ()):
         out += [(t, _RELATED_WEIGHT) for t in content_terms(other)]
@@ -64,10 +65,11 @@ class Linker:
         self._heads: dict[tuple[str, str | None], frozenset[str]] = {}
         self._names: dict[tuple[str, str | None], frozenset[str]] = {}
         self._all: dict[tuple[str, str | None], frozenset[str]] = {}
+        self._leads: dict[tuple[str, str | None], frozenset[str]] = {}
         for table in schema.tables.values():
-            self._index((table.name, None), table.name, table.lexicon)
+            self._index((table.name, None), table.name, table.lexicon, table.comment)
             for column in table.columns:
-                self._index((table.name, column.name), column.name, column.lexicon)
+                self._index((table.name, column.name), column.name, column.lexicon, column.comment)
         df: dict[str, int] = {}
         for words in self._all.values():
             for w in words:
@@ -76,19 +78,22 @@ class Linker:
         self._idf = {w: math.log(1 + n / c) for w, c in df.items()}
         self._max_idf = math.log(1 + n)
 
-    def _index(self, key: tuple[str, str | None], name: str, lexicon: frozenset[str]) -> None:
-        words = content_terms(name)
+    def _index(self, key: tuple[str, str | None], name: str, lexicon: frozenset[str], comment: str) -> None:
+        words = terms_of(name)
         self._names[key] = frozenset(words)
         self._heads[key] = frozenset(words[-1:])
         self._all[key] = lexicon
+        self._leads[key] = frozenset(terms_of(comment)[:2])
 
     def _weight(self, key: tuple[str, str | None], term: str) -> float:
         if term in self._heads[key]:
             return _NAME_WEIGHT
         if term in self._names[key]:
             return _MODIFIER_WEIGHT
-        if term in self._all[key] or _cjk_overlap(term, self._all[key]):
+        if term in self._leads[key] or _cjk_overlap(term, self._all[key]):
             return _COMMENT_WEIGHT
+        if term in self._all[key]:
+            return _MENTION_WEIGHT
         return 0.0
 
     def score(self, words: Iterable[str], key: tuple[str, str | None]) -> tuple[float, frozenset[str]]:
@@ -128,7 +133,7 @@ class Linker:
         """Columns named by ``words`` that pass ``where``, best first. A column of a table that ``context``
         (default: the same words) names gets a bonus; remaining ties go to tables in ``near``."""
         words = list(words)
-        around = [w for w in context if w not in words] if context is not None else words
+        around = list(context) if context is not None else words
         near_set = list(near)
         out = []
         for table in self.schema.tables.values():
@@ -138,7 +143,9 @@ class Linker:
                 score, matched = self.score(words, (table.name, column.name))
                 if score > 0:
                     # A column of a table the words also name ("customer country") is the likelier one.
-                    table_score, _ = self.score(around, (table.name, None))
+                    # ... counting only the words that are not already about the column itself
+                    others = [w for w in around if w not in matched]
+                    table_score, _ = self.score(others, (table.name, None))
                     out.append(Match(table.name, column.name, score + 0.25 * table_score, matched))
 
         def order(m: Match) -> tuple[float, int, int]:

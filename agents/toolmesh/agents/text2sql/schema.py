@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolmesh.agents.question import content_terms
+from toolmesh.agents.question import terms_of
 
 __all__ = ["Column", "ForeignKey", "Schema", "Table", "schema_from_outputs"]
 
@@ -148,7 +148,7 @@ class Schema:
 def _lexicon(*texts: str) -> frozenset[str]:
     words: set[str] = set()
     for text in texts:
-        words.update(content_terms(text))
+        words.update(terms_of(text))
     return frozenset(words)
 
 

@@ -14,6 +14,7 @@ from invoices or from order lines?") come back as an ``ambiguity`` with the cand
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -28,16 +29,6 @@ from toolmesh.protocols.lexicon import ZH_EN
 __all__ = ["Translation", "translate"]
 
 # Words a question may use that need no schema element (verbs of being, coming and placing).
-_LIGHT = frozenset(
-    "made make come came live lives living located based ever currently now today still exactly "
-    "respectively overall altogether row rows record records entri entries tabl table tables databas "
-    "database data registered there exist exists stored kept shop our we us they everyone each per "
-    "different distinct unique more less fewer greater than least most over under above below eur euro "
-    "euros usd dollars "
-    "有 来自 位于 一共 总共 统计 分别 各 每个 每 按 所有 全部 数据 记录 表 里 中 的 "
-    "其中 多少个 个 不同 超过 大于 小于 少于 至少 最 最高 最低 最多 最少 前 名 是 什么 "
-    "年 月 日 平均 总 合计 总和 总额 总计 ".split()
-)
 _CREATION = frozenset(
     [
         "placed",
@@ -55,6 +46,8 @@ _CREATION = frozenset(
     ]
 )
 _AMBIGUOUS_MARGIN = 0.03
+_MONEY = frozenset({"eur", "euro", "euros", "€", "usd", "dollars", "$", "欧元", "美元", "元"})
+_NEGATION = re.compile(r"\b(?:never|no|without|not|none)\b|n't\b|没有|从未|未|无", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -145,9 +138,10 @@ class _Builder:
         )
 
     def note_ambiguity(self, matches: Sequence[Match]) -> None:
-        if len(matches) >= 2 and matches[0].table != matches[1].table and not self.ambiguity:
-            if matches[0].score - matches[1].score <= _AMBIGUOUS_MARGIN * max(matches[0].score, 1e-9):
-                self.ambiguity = [f"{m.table}.{m.column}" for m in matches[:3] if m.score >= matches[1].score]
+        if len(matches) < 2 or matches[0].table == matches[1].table or self.ambiguity:
+            return
+        if matches[0].score - matches[1].score <= _AMBIGUOUS_MARGIN * max(matches[0].score, 1e-9):
+            self.ambiguity = [f"{m.table}.{m.column}" for m in matches[:3] if m.score >= matches[1].score]
 
     # --- readings -------------------------------------------------------------------------------
 
@@ -183,21 +177,25 @@ class _Builder:
                 self.note_ambiguity(columns)
                 return measured + counted
             return counted + measured
-        entity = words_of(a.entity) if a.entity and self.part.lang == "en" else []
+        entity = (words_of(a.entity) if self.part.lang == "en" else [a.entity]) if a.entity else []
         if ask == "count" and entity and not a.distinct:
             # "how many units were sold": a quantity column, summed, not a count of rows
             columns = self.numeric(entity, context=free)
             tables = self.linker.tables(entity)
-            if columns and (not tables or columns[0].score > tables[0].score):
+            raw = self.linker.score(entity, (columns[0].table, columns[0].column))[0] if columns else 0.0
+            if columns and (not tables or tables[0].score < 0.8 * raw):
                 out += [_Target("measure", m.table, m.column, m.terms) for m in columns[:2]]
         if a.table and a.table in self.schema.tables:
             out.append(_Target("rows", a.table, None, frozenset(self.words) & frozenset(words_of(a.table))))
-        entity_words = words_of(a.entity) if a.entity and self.part.lang == "en" else []
+        entity_words = (words_of(a.entity) if self.part.lang == "en" else [a.entity]) if a.entity else []
         for match in self.linker.tables(entity_words)[:2] if entity_words else []:
             out.append(_Target("rows", match.table, None, match.terms))
         for match in self.linker.tables(free)[:3]:
             if all(t.table != match.table for t in out):
                 out.append(_Target("rows", match.table, None, match.terms))
+        for hit in self.hits:  # "Chloe Perlman's e-mail": the table that holds the names asked about
+            if all(t.table != hit.column.table for t in out):
+                out.append(_Target("rows", hit.column.table, None, frozenset()))
         return out
 
     # --- parts of a frame -----------------------------------------------------------------------
@@ -294,14 +292,13 @@ class _Builder:
     def _is_cue(self, phrase: str, by_words: dict[str, list[ValueHit]]) -> bool:
         """ "shipped" in "shipped to France": a word naming another value's column, not a value itself."""
         following = self._around(phrase, before=0, after=3)
-        for other, hits in by_words.items():
-            if other != phrase and other.split()[0] in following:
-                if any(
-                    self._names(phrase, h.column) and h.column not in {x.column for x in by_words[phrase]}
-                    for h in hits
-                ):
-                    return True
-        return False
+        own = {x.column for x in by_words[phrase]}
+        return any(
+            other != phrase
+            and other.split()[0] in following
+            and any(self._names(phrase, h.column) and h.column not in own for h in hits)
+            for other, hits in by_words.items()
+        )
 
     def _value_score(self, hit: ValueHit, base: Table, phrase: str) -> float:
         around = self._around(phrase, before=3, after=1)
@@ -310,6 +307,45 @@ class _Builder:
         path = self.schema.path(base.name, hit.column.table)
         distance = len(path) if path is not None else 9
         return near + (0.5 if hit.column.table == base.name else 0.0) - 0.1 * distance
+
+    def flag_filters(self, base: Table) -> list[Filter]:
+        """ "discontinued products": a 0/1 column the words name, set (or not, when negated)."""
+        out: list[Filter] = []
+        matches = self.linker.columns(self.free(), where=lambda t, c: c.flag_like)
+        for m in matches:
+            if (
+                m.score < 0.5
+                or not self._parent_path(base.name, m.table)
+                or any(f.column.column == m.column for f in out)
+            ):
+                continue
+            negated = any(w in self.a.negated for w in m.terms) or bool(_NEGATION.search(self.part.text))
+            ref = ColumnRef(table=m.table, column=str(m.column))
+            out.append(Filter(column=ref, op="=", value=0 if negated else 1, words=" ".join(m.terms)))
+            self.use(m.terms, f"{ref} = {0 if negated else 1}")
+        return out
+
+    def absent_children(self, base: Table) -> list[str]:
+        """ "customers who never placed an order": child tables that must have no row for the base row."""
+        if not _NEGATION.search(self.part.text):
+            return []
+        out: list[str] = []
+        for match in self.linker.tables(self.free()):
+            child = match.table
+            if child != base.name and any(
+                k.table == child and k.ref_table == base.name for k in self.schema.foreign_keys
+            ):
+                out.append(child)
+                self.use(match.terms, f"no {child} row")
+                self.use(
+                    [
+                        w
+                        for w in self.words
+                        if _NEGATION.search(w) or w in _CREATION or w in {"any", "single", "all"}
+                    ]
+                )
+                break
+        return out
 
     def id_filters(self) -> list[Filter]:
         out: list[Filter] = []
@@ -331,10 +367,15 @@ class _Builder:
         having: tuple[str, float, str] | None = None
         for comparison in self.a.comparisons:
             phrase = words_of(comparison.phrase)
-            money = any(w in {"eur", "euro", "euros", "€", "usd", "dollars", "$"} for w in phrase)
-            target = [w for w in phrase if w not in {"eur", "euro", "euros", "usd", "dollars"}]
+            money = any(w in _MONEY for w in phrase)
+            target = [w for w in phrase if w not in _MONEY]
             table = self.table_for(target) if target else None
-            columns = self.numeric(target or self.free(), context=self.free())
+            columns = [  # a column of the base row (or of what it belongs to): no join that multiplies rows
+                m
+                for m in self.numeric(target or self.free(), context=self.free())
+                if m.table == base.name or self._parent_path(base.name, m.table)
+            ]
+            columns.sort(key=lambda m: (m.table != base.name, -m.score))
             if money:
                 columns = [
                     m for m in columns if "eur" in self._comment(m).lower() or "price" in str(m.column)
@@ -431,7 +472,8 @@ class _Builder:
         dates = self.date_filters(base)
         if isinstance(dates, str):
             return dates
-        frame.filters = [*self.value_filters(base), *dates, *self.id_filters()]
+        frame.filters = [*self.value_filters(base), *dates, *self.id_filters(), *self.flag_filters(base)]
+        frame.absent = self.absent_children(base)
         compared, having = self.comparisons(base)
         frame.filters += compared
         ranked_rows = (
@@ -467,18 +509,39 @@ class _Builder:
         elif ask in {"count", "top"} or grouped_shape:
             frame.aggregate = "count"
         else:
-            labels = [ColumnRef(table=base.name, column=c.name) for c in base.labels()]
-            asked = self.linker.columns(self.free(), where=lambda t, c: t.name == base.name)
-            chosen = [m for m in asked[:3] if m.score >= 0.5]
-            frame.select = labels + [ColumnRef(table=base.name, column=str(m.column)) for m in chosen]
-            for m in chosen:
-                self.use(m.terms, f"{m.table}.{m.column}")
+            frame.select = self._selected(base)
         if grouped_shape and not frame.time_group:
             frame.order = a.order or "desc"
             frame.limit = a.limit if a.limit else (1 if ask == "top" else None)
         elif frame.time_group and ask == "top":
             frame.order, frame.limit = a.order or "desc", a.limit or 1
         return frame
+
+    def _selected(self, base: Table) -> list[ColumnRef]:
+        """What a lookup or list shows: the rows' labels (a person's name for "who"), and the columns the
+        question names, on the base table or a table each base row belongs to."""
+        owner = base
+        if self.part.text.lower().lstrip().startswith("who") and base.labels() == base.primary_key[:1]:
+            for table in self.schema.tables.values():  # "who placed order 1500?": the customer it belongs to
+                if (
+                    table.name != base.name
+                    and self._parent_path(base.name, table.name)
+                    and table.labels() != table.primary_key[:1]
+                ):
+                    owner = table
+                    self.use([w for w in self.words if w in _CREATION])
+                    break
+        labels = [ColumnRef(table=owner.name, column=c.name) for c in owner.labels()]
+        asked = self.linker.columns(
+            self.free(), where=lambda t, c: t.name == base.name or self._parent_path(base.name, t.name)
+        )
+        chosen: list[ColumnRef] = []
+        for m in asked[:4]:
+            ref = ColumnRef(table=m.table, column=str(m.column))
+            if m.score >= 0.5 and ref not in labels and ref not in chosen:
+                chosen.append(ref)
+                self.use(m.terms, str(ref))
+        return labels + chosen
 
     def _absorb(self, frame: Frame) -> None:
         """Words that name a table or column the frame uses are accounted for ("sold" of a quantity)."""
@@ -505,6 +568,10 @@ class _Builder:
             built = self.frame_for(target)
             if isinstance(built, Frame):
                 self._absorb(built)
+                if built.measure is not None and any(
+                    f.column.table == built.measure.table and f.kind in {"value", "id"} for f in built.filters
+                ):
+                    self.ambiguity = []  # "the Eco Kettle's price": the row asked about settles which table
                 return built
             failures.append(built)
             self.used, self.mapping = saved
@@ -517,7 +584,8 @@ def translate(part: Part, schema: Schema, hits: Sequence[ValueHit] = ()) -> Tran
         return Translation(reason="no tables were described")
     builder = _Builder(part, schema, hits)
     built = builder.build()
-    words = [w for w in builder.words if w not in _LIGHT]
+    inherited = set(part.inherited)  # an earlier turn's words are context, not something to account for
+    words = [w for w in builder.words if w not in inherited]
     if isinstance(built, str):
         return Translation(reason=built, unresolved=builder.free(words), ambiguity=builder.ambiguity)
     try:

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolmesh.agents.question import Part, content_terms
-from toolmesh.agents.text2sql.frame import ColumnRef, quote_ident
+from toolmesh.agents.text2sql.frame import ColumnRef, quote_ident, sql_literal
 from toolmesh.agents.text2sql.schema import Schema
 
 __all__ = ["ValueHit", "candidates", "local_hits", "parse_probe", "probe_sql"]
 
 _MAX_CANDIDATES = 120
 _MAX_COLUMNS = 24
-_SKIP = re.compile(r"(?:^|_)(?:id|email|mail|sku|url|hash|password|token)$")
+_SKIP = re.compile(r"(?:^|_)(?:id|email|mail|url|hash|password|token)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +96,16 @@ def probe_sql(part: Part, schema: Schema) -> str | None:
     columns = _probe_columns(schema)
     if not wanted or not columns:
         return None
-    values = ", ".join("'" + w.replace("'", "''") + "'" for w in wanted)
+    values = ", ".join(sql_literal(w) for w in wanted)
+    # Identifiers are quoted and every literal escaped: nothing from the question reaches SQL raw.
     selects = [
-        f"SELECT '{ref.table}' AS t, '{ref.column}' AS c, {ref.sql(schema.dialect)} AS v FROM "
-        f"{quote_ident(ref.table, schema.dialect)} WHERE LOWER({ref.sql(schema.dialect)}) IN ({values}) "
+        f"SELECT {sql_literal(ref.table)} AS t, {sql_literal(ref.column)} AS c, "  # noqa: S608
+        f"{ref.sql(schema.dialect)} AS v "
+        f"FROM {quote_ident(ref.table, schema.dialect)} WHERE LOWER({ref.sql(schema.dialect)}) IN ({values}) "
         f"GROUP BY {ref.sql(schema.dialect)}"
         for ref in columns
     ]
-    return "SELECT t, c, v FROM (" + " UNION ALL ".join(selects) + ") AS found LIMIT 200"
+    return "SELECT t, c, v FROM (" + " UNION ALL ".join(selects) + ") AS found LIMIT 200"  # noqa: S608
 
 
 def parse_probe(part: Part, rows: Sequence[Any]) -> list[ValueHit]:

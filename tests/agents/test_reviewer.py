@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from toolmesh.agents.evidence import Evidence
 from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.model import ChatResult, Role, ToolSpec
 from toolmesh.agents.planner.answer import given_work, write_brief
+from toolmesh.agents.question import analyse_resolved
 from toolmesh.agents.reviewer.checks import (
     ReviewPart,
     ReviewRequest,
@@ -18,6 +20,7 @@ from toolmesh.agents.reviewer.checks import (
     review,
     review_deterministic,
 )
+from toolmesh.agents.reviewer.relevance import code_problems, docs_problems, sql_problems
 
 DOC_HIT = {
     "query": "refund window",
@@ -331,3 +334,80 @@ async def test_a_malformed_model_verdict_is_a_model_failure_not_a_rejection() ->
         rejected.model_verdict is not None
         and rejected.issues[-1].message == "the model judge rejected the answer"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "problem"),
+    [
+        # counting customers in Lyon does not answer a question about warehouse staff
+        ("How many people work in the Lyon warehouse?", "SELECT COUNT(*) FROM customers WHERE city = 'Lyon'",
+         "not about"),
+        ("Which customer segment brings in the most invoiced revenue, and how much?",
+         "SELECT first_name, revenue FROM customer_revenue ORDER BY revenue DESC LIMIT 1", "segment"),
+        ("What's the status of order 1500? → Who placed it?",
+         "SELECT order_id, status FROM orders WHERE order_id = 1500", "selects no name"),
+        ("我们有多少企业客户（business）？ → 那VIP客户呢？",
+         "SELECT COUNT(*) FROM customers WHERE segment = 'business'", "VIP"),
+    ],
+)  # fmt: skip
+def test_sql_about_something_else_is_rejected(question: str, sql: str, problem: str) -> None:
+    problems = sql_problems(analyse_resolved(question), sql, [[1]], question)
+    assert any(problem in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("question", "sql"),
+    [
+        ("What's the e-mail address of customer 42?", "SELECT email FROM customers WHERE customer_id = 42"),
+        ("How many payments came in through PayPal?",
+         "SELECT COUNT(*) FROM payments WHERE method = 'paypal'"),
+        ("通过PayPal收到的付款总额是多少？", "SELECT SUM(amount) FROM payments WHERE method = 'paypal'"),
+        ("What was our total revenue in 2024?",
+         "SELECT SUM(total_amount) FROM invoices WHERE issued_at LIKE '2024-%'"),
+        ("What's the status of order 1500? → Who placed it?",
+         "SELECT c.first_name, c.last_name FROM orders o JOIN customers c ON c.customer_id = o.customer_id "
+         "WHERE o.order_id = 1500"),
+    ],
+)  # fmt: skip
+def test_sql_about_the_question_passes(question: str, sql: str) -> None:
+    assert sql_problems(analyse_resolved(question), sql, [[1]], question) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "passage", "problem"),
+    [
+        ("Show me revenue per month for 2024.", "Revenue is invoiced monthly.", "per month"),
+        ("What was the total invoiced amount in 2023?", "Invoices are issued on delivery.", "2023"),
+        ("How many rows are in the suppliers table?", "We have 20 suppliers in 3 countries.", "database"),
+        ("How long does delivery to Japan take?", "Japan is served by DHL Express.", "duration"),
+        ("Which function releases reserved stock?", "`release_stock` puts units back in stock.", "not code"),
+        ("List the customers who have placed more than 10 orders", "Customers may order 1 to 10 units.",
+         "passes a limit"),
+    ],
+)  # fmt: skip
+def test_passages_that_cannot_answer_are_rejected(question: str, passage: str, problem: str) -> None:
+    problems = docs_problems(analyse_resolved(question), passage)
+    assert any(problem in p for p in problems), problems
+
+
+def test_a_passage_with_the_duration_answers_how_long() -> None:
+    part = analyse_resolved("How long does delivery to Japan take?")
+    assert docs_problems(part, "Delivery to Japan takes 5 to 8 business days with DHL Express.") == []
+
+
+def _code(symbol: str, kind: str, text: str) -> Evidence:
+    data = {"path": "shop/invoices.py", "lines": [1, 2], "symbol": symbol, "symbol_kind": kind}
+    return Evidence(n=1, kind="code", step_id="s1", source="shop/invoices.py:1-2", text=text, data=data)
+
+
+def test_code_evidence_of_the_wrong_kind_or_for_a_data_question_is_rejected() -> None:
+    field = _code("Invoice.net_amount", "variable", "net_amount: float")
+    asked = analyse_resolved("Which function turns a net amount into the total including VAT?")
+    assert any("asks for a function" in p for p in code_problems(asked, [field], []))
+    data = analyse_resolved("Does that apply to gift cards too?")
+    window = _code("REFUND_WINDOW", "constant", "REFUND_WINDOW = timedelta(days=30)")
+    assert any("not about" in p for p in code_problems(data, [window], []))
+    counted = analyse_resolved("How many orders have been returned?")
+    assert any("code does not compute" in p for p in code_problems(counted, [window], []))
+    function = _code("gross_amount", "function", "def gross_amount(net: float) -> float:")
+    assert code_problems(asked, [function], []) == []

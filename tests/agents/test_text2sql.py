@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 from fastmcp import Client
 
+from toolmesh.agents.conversation import TurnPart, resolve
 from toolmesh.agents.question import analyse_part
 from toolmesh.agents.text2sql import (
     Schema,
@@ -116,7 +117,48 @@ SHAPES = [
         "SELECT first_name, last_name, email FROM customers WHERE customer_id = 42",
     ),
     ("How many different countries do customers come from?", "SELECT COUNT(DISTINCT country) FROM customers"),
+    ("How much does the Eco Kettle cost?", "SELECT name, unit_price FROM products WHERE name = 'Eco Kettle'"),
+    (
+        "On average, how many units are there per order line?",
+        "SELECT ROUND(AVG(quantity), 2) FROM order_items",
+    ),
+    (
+        "收入最高的三位客户是谁？",
+        "SELECT first_name, last_name, revenue FROM customer_revenue ORDER BY revenue DESC LIMIT 3",
+    ),
 ]
+
+FOLLOW_UPS = [
+    # the value a follow-up names replaces the earlier one on the same column
+    (
+        "我们有多少企业客户（business）？",
+        "那VIP客户呢？",
+        "SELECT COUNT(*) FROM customers WHERE segment = 'vip'",
+    ),
+    # a sum with no measure named: the one amount column of the table the earlier turn counted
+    (
+        "How many payments were made by card?",
+        "and what do they add up to?",
+        "SELECT ROUND(SUM(amount), 2) FROM payments WHERE method = 'card'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("first", "follow", "gold"), FOLLOW_UPS, ids=[f for _, f, _ in FOLLOW_UPS])
+async def test_a_follow_up_is_translated_over_the_turn_it_follows(
+    shop: Shop, schema: Schema, first: str, follow: str, gold: str
+) -> None:
+    earlier = analyse_part(first)
+    before = TurnPart(text=first, resolved=first, route="sql", words=list(earlier.words))
+    part = resolve(analyse_part(follow), before)
+    hits = local_hits(part, schema)
+    probe = probe_sql(part, schema)
+    if probe:
+        hits += parse_probe(part, [list(r) for r in shop.gold(probe)])
+    translation = translate(part, schema, hits)
+    assert translation.sql is not None, translation.reason
+    assert translation.confidence >= 0.75, translation.unresolved
+    assert shop.gold(translation.sql) == shop.gold(gold)
 
 
 @pytest.mark.parametrize(("question", "gold"), SHAPES, ids=[q for q, _ in SHAPES])

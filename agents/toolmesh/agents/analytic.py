@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from toolmesh.protocols.lexicon import ZH_EN
 from toolmesh.protocols.text import contains_cjk, segment_tagged
 
 __all__ = ["Aggregate", "Analytic", "Comparison", "DateRange", "merge_analytic", "read_analytic"]
@@ -60,6 +61,10 @@ _COUNT = re.compile(
     r"|[\u4e00-\u9fff]数(?![据字学])",
     re.IGNORECASE,
 )
+_AVERAGE_OF_COUNT = re.compile(
+    r"\b(?:on average|average)\b.*\bhow many\s+(units|items|pieces)\b|平均每.{0,6}?多少(件|个)", re.I
+)
+_PRICE_OF = re.compile(r"\bhow much (?:does|do|did|is|are|was|were)\b.*\b(?:cost|costs|priced)\b", re.I)
 _AVG = re.compile(r"\b(?:average|mean|avg)\b|平均", re.IGNORECASE)
 _SUM = re.compile(
     r"\b(?:total|sum|in total|altogether|combined|how much|adds? up(?: to)?)\b|总(?:金额|额|计|和|收入"
@@ -212,6 +217,7 @@ _ZH_GROUP_WORDS = frozenset(
 )
 _ZH_MOST = frozenset({"最多", "最高", "最大", "最贵"})
 _ZH_LEAST = frozenset({"最少", "最低", "最小", "最便宜"})
+_ZH_PRICED = frozenset({"最贵", "最便宜"})
 _ZH_FILLER = frozenset({"的", "是", "有", "了", "中", "里", "在", "数", "数量", "统计", "分别", "都"})
 _OPS: dict[str, Op] = {
     "more than": ">", "greater than": ">", "higher than": ">", "larger than": ">", "bigger than": ">",
@@ -331,8 +337,16 @@ def _noun_after(tagged: list[tuple[str, str]], i: int) -> str | None:
 
 def _read_zh(text: str) -> dict[str, str]:
     """Grouping, ranking, measure and ids of a Chinese question from its tagged jieba words
-    (哪个国家的订单最多
-    → group 国家, measure 订单, the most; 销售额最高的五个产品 → group 产品, measure 销售额, top 5)."""
+    (哪个国家的订单最多 → group 国家, measure 订单, the most; 销售额最高的五个产品 → group 产品, measure
+    销售额, top 5), clause by clause: a noun of the next clause never completes this one."""
+    out: dict[str, str] = {}
+    for clause in re.split(r"[，。？！；,?!;]+", text):
+        for key, value in _read_zh_clause(clause).items():
+            out.setdefault(key, value)
+    return out
+
+
+def _read_zh_clause(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     tagged = [(w, f) for w, f in segment_tagged(text) if w.strip()]
     words = [w for w, _ in tagged]
@@ -365,17 +379,19 @@ def _read_zh(text: str) -> dict[str, str]:
                 out["group"] = noun
     if "superlative" in out:
         for i, word in enumerate(words):
-            if word.startswith("最") and i > 0:
+            if word.startswith("最"):
                 before = [
                     w
                     for w, f in tagged[:i]
                     if w not in _ZH_FILLER
                     and w not in _ZH_WHICH_WORDS
-                    and (f.startswith(("n", "vn")) or f == "eng")
-                ]
+                    and (f.startswith(("n", "vn")) or f == "eng" or (f == "v" and w in ZH_EN))
+                ]  # 收入最高: jieba tags 收入 a verb
                 before = [w for w in before if w != out.get("group")]
                 if before:
                     out["measure"] = before[-1]
+                elif words[i] in _ZH_PRICED:
+                    out["measure"] = "价格"  # 最贵的产品: ranked by price
                 break
     return out
 
@@ -490,13 +506,23 @@ def read_analytic(text: str) -> Analytic:
     for m in _ZH_COMPARE.finditer(text):
         comparisons.append(Comparison(_OPS[m.group(1)], _number(m.group(2)), m.group(3)))
     aggregate: Aggregate | None = None
-    if _COUNT.search(text):
+    asked_measure: str | None = None
+    units = _AVERAGE_OF_COUNT.search(text)
+    if units:  # "on average, how many units per order line": the mean of a quantity, not a count
+        aggregate, asked_measure = "avg", units.group(1).lower()
+    elif _COUNT.search(text):
         aggregate = "count"
     elif _AVG.search(text):
         aggregate = "avg"
+    elif _PRICE_OF.search(text):
+        aggregate, asked_measure = None, "price"  # "how much does the Eco Kettle cost": its price
     elif _SUM.search(text):
         aggregate = "sum"
-    elif "多少" in text and not (_MAX.search(text) or _MIN.search(text)):
+    elif (
+        "多少" in text
+        and not re.search(r"多少\s*[？?。]?\s*$", text)  # 运费是多少？ asks for a value, not a count
+        and not (_MAX.search(text) or _MIN.search(text))
+    ):
         aggregate = "count"  # a bare 多少 with nothing else to compute asks how many
     limit: int | None = None
     top = False
@@ -508,7 +534,7 @@ def read_analytic(text: str) -> Analytic:
         top = True
         order = "asc" if _LEAST.search(text) and not _MOST.search(text) else "desc"
     group: str | None = None
-    measure: str | None = None
+    measure: str | None = asked_measure
     which = _SELLING.search(text) or _WHICH_MOST.search(text)
     if which:
         group = _clean_phrase(next(g for g in which.groups() if g))

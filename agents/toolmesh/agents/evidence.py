@@ -68,7 +68,7 @@ def _column_names(columns: Sequence[Any]) -> list[str]:
     return [str(c.get("name")) if isinstance(c, Mapping) else str(c) for c in columns]
 
 
-def _rows_text(columns: list[str], rows: Sequence[Any], limit: int = 10) -> str:
+def _rows_text(columns: list[str], rows: Sequence[Any], limit: int = 25) -> str:
     lines = [" | ".join(columns)]
     for row in list(rows)[:limit]:
         cells = row if isinstance(row, list | tuple) else [row]
@@ -137,6 +137,8 @@ def _from_structured(result: StepResult) -> Iterator[tuple[EvidenceKind, str, st
             )
             label = item.get("qualname") or item.get("name") or item.get("caller") or item.get("function")
             data = {"path": path, "lines": span, **({"symbol": label} if label else {})}
+            if isinstance(item.get("kind"), str):
+                data["symbol_kind"] = item["kind"]
             yield "code", f"{path}:{span[0]}-{span[1]}", text[:_TEXT_CAP], data
 
 

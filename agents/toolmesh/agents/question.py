@@ -22,6 +22,8 @@ from toolmesh.protocols.lexicon import DEMONYMS, ZH_EN
 from toolmesh.protocols.text import Analyzer, contains_cjk
 
 __all__ = [
+    "ASKS_FOR_CODE",
+    "CODE_WORDS",
     "Ask",
     "Part",
     "Question",
@@ -79,7 +81,9 @@ _TRACE = re.compile(
 )
 # Words that shape the question rather than name what it is about (as analysed terms).
 _QUESTION_WORDS = frozenset([
-    "mani", "much", "show", "list", "give", "tell", "find", "get", "pleas", "want", "know", "look", "let",
+    "mani", "much", "add", "up", "show", "list", "give", "tell", "find", "get", "pleas", "want", "know",
+    "look",
+    "let",
     "need", "about", "exist", "there", "here", "one", "ani", "per", "some", "all", "total", "number",
     "count", "sum", "averag", "mean", "maximum", "minimum", "highest", "lowest", "most", "least", "top",
     "did", "say", "says", "said", "anyth", "someth", "thing", "wherea", "inform", "detail", "question",
@@ -104,7 +108,9 @@ _FILLER = [
     "全部", "数据", "记录", "表", "里", "中", "的", "其中", "多少个", "个", "号", "还有", "还", "张",
     "任何", "位", "件", "下", "他们", "她们", "它们", "几个", "几位", "每种", "每类", "通过", "分别",
     "不同", "超过", "大于", "小于", "少于", "至少", "最", "最高", "最低", "最多", "最少", "前", "名",
-    "是", "什么", "年", "月", "日", "平均", "总", "合计", "总和", "总额", "总计",
+    "是", "什么", "年", "月", "日", "平均", "总", "合计", "总和", "总额", "总计", "through", "via",
+    "收到", "我们",
+    "这些", "那些", "它们", "其中", "他们", "她们",
 ]  # fmt: skip
 _CODE_CALLERS = re.compile(
     r"\b(?:who|what|which\s+\w+)\s+(?:calls?|invokes?|uses?)\b|\bcallers?\s+of\b|\bcall\s+sites?\b"
@@ -132,6 +138,16 @@ _ANAPHOR = re.compile(
     r"|(?<!\bare )(?<!\bis )(?<!\bwere )(?<!\bwas )\bthere\b(?!\s+(?:is|are|was|were)\b)"
     r"|^\s*(?:and|what about|how about|and what about|also|now)\b|\btoo\s*[?？.]?\s*$"
     r"|它们|他们|她们|它|这些|那些|其中|同样|上面|那个|^\s*那|呢\s*[?？]?\s*$",
+    re.IGNORECASE,
+)
+
+
+# Questions that ask for code by name ("which function …").
+ASKS_FOR_CODE = re.compile(
+    r"\b(?:which|what)\s+(?:\w+\s+)?(?:function|class|constant|module)s?\b"
+    r"|\b(?:which|what)\s+(?:methods?|files?)\b"  # "what payment methods": the shop's, not code
+    r"|\bin the (?:python )?code\b"
+    r"|\bcode\s*base\b|哪个函数|哪个方法|哪个类|代码里|代码中",
     re.IGNORECASE,
 )
 
@@ -186,9 +202,13 @@ def content_terms(text: str) -> tuple[str, ...]:
     terms = [
         t
         for t in _analyzer().terms(_spaced_identifiers(_QUESTION_PHRASES.sub(" ", text)))
-        if t not in ignored
+        if t not in ignored and not _COUNTED.fullmatch(t)
     ]
     return tuple(dict.fromkeys(t for t in terms if len(t) > 1 or contains_cjk(t)))
+
+
+# 三位, 五个, 两件: a number and its measure word say how many, not what about
+_COUNTED = re.compile(r"[一二三四五六七八九十两几百千]+[位个名件种条家笔张次]?")
 
 
 def terms_of(text: str) -> tuple[str, ...]:
@@ -367,7 +387,7 @@ def analyse_resolved(text: str) -> Part:
     if " → " not in text:
         return analyse_part(text)
     before, after = text.rsplit(" → ", 1)
-    old, new = analyse_part(before), analyse_part(after)
+    old, new = analyse_resolved(before), analyse_part(after)  # "A → B → C": C over B over A
     full = analyse_part(f"{before} {after}")
     ask = new.ask if new.ask not in {"explain", "list"} else old.ask
     return replace(full, ask=ask, analytic=merge_analytic(new.analytic, old.analytic))
@@ -376,3 +396,14 @@ def analyse_resolved(text: str) -> Part:
 def analyse(text: str) -> Question:
     """The request read part by part."""
     return Question(text=text, parts=tuple(analyse_part(p) for p in split_parts(text)))
+
+
+# Words that say a question is about code (analysed like every question).
+CODE_WORDS = frozenset(
+    content_terms(
+        "function functions method methods class classes module defined definition implemented "
+        "implementation code raise raises raised exception return returns called calls caller signature "
+        "argument parameter constant variable file python javascript typescript 函数 方法 类 定义 代码 "
+        "调用 异常 返回"
+    )
+)

@@ -25,7 +25,7 @@ __all__ = ["app", "main", "run_server_main"]
 err = Console(stderr=True)
 app = typer.Typer(
     name="toolmesh",
-    help="MCP servers (docs, sql, code) and an A2A agent mesh.",
+    help="MCP servers (docs, sql, code, memory) and an A2A agent mesh.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

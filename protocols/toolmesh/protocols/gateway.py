@@ -14,7 +14,8 @@ __all__ = ["build_gateway", "mount_all"]
 
 _INSTRUCTIONS = (
     "toolmesh gateway. Tools are namespaced by server: docs_* search the user's documents (with citations), "
-    "sql_* query databases read-only, code_* look up symbols and text in a repository."
+    "sql_* query databases read-only, code_* look up symbols and text in a repository, memory_* remember "
+    "and recall long-term memories and a knowledge graph."
 )
 
 

@@ -26,7 +26,6 @@ from toolmesh.agents.catalog import Catalog
 from toolmesh.agents.evidence import is_empty_output
 from toolmesh.agents.planner.loop import Call, PartWork, Work
 from toolmesh.agents.planner.routing import (
-    CODE_WORDS,
     ROUTE_LABELS,
     code_score,
     docs_hits,
@@ -34,7 +33,7 @@ from toolmesh.agents.planner.routing import (
     pick_route,
     symbol_hits,
 )
-from toolmesh.agents.question import content_terms, coverage
+from toolmesh.agents.question import CODE_WORDS, content_terms, coverage
 from toolmesh.agents.text2sql import (
     Translation,
     local_hits,

@@ -13,11 +13,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from toolmesh.agents.question import Part, content_terms, coverage
+from toolmesh.agents.question import ASKS_FOR_CODE, CODE_WORDS, Part, coverage
 
 __all__ = [
-    "ASKS_FOR_CODE",
-    "CODE_WORDS",
     "code_score",
     "docs_hits",
     "docs_score",
@@ -25,12 +23,6 @@ __all__ = [
     "symbol_hits",
 ]
 
-ASKS_FOR_CODE = re.compile(
-    r"\b(?:which|what)\s+(?:\w+\s+)?(?:function|method|class|constant|module|file)s?\b"
-    r"|\bin the (?:python )?code\b"
-    r"|\bcode\s*base\b|哪个函数|哪个方法|哪个类|代码里|代码中",
-    re.IGNORECASE,
-)
 ROUTE_LABELS = {
     "docs": "the documents",
     "sql": "the database",
@@ -43,15 +35,6 @@ _NUMBERISH = re.compile(
     re.I,
 )
 _CLOSE = 0.1
-# Words that say a question is about code (English grammar of programming, not any server's names).
-CODE_WORDS = frozenset(
-    content_terms(
-        "function functions method methods class classes module defined definition implemented "
-        "implementation code raise raises raised exception return returns called calls caller signature "
-        "argument parameter constant variable file python javascript typescript 函数 方法 类 定义 代码 "
-        "调用 异常 返回"
-    )
-)
 
 
 def _clean(text: str) -> str:

@@ -234,7 +234,8 @@ def _supported(needle: str, haystack: str) -> bool:
     if not _PLAIN_NUMBER.fullmatch(needle):
         return needle in haystack
     base = re.sub(r"(\.\d*?)0+$", r"\1", needle).rstrip(".")
-    pattern = rf"(?<![\d.]){re.escape(base)}(?:\.0+)?(?![\d]|\.\d)"
+    zeros = "0*" if "." in base else r"(?:\.0+)?"  # 1.2 ~ 1.20, 2000 ~ 2000.0
+    pattern = rf"(?<![\d.]){re.escape(base)}{zeros}(?![\d]|\.\d)"
     return re.search(pattern, haystack) is not None
 
 

@@ -6,8 +6,14 @@ evidence its answer cites:
 - SQL: the statement computes what was asked (COUNT for "how many", SUM/AVG/MIN/MAX, ORDER BY … LIMIT for
   a ranking, GROUP BY for "per"/"by"), honours each year, number and negation the part names, and the
   rows have the shape asked for (one value for a count, at most N rows for a top N);
-- documents: the cited passages contain most of the part's content terms (and every quoted phrase);
-- code: the symbol the part names is in the code evidence; a callers question has callers;
+  and the statement is about what the part is about (its words, or their synonyms, name the tables, columns
+  and values the SQL uses);
+- documents: the cited passages contain most of the part's content terms (and every quoted phrase), each
+  year and number it names, a number when it asks to compute one, a duration for "how long"; a passage
+  never answers a question about the database's own tables or a per-month breakdown;
+- code: the symbol the part names is in the code evidence, of the kind asked ("which function" is not a
+  field); without a named symbol the evidence covers half its words; code counts nothing; a callers
+  question has callers;
 - every answered part is cited in the answer; an answer whose citations point at evidence that does not
   cover the part is "fluent but irrelevant" and rejected.
 """
@@ -19,13 +25,87 @@ from collections.abc import Mapping, Sequence
 
 from toolmesh.agents.evidence import Evidence
 from toolmesh.agents.executor.engine import StepResult
-from toolmesh.agents.question import Part, analyse_resolved, coverage, supported
+from toolmesh.agents.question import (
+    ASKS_FOR_CODE,
+    CODE_WORDS,
+    Part,
+    analyse_resolved,
+    content_terms,
+    coverage,
+    supported,
+    terms_of,
+)
 from toolmesh.agents.reviewer.verdict import Issue, ReviewPart
+from toolmesh.protocols.lexicon import DEMONYMS, EN_RELATED, ZH_EN
+from toolmesh.protocols.text import segment
 
-__all__ = ["relevance_issues", "sql_problems"]
+__all__ = ["code_problems", "concepts", "docs_problems", "relevance_issues", "sql_problems"]
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _AGGREGATES = {"count": "COUNT(", "sum": "SUM(", "avg": "AVG("}
+_COMPUTED = {"count", "sum", "avg", "min", "max", "top"}
+_ABOUT_SQL = 0.5  # share of a part's concepts the SQL must name
+_ABOUT_CODE = 0.5
+_DURATION = re.compile(
+    r"\d+(?:\s*(?:to|-|–|or)\s*\d+)?\s*(?:business\s+|working\s+|calendar\s+)?"
+    r"(?:days?|weeks?|months?|years?|hours?|minutes?)\b|\d+\s*(?:个)?(?:工作日|天|周|小时|分钟|个月|年)",
+    re.IGNORECASE,
+)
+_DATABASE_WORDS = re.compile(r"\b(?:tables?|rows?|columns?|database|schema)\b|数据库|表里|表中|多少行", re.I)
+# "returned orders" and "payment methods" are shop vocabulary: alone, they do not make a question about code.
+_CODE_ONLY = CODE_WORDS - set(content_terms("return returns returned method methods"))
+_VALUE_WORD = re.compile(r"(?<=[a-z,] )[A-Z][A-Za-z]+|(?<=[\u4e00-\u9fff])[A-Za-z]+")  # not sentence-initial
+_UNITS = frozenset({"eur", "euro", "euros", "usd", "dollars", "%", "percent", "days", "units"})
+_NUMERAL = re.compile(r"\d+|[一二三四五六七八九十两几\d]+[位个名件种条家]?")
+_KINDS = {"function": {"function", "method"}, "method": {"method", "function"}, "class": {"class"}}
+
+
+def concepts(text: str) -> dict[str, frozenset[str]]:
+    """What ``text`` is about, one set of analysed forms per content word: the word and its synonyms in
+    the shop vocabulary ("revenue" ~ amount, total; 收入 ~ revenue), so SQL naming either covers it."""
+    out: dict[str, frozenset[str]] = {}
+    for word in segment(re.sub(r"(?<=[A-Za-z])-(?=[A-Za-z])", "", text)):  # e-mail → email
+        own = content_terms(word)
+        key = word.lower()
+        if not own or _NUMERAL.fullmatch(key) or key in out:
+            continue
+        forms = set(own)
+        zh = [e for k, english in ZH_EN.items() if len(k) >= 2 and k in key for e in english]
+        for alt in (*ZH_EN.get(key, ()), *zh, *EN_RELATED.get(key, ()), *DEMONYMS.get(key, ())):
+            forms.update(terms_of(alt))
+        out[key] = frozenset(forms)
+    return out
+
+
+def _names(word: str, forms: frozenset[str], named: set[str], sql: str) -> bool:
+    """Whether the SQL names ``word``: one of its forms, inside an identifier ("mail" in email) or as
+    written ("PayPal" in 'paypal')."""
+    return bool(
+        forms & named
+        or any(len(f) >= 4 and f in n for f in forms for n in named)
+        or (len(word) >= 3 and word in sql.lower())
+    )
+
+
+def _about(part: Part, sql: str, asked: str) -> list[str]:
+    """Problems when the SQL names too little of what ``asked`` is about (or not the part's measure or
+    group); for a follow-up, ``asked`` is its own words (the earlier turn passed review already)."""
+    named = set(terms_of(" ".join(re.findall(r"[A-Za-z_][A-Za-z0-9_]*|'[^']*'", sql))))
+    wanted = concepts(asked)
+    missing = [w for w, forms in wanted.items() if not _names(w, forms, named, sql)]
+    problems: list[str] = []
+    if len(wanted) >= 2 and (len(wanted) - len(missing)) / len(wanted) < _ABOUT_SQL:
+        problems.append(f"the SQL is not about {', '.join(missing[:5])}")
+    a = part.analytic
+    for role, phrase in (("measure", a.measure), ("grouping", a.group)):
+        head = list(concepts(phrase or "").items())
+        if (
+            head
+            and not _names(*head[-1], named, sql)
+            and not (role == "grouping" and _literal_in(phrase or "", sql))
+        ):
+            problems.append(f"it asks about {phrase} ({role}), which the SQL does not use")
+    return problems
 
 
 def _literal_in(phrase: str, sql: str) -> bool:
@@ -36,8 +116,9 @@ def _literal_in(phrase: str, sql: str) -> bool:
     )
 
 
-def sql_problems(part: Part, sql: str, rows: list[list[object]]) -> list[str]:
-    """What keeps ``sql`` and its ``rows`` from answering ``part`` (empty when nothing does)."""
+def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str = "") -> list[str]:
+    """What keeps ``sql`` and its ``rows`` from answering ``part`` (empty when nothing does); ``resolved``
+    is the part as the planner resolved it ("earlier question → follow-up")."""
     problems: list[str] = []
     upper = sql.upper()
     a = part.analytic
@@ -80,6 +161,76 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]]) -> list[str]:
         problems.append(f"it asks for one {ask}, and {len(rows)} rows came back")
     if ask == "top" and a.limit and len(rows) > a.limit:
         problems.append(f"it asks for the top {a.limit}, and {len(rows)} rows came back")
+    follow_up = resolved.rsplit(" → ", 1)[-1] if " → " in resolved else ""
+    asked_now = (follow_up or part.text).strip().lower()
+    if follow_up:  # "那VIP客户呢？": the value a follow-up swaps in must be in the SQL
+        for value in _VALUE_WORD.findall(follow_up):
+            if value.lower() not in sql.lower() and value.lower() not in {"sql", "id"}:
+                problems.append(f"the follow-up asks about {value}, which the SQL does not use")
+    selected = upper.split(" FROM ", 1)[0]
+    if (asked_now.startswith("who ") or "是谁" in asked_now) and "NAME" not in selected:
+        problems.append("it asks who, and the SQL selects no name")
+    return problems + _about(part, sql, follow_up or part.text)
+
+
+def docs_problems(part: Part, text: str) -> list[str]:
+    """What keeps cited passages (``text``: their headings and words) from answering ``part``."""
+    problems: list[str] = []
+    terms = [t for t in part.terms if not t.isdigit()]
+    if not supported(terms, text):
+        missing = [t for t in terms if coverage([t], text) == 0]
+        problems.append(f"the cited passages do not cover it (missing: {', '.join(missing[:6])})")
+    for quoted in part.quoted:
+        if quoted.lower() not in text.lower():
+            problems.append(f"no cited passage contains {quoted!r}")
+    a = part.analytic
+    numbers = [y for d in a.dates for y in re.findall(r"\d{4}", d.label)]  # as named, not the range's end
+    numbers += [str(n) for _, n in a.ids]
+    for number in dict.fromkeys(numbers):
+        if not re.search(rf"(?<!\d){number}(?!\d)", text):
+            problems.append(f"it names {number}, which no cited passage does")
+    if ASKS_FOR_CODE.search(part.text) and not part.refers_back:
+        problems.append("it asks for a piece of code, and a document passage is not code")
+    if _DATABASE_WORDS.search(part.text):
+        problems.append("it asks about the database itself, which a document passage cannot show")
+    elif a.time_group or (a.group and part.ask in _COMPUTED):
+        problems.append(f"it asks per {a.time_group or a.group}, which a document passage does not compute")
+    elif a.listing and any(c.phrase and c.phrase not in _UNITS for c in a.comparisons):
+        problems.append("it asks for the rows whose count passes a limit, which a passage does not compute")
+    elif part.ask in _COMPUTED and not re.search(r"\d|[一二三四五六七八九十百千]", text):
+        problems.append("it asks for a number, and no cited passage has one")
+    if re.search(r"\bhow long\b|多久|多长时间|几天", part.text, re.I) and not _DURATION.search(text):
+        problems.append("it asks how long, and no cited passage gives a duration")
+    return problems
+
+
+def code_problems(part: Part, items: Sequence[Evidence], steps: Sequence[StepResult]) -> list[str]:
+    """What keeps the code evidence ``items`` (and their ``steps``) from answering ``part``."""
+    problems: list[str] = []
+    text = " ".join(f"{e.source} {e.text} {e.data.get('symbol') or ''}" for e in items)
+    named = [] if part.traceback else list(part.identifiers)
+    for identifier in named:
+        if identifier.split(".")[-1] not in text:
+            problems.append(f"the code evidence does not show `{identifier}`")
+    asked = ASKS_FOR_CODE.search(part.text)
+    kind = next((k for k in _KINDS if asked and re.search(rf"\b{k}", asked.group(), re.I)), None)
+    kinds = {str(e.data["symbol_kind"]) for e in items if e.data.get("symbol_kind")}
+    if kind and kinds and not kinds & _KINDS[kind]:
+        problems.append(f"it asks for a {kind}, and the code evidence shows {', '.join(sorted(kinds))}")
+    about_code = bool(asked or set(part.terms) & _CODE_ONLY)
+    if not named and not part.traceback and not about_code:  # a data or docs question answered by code
+        if part.ask in {"count", "sum", "avg"}:
+            problems.append(f"it asks for a {part.ask} of data, which code does not compute")
+        terms = [t for t in part.terms if t not in CODE_WORDS and not t.isdigit()]
+        code_words = set(terms_of(text))
+        if terms and sum(1 for t in terms if t in code_words) / len(terms) < _ABOUT_CODE:
+            problems.append(
+                f"the code evidence is not about {', '.join(t for t in terms if t not in code_words)[:80]}"
+            )
+    if part.ask == "callers" and not any(
+        isinstance(r.structured, Mapping) and "callers" in r.structured for r in steps
+    ):
+        problems.append("it asks who calls it, and the evidence lists no callers")
     return problems
 
 
@@ -140,26 +291,13 @@ def relevance_issues(
             for item in [e for e in shown if e.kind == "rows"][:1]:
                 sql = str(item.data.get("sql") or given.sql or "")
                 rows = [r for r in item.data.get("rows") or [] if isinstance(r, list)]
-                problems += [f"part {label}: {p}" for p in sql_problems(part, sql, rows)] if sql else []
+                found = sql_problems(part, sql, rows, given.text) if sql else []
+                problems += [f"part {label}: {p}" for p in found]
         elif "citation" in kinds:
-            terms = [t for t in part.terms if not t.isdigit()]
             text = " ".join(f"{' '.join(e.data.get('headings') or [])} {e.text}" for e in shown)
-            if not supported(terms, text):
-                missing = [t for t in terms if coverage([t], text) == 0]
-                problems.append(
-                    f"part {label}: the cited passages do not cover it (missing: {', '.join(missing[:6])})"
-                )
-            for quoted in part.quoted:
-                if quoted.lower() not in text.lower():
-                    problems.append(f"part {label}: no cited passage contains {quoted!r}")
+            problems += [f"part {label}: {p}" for p in docs_problems(part, text)]
         elif "code" in kinds:
-            text = " ".join(f"{e.source} {e.text} {e.data.get('symbol') or ''}" for e in mine)
-            for identifier in [] if part.traceback else part.identifiers:
-                if identifier.split(".")[-1] not in text:
-                    problems.append(f"part {label}: the code evidence does not show `{identifier}`")
-            if part.ask == "callers":
-                steps = [results_by_id[s] for s in given.step_ids if s in results_by_id]
-                if not any(isinstance(r.structured, Mapping) and "callers" in r.structured for r in steps):
-                    problems.append(f"part {label}: it asks who calls it, and the evidence lists no callers")
+            steps = [results_by_id[s] for s in given.step_ids if s in results_by_id]
+            problems += [f"part {label}: {p}" for p in code_problems(part, mine, steps)]
         issues += [Issue(code="wrong_shape", severity="error", message=m) for m in problems]
     return issues

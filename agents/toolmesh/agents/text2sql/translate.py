@@ -25,6 +25,7 @@ from toolmesh.agents.text2sql.linking import Linker, Match, words_of
 from toolmesh.agents.text2sql.schema import Schema, Table
 from toolmesh.agents.text2sql.values import ValueHit
 from toolmesh.protocols.lexicon import ZH_EN
+from toolmesh.protocols.text import contains_cjk
 
 __all__ = ["Translation", "translate"]
 
@@ -45,6 +46,7 @@ _CREATION = frozenset(
         "注册",
     ]
 )
+_MONEY_COLUMN = re.compile(r"amount|total|price|revenue|value", re.I)
 _AMBIGUOUS_MARGIN = 0.03
 _MONEY = frozenset({"eur", "euro", "euros", "€", "usd", "dollars", "$", "欧元", "美元", "元"})
 _NEGATION = re.compile(r"\b(?:never|no|without|not|none)\b|n't\b|没有|从未|未|无", re.IGNORECASE)
@@ -111,7 +113,9 @@ class _Builder:
             self.used.update(
                 t
                 for t in self.words
-                if t in words or _renders(t, words) or any(len(t) > 1 and t in w for w in words)
+                if t in words
+                or _renders(t, words)
+                or (contains_cjk(t) and any(len(t) > 1 and t in w for w in words))  # not "vip" in 那vip客户呢
             )
         if what and fresh:
             self.mapping.append(f"{' '.join(fresh)!r} → {what}")
@@ -160,6 +164,15 @@ class _Builder:
             columns = columns or self.numeric(free, context=free)
             self.note_ambiguity(columns)
             out += [_Target("measure", m.table, m.column, m.terms) for m in columns[:3]]
+            table = self.table_for(free) if not columns and ask in {"sum", "avg"} else None
+            if table is not None:  # "what do the card payments add up to": the table's one amount column
+                money = [
+                    c
+                    for c in self.schema.tables[table.table].columns
+                    if c.numeric and not c.id_like and _MONEY_COLUMN.search(c.name)
+                ]
+                if len(money) == 1:
+                    out.append(_Target("measure", table.table, money[0].name, table.terms))
             if ask == "top" and not columns:
                 table = self.table_for(free)
                 if table is not None:
@@ -259,7 +272,8 @@ class _Builder:
             best = max(by_words[phrase], key=lambda h: self._value_score(h, base, phrase))
             op = "!=" if any(p in negated for p in parts) else "="
             self.use(parts, f"{best.column} {op} {best.value!r}")
-            self.use([w for w in self._around(phrase) if self._names(w, best.column)])
+            # words around naming the column ("segment business") are explained, unless a value themselves
+            self.use([w for w in self._around(phrase) if w not in by_words and self._names(w, best.column)])
             filters.append(Filter(column=best.column, op=op, value=best.value, words=phrase))
         inherited = set(self.part.inherited)
         fresh_columns = {f.column for f in filters if not set(f.words.split()) <= inherited}
@@ -457,6 +471,8 @@ class _Builder:
         if isinstance(grouped, str):
             return grouped
         frame.group, frame.group_rows = grouped
+        if ask in {"avg", "sum"} and measure is not None and frame.group_rows == measure.table:
+            frame.group, frame.group_rows = [], None  # "average units per order line": over those rows
         if a.time_group:
             column = self.date_column(base)
             if column is None:
@@ -521,7 +537,8 @@ class _Builder:
         """What a lookup or list shows: the rows' labels (a person's name for "who"), and the columns the
         question names, on the base table or a table each base row belongs to."""
         owner = base
-        if self.part.text.lower().lstrip().startswith("who") and base.labels() == base.primary_key[:1]:
+        asked_now = self.part.text.rsplit(" → ", 1)[-1].lower().lstrip()  # a follow-up's own words
+        if asked_now.startswith("who") and base.labels() == base.primary_key[:1]:
             for table in self.schema.tables.values():  # "who placed order 1500?": the customer it belongs to
                 if (
                     table.name != base.name

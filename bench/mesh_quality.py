@@ -90,6 +90,7 @@ async def ask_all(
                     card, http, spec["reply"], context_id=outcome.context_id, task_id=outcome.task_id
                 )
             elapsed = (time.perf_counter() - started) * 1000
+            follow_up = bool(conversation) and conversation in contexts  # turn 2 or later of a conversation
             if conversation:
                 contexts[conversation] = outcome.context_id
             state = STATES.get(outcome.state_name, outcome.state_name)
@@ -114,9 +115,12 @@ async def ask_all(
                     "approved": approved,
                     "wrong_approved": (not correct) and state == "completed" and approved is True,
                     "clarified": clarified,
+                    "follow_up": follow_up,
                     "dropped": spec.get("lang") == "zh" and int((info or {}).get("rounds") or 0) == 0,
                     "ms": round(elapsed, 1),
                     "routes": [p.get("route") for p in (info or {}).get("parts", [])],
+                    "scores": (info or {}).get("scores", []),
+                    "tried": (info or {}).get("tried", []),
                     "answer": answer[:1500],
                 }
             )
@@ -140,6 +144,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "wrong_approved_rate": round(sum(r["wrong_approved"] for r in rows) / n, 3) if n else 0.0,
         "clarifications": sum(r["clarified"] for r in rows),
         "chinese_dropped": sum(r["dropped"] for r in rows),
+        "follow_ups": f"{sum(r['correct'] for r in rows if r.get('follow_up'))}/"
+        f"{sum(1 for r in rows if r.get('follow_up'))}",
+        "follow_ups_zh": f"{sum(r['correct'] for r in rows if r.get('follow_up') and r['lang'] == 'zh')}/"
+        f"{sum(1 for r in rows if r.get('follow_up') and r['lang'] == 'zh')}",
         "median_ms": round(statistics.median(r["ms"] for r in rows), 1) if rows else 0.0,
         "by_category": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(by_cat.items())},
         "by_language": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(by_lang.items())},
@@ -178,7 +186,10 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     for mode, s in results.items():
         cats = ", ".join(f"{k} {v}" for k, v in s["by_category"].items())
         langs = ", ".join(f"{k} {v}" for k, v in s["by_language"].items())
-        lines.append(f"- {mode}: by category {cats}; by language {langs}")
+        lines.append(
+            f"- {mode}: follow-ups (turn 2 and later of a conversation) {s['follow_ups']} correct "
+            f"(Chinese {s['follow_ups_zh']}); by category {cats}; by language {langs}"
+        )
     return "\n".join(lines)
 
 

@@ -411,3 +411,11 @@ def test_code_evidence_of_the_wrong_kind_or_for_a_data_question_is_rejected() ->
     assert any("code does not compute" in p for p in code_problems(counted, [window], []))
     function = _code("gross_amount", "function", "def gross_amount(net: float) -> float:")
     assert code_problems(asked, [function], []) == []
+
+
+def test_a_table_dump_does_not_answer_a_question_for_one_value() -> None:
+    part = analyse_resolved("发票上的增值税税率是多少？")
+    sql = "SELECT invoice_id, vat_amount, total_amount FROM invoices LIMIT 50"
+    assert any("lists 2 rows" in p for p in sql_problems(part, sql, [[1, 2.0, 12.0], [2, 3.0, 18.0]]))
+    listing = analyse_resolved("List the product categories.")
+    assert sql_problems(listing, "SELECT name FROM categories LIMIT 50", [["Audio"], ["Books"]]) == []

@@ -208,3 +208,27 @@ async def test_identifiers_and_values_are_quoted_and_dates_bounded(schema: Schem
     assert translation.sql is not None
     assert "'2024-03-01'" in translation.sql and "'2024-04-01'" in translation.sql
     assert "customers.created_at" in translation.sql
+
+
+async def test_a_stacked_follow_up_keeps_the_column_and_subject_of_the_turn_before(
+    shop: Shop, schema: Schema
+) -> None:
+    """中国有多少客户？ → 他们一共下了多少订单？ → 它们中有多少已取消？: orders of customers in China."""
+    first = "中国有多少客户？"
+    turn1 = TurnPart(text=first, resolved=first, route="sql", words=list(analyse_part(first).words))
+    second = resolve(analyse_part("他们一共下了多少订单？"), turn1)
+    turn2 = TurnPart(text=second.text, resolved=second.text, route="sql", words=list(second.words))
+    third = resolve(analyse_part("它们中有多少已取消？"), turn2)
+    gold_two = (
+        "SELECT COUNT(*) FROM orders o JOIN customers c ON c.customer_id = o.customer_id "
+        "WHERE c.country = 'China'"
+    )
+    gold_three = gold_two + " AND o.status = 'cancelled'"
+    for part, gold in ((second, gold_two), (third, gold_three)):
+        hits = local_hits(part, schema)
+        probe = probe_sql(part, schema)
+        if probe:
+            hits += parse_probe(part, [list(r) for r in shop.gold(probe)])
+        translation = translate(part, schema, hits, earlier=["customers.country"])
+        assert translation.sql is not None, translation.reason
+        assert shop.gold(translation.sql) == shop.gold(gold), translation.sql

@@ -20,15 +20,21 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from toolmesh.agents.analytic import merge_analytic
-from toolmesh.agents.question import Part, analyse_part, content_terms
+from toolmesh.agents.question import Part, analyse_part, analyse_resolved, content_terms
 from toolmesh.protocols.text import count_tokens
 
 __all__ = ["MEMORY_VERSION", "Turn", "TurnPart", "fit", "is_follow_up", "resolve"]
 
-MEMORY_VERSION = 1
+MEMORY_VERSION = 2  # 2: TurnPart.first (the first row's labels)
+# "the number one", "the first one", "第一名": the first row of the answer before
+_FIRST_ROW = re.compile(
+    r"\b(?:the\s+)?(?:number\s+one|no\.\s*1|#1|first\s+one|top\s+one|first\s+of\s+them|winner)\b"
+    r"|第一名|第一个|第一位|排名第一的?",
+    re.IGNORECASE,
+)
 _CONTINUES = re.compile(
     r"^\s*(?:and|what about|how about|and what about|also|now|same for|the same)\b|\btoo\s*[?？.!]?\s*$"
     r"|\b(?:those|these|them|their|they|ones|of them|of those)\b|它们|他们|她们|其中|这些|那些|^\s*那"
@@ -54,6 +60,7 @@ class TurnPart(BaseModel):
     identifiers: list[str] = Field(default_factory=list)
     words: list[str] = Field(default_factory=list)
     answer: str = ""
+    first: list[str] = Field(default_factory=list, description="Text cells of the answer's first row.")
 
 
 class Turn(BaseModel):
@@ -66,6 +73,14 @@ class Turn(BaseModel):
     parts: list[TurnPart] = Field(default_factory=list)
     trimmed: list[str] = Field(default_factory=list, description="Older turns left out of the context.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        """Forward migration of stored turns: version 1 had no ``first`` (its default is empty)."""
+        if isinstance(data, dict) and int(data.get("version") or 1) < MEMORY_VERSION:
+            data = {**data, "version": MEMORY_VERSION}
+        return data
+
 
 def is_follow_up(part: Part) -> bool:
     """Whether ``part`` leans on an earlier turn: it continues one ("and …", "what about …", "… too?",
@@ -73,6 +88,8 @@ def is_follow_up(part: Part) -> bool:
     own to stand alone ("who calls it?", "2023?"). "What does X do, and where is it defined?" does not."""
     if part.traceback or part.sql:
         return False
+    if _FIRST_ROW.search(part.text):
+        return True
     own = [t for t in part.terms if not t.isdigit() and not any(t in d.label for d in part.analytic.dates)]
     if not own or _CONTINUES.search(part.text):
         return True
@@ -81,7 +98,11 @@ def is_follow_up(part: Part) -> bool:
 
 def resolve(part: Part, previous: TurnPart) -> Part:
     """``part`` read as a follow-up of ``previous`` (its subject, filters and shape carried over)."""
-    old = analyse_part(previous.resolved)
+    first = _FIRST_ROW.search(part.text)
+    if first and previous.first:  # "the list price of the number one": of that row, by its name
+        named = f'{part.text[: first.start()]}"{previous.first[0]}"{part.text[first.end() :]}'
+        return replace(analyse_part(named), refers_back=True)
+    old = analyse_resolved(previous.resolved)  # "A → B": what B made of A
     core = _ANAPHORA.sub(" ", part.text)
     core = re.sub(r"\s+", " ", core).strip(" ,?？")
     about_code = previous.route == "code" or (previous.identifiers and part.refers_back and not part.terms)

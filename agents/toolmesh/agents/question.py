@@ -228,10 +228,20 @@ def coverage(terms: tuple[str, ...] | list[str], text: str) -> float:
         if term in found or (
             contains_cjk(term)
             and len(term) >= 2
-            and (term in text or any(term in w or w in term for w in cjk))
+            and (
+                term in text
+                or any(term in w or w in term for w in cjk)
+                or any(set(content_terms(e)) <= found for e in _renderings(term))  # 增值税 ~ "VAT"
+            )
         ):
             hit += 1
     return hit / len(terms)
+
+
+@lru_cache(maxsize=4096)
+def _renderings(term: str) -> tuple[str, ...]:
+    """English renderings of a Chinese term (of the lexicon entries it contains)."""
+    return tuple(e for key, english in ZH_EN.items() if len(key) >= 2 and key in term for e in english)
 
 
 def supported(terms: tuple[str, ...] | list[str], text: str) -> bool:

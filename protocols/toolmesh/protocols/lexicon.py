@@ -53,6 +53,8 @@ ZH_EN: dict[str, tuple[str, ...]] = {
     "类别": ("category",),
     "分类": ("category",),
     "发票": ("invoice",),
+    "增值税": ("vat",),
+    "税率": ("rate", "vat rate"),
     "账单": ("invoice", "bill"),
     "付款": ("payment", "paid", "pay"),
     "支付": ("payment", "pay"),
@@ -75,7 +77,7 @@ ZH_EN: dict[str, tuple[str, ...]] = {
     "预算": ("budget",),
     "费用": ("cost", "fee"),
     "成本": ("cost",),
-    "运费": ("shipping", "freight"),
+    "运费": ("shipping", "freight", "delivery fee"),
     "发货": ("ship", "shipping"),
     "配送": ("delivery", "shipping"),
     # places and time

@@ -279,6 +279,9 @@ class PlannerAgent(AgentExecutor):
             "notes": work.notes,
             "parts": [p.model_dump(mode="json") for p in (draft.parts if draft else [])],
             "resolved_from": [pw.resolved_from for pw in work.parts],
+            # why each part went where it did: every source's score and the routes review sent it away from
+            "scores": [{r: round(s, 3) for r, s in pw.scores.items()} for pw in work.parts],
+            "tried": [pw.memory.get("tried", []) for pw in work.parts],
             "writer": outcome.writer,
         }
         await updater.add_artifact([json_part(summary)], artifact_id="outcome", name="outcome")

@@ -20,6 +20,7 @@ from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.planner.loop import Call, PartWork, Work
 from toolmesh.agents.question import analyse, analyse_part, coverage
 from toolmesh.agents.reviewer.checks import ReviewPart, find_injections, redact_injections
+from toolmesh.agents.reviewer.relevance import docs_problems
 from toolmesh.agents.text2sql import Frame
 from toolmesh.protocols.text import split_sentences
 
@@ -165,9 +166,11 @@ def _code_line(item: Evidence) -> str:
 
 def _passage_score(pw: PartWork, item: Evidence) -> float:
     """How well a cited passage answers the part: its coverage (headings included), a quoted phrase in its
-    heading above all, the search's own order breaking ties."""
+    heading above all, less for each reason review would reject it (no duration for "how long", not the
+    year asked), the search's own order breaking ties."""
     headings = " ".join(str(h) for h in item.data.get("headings") or [])
-    score = coverage(pw.part.terms, f"{headings} {item.text}") - 0.01 * item.n
+    text = f"{headings} {item.text}"
+    score = coverage(pw.part.terms, text) - 0.01 * item.n - 0.5 * len(docs_problems(pw.part, text))
     if any(q.lower() in headings.lower() for q in pw.part.quoted):
         score += 1.0
     return score

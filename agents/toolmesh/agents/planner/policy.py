@@ -293,7 +293,8 @@ class DeterministicPolicy:
         probed = pw.last(work, "values")
         if probed is not None and probed.status == "ok" and isinstance(probed.structured, Mapping):
             hits += parse_probe(pw.part, probed.structured.get("rows") or [])
-        translation = translate(pw.part, schema, hits)
+        earlier = [str(c) for c in pw.memory.get("prior_columns", [])]
+        translation = translate(pw.part, schema, hits, earlier)
         pw.translation = translation
         pw.scores["sql"] = _sql_score(pw, translation)
         if translation.frame is not None and "rows_checked" not in pw.memory:

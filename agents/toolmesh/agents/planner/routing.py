@@ -136,6 +136,9 @@ def pick_route(part: Part, scores: Mapping[str, float]) -> tuple[str | None, lis
     best, score = ranked[0]
     if len(ranked) > 1:
         other, second = ranked[1]
+        computes = part.ask in {"count", "sum", "avg", "min", "max", "top"} or part.analytic.is_analytic
+        if {best, other} == {"docs", "sql"} and computes and scores.get("sql", 0.0) >= 0.8:
+            return "sql", []  # a total or a count is computed from the data, not read from a passage
         if (
             second >= 0.6
             and score - second < _CLOSE

@@ -13,7 +13,7 @@ verdict for another pass (bounded), and settles the outcome honestly:
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -78,6 +78,7 @@ class TurnRunner:
                 pw.resolved_from = before.resolved
                 if before.route:
                     pw.memory["prior_route"] = before.route
+                pw.memory["prior_columns"] = _filter_columns(before.frame)
             elif i > 0 and part.refers_back:  # "… the United States, and how many orders went there?"
                 earlier = parts[i - 1].part
                 before = TurnPart(
@@ -243,7 +244,7 @@ def _turn(work: Work, request: str, draft: Draft) -> Turn:
         parts.append(
             TurnPart(
                 text=pw.part.text.split(" → ")[-1],
-                resolved=_without(pw.part.text.replace(" → ", " "), replaced),
+                resolved=_without(pw.part.text, replaced),  # "A → B" kept: the next turn reads B over A
                 route=pw.route,
                 status=pw.status,
                 sql=pw.sql,
@@ -252,6 +253,28 @@ def _turn(work: Work, request: str, draft: Draft) -> Turn:
                 identifiers=list(pw.part.identifiers),
                 words=[w for w in words_for_memory(pw.part) if w not in replaced],
                 answer=(by_index[pw.index].reason if pw.index in by_index else "")[:300],
+                first=_first_row(work, pw),
             )
         )
     return Turn(request=request, parts=parts)
+
+
+def _first_row(work: Work, pw: PartWork) -> list[str]:
+    """The text cells of the first row a SQL part answered with (what "the number one" names next)."""
+    if pw.route != "sql" or pw.status != "answered":
+        return []
+    for _, result in reversed(pw.results(work, "query")):  # the query the answer stands on
+        rows = result.structured.get("rows") if isinstance(result.structured, Mapping) else None
+        if result.status == "ok" and isinstance(rows, list) and rows and isinstance(rows[0], list):
+            return [c for c in rows[0] if isinstance(c, str) and c.strip()][:3]
+    return []
+
+
+def _filter_columns(frame: dict[str, Any] | None) -> list[str]:
+    """The columns ("table.column") a stored frame filtered on."""
+    out: list[str] = []
+    for item in (frame or {}).get("filters") or []:
+        column = item.get("column") if isinstance(item, dict) else None
+        if isinstance(column, dict) and column.get("table") and column.get("column"):
+            out.append(f"{column['table']}.{column['column']}")
+    return out

@@ -157,8 +157,13 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
     for quoted in part.quoted:
         if quoted.lower() not in sql.lower():
             problems.append(f"it names {quoted!r}, which the SQL does not use")
-    if ask in {"count", "sum", "avg"} and not (a.group or a.time_group) and len(rows) > 1:
+    if ask in {"count", "sum", "avg"} and not (a.group or a.time_group or a.listing) and len(rows) > 1:
         problems.append(f"it asks for one {ask}, and {len(rows)} rows came back")
+    lists_all = not re.search(
+        r"\b(?:WHERE|GROUP BY|COUNT|SUM|AVG|MIN|MAX)\b|\bORDER BY\b.*\bLIMIT [0-9]\b", upper
+    )
+    if lists_all and len(rows) > 1 and not a.listing and ask not in {"list", "top"}:
+        problems.append(f"it asks for one thing, and the SQL lists {len(rows)} rows of the table")
     if ask == "top" and a.limit and len(rows) > a.limit:
         problems.append(f"it asks for the top {a.limit}, and {len(rows)} rows came back")
     follow_up = resolved.rsplit(" → ", 1)[-1] if " → " in resolved else ""

@@ -91,8 +91,11 @@ def _renders(chinese: str, english: Collection[str]) -> bool:
 
 
 class _Builder:
-    def __init__(self, part: Part, schema: Schema, hits: Sequence[ValueHit]) -> None:
+    def __init__(
+        self, part: Part, schema: Schema, hits: Sequence[ValueHit], earlier: Collection[str] = ()
+    ) -> None:
         self.part = part
+        self.earlier = set(earlier)  # "table.column" an earlier turn filtered on
         self.a = part.analytic
         self.schema = schema
         self.linker = Linker(schema)
@@ -269,7 +272,14 @@ class _Builder:
             if self._is_cue(phrase, by_words):
                 self.use(parts)
                 continue
-            best = max(by_words[phrase], key=lambda h: self._value_score(h, base, phrase))
+            carried = set(parts) <= set(self.part.inherited)
+
+            def score(h: ValueHit, carried: bool = carried, phrase: str = phrase) -> float:
+                # a value carried over from an earlier turn keeps the column that turn filtered on
+                bonus = 1.0 if carried and str(h.column) in self.earlier else 0.0
+                return self._value_score(h, base, phrase) + bonus
+
+            best = max(by_words[phrase], key=score)
             op = "!=" if any(p in negated for p in parts) else "="
             self.use(parts, f"{best.column} {op} {best.value!r}")
             # words around naming the column ("segment business") are explained, unless a value themselves
@@ -595,11 +605,14 @@ class _Builder:
         return failures[0]
 
 
-def translate(part: Part, schema: Schema, hits: Sequence[ValueHit] = ()) -> Translation:
-    """SQL for ``part`` over ``schema`` (with the value-linking ``hits``), or why there is none."""
+def translate(
+    part: Part, schema: Schema, hits: Sequence[ValueHit] = (), earlier: Collection[str] = ()
+) -> Translation:
+    """SQL for ``part`` over ``schema`` (with the value-linking ``hits``), or why there is none;
+    ``earlier`` names the columns ("table.column") the turn a follow-up refers to filtered on."""
     if not schema.tables:
         return Translation(reason="no tables were described")
-    builder = _Builder(part, schema, hits)
+    builder = _Builder(part, schema, hits, earlier)
     built = builder.build()
     inherited = set(part.inherited)  # an earlier turn's words are context, not something to account for
     words = [w for w in builder.words if w not in inherited]

@@ -201,9 +201,12 @@ def main() -> None:
     parser.add_argument("--only", default="", help="Comma-separated question ids (and their conversations).")
     parser.add_argument("--write", type=Path, default=None, help="Update this benchmarks file's section.")
     parser.add_argument("--json", type=Path, default=None, help="Write every graded answer here.")
+    parser.add_argument(
+        "--questions", type=Path, default=QUESTIONS, help="The question set (e.g. bench/mesh_heldout.toml)."
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    questions = load_questions()
+    questions = load_questions(args.questions)
     if args.only:
         wanted = set(args.only.split(","))
         convs = {q.get("conversation") for q in questions if q["id"] in wanted and q.get("conversation")}
@@ -223,11 +226,13 @@ def main() -> None:
             json.dumps({"summary": results, "rows": everything}, indent=1, ensure_ascii=False)
         )
     if args.write:
-        command = f"`.venv/bin/python bench/mesh_quality.py --mode {args.mode} --write {args.write}`"
+        own = args.questions != QUESTIONS
+        extra = f" --questions {args.questions}" if own else ""
+        command = f"`.venv/bin/python bench/mesh_quality.py --mode {args.mode}{extra} --write {args.write}`"
         replace_section(
             args.write,
-            "mesh-quality",
-            "Mesh answer quality (bench/mesh_quality.py)",
+            f"mesh-quality-{args.questions.stem}" if own else "mesh-quality",
+            f"Mesh answer quality, {args.questions.name} (bench/mesh_quality.py)",
             f"{command}\n\n{body}\n",
         )
 

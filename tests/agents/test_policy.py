@@ -93,7 +93,8 @@ async def test_chinese_questions_are_routed_and_answered(shop: Shop) -> None:
 async def test_a_question_no_source_answers_fails_with_what_was_looked_for(shop: Shop) -> None:
     outcome = await ask(shop, "What is the CEO's phone number?")
     assert outcome.state == "failed" and outcome.kind == "unanswered"
-    assert "nothing answers it well" in outcome.answer
+    # either no source was good enough or review refused the best one; both say what was missing
+    assert "nothing answers it well" in outcome.answer or "missing: ceo" in outcome.answer
 
 
 async def test_follow_ups_build_on_the_previous_turn(shop: Shop) -> None:

@@ -57,7 +57,7 @@ _YEAR = r"((?:19|20)\d{2})"
 _COUNT = re.compile(
     r"\b(?:how many|number of|count(?:s| of)?|how often|quantity of)\b|有多少|多少(?!钱|金额|欧元|元"
     r"|天)(?=[\u4e00-\u9fff])"
-    r"|几(?:个|位|笔|条|名|家|种|次)|数量|总数|计数"
+    r"|(?<!哪)几(?:个|位|笔|条|名|家|种|次)|数量|总数|计数"  # 哪几位: which ones, a list
     r"|[\u4e00-\u9fff]数(?![据字学])",
     re.IGNORECASE,
 )
@@ -134,7 +134,7 @@ _TABLE = re.compile(r"\b(?:the\s+)?([a-z_][a-z0-9_]*)\s+table\b|\btable\s+`?([a-
 _DISTINCT = re.compile(r"\b(?:different|distinct|unique)\b|不同", re.IGNORECASE)
 _LIST = re.compile(
     r"^\s*(?:please\s+)?(?:list|show|display|give me|name|enumerate)\b|^\s*(?:which|what are the)\b"
-    r"|列出|显示|有哪些|是哪些|哪些",
+    r"|列出|显示|有哪些|是哪些|哪些|哪几",
     re.IGNORECASE,
 )
 _LOOKUP = re.compile(
@@ -209,6 +209,13 @@ _TRAILING = frozenset(
         "is",
         "are",
     ]
+)
+# Words that end the noun phrase after "which": verbs and auxiliaries of the questions we read.
+_VERBISH = re.compile(
+    r"(?:are|is|was|were|has|have|had|do|does|did|can|will|would|brings?|brought|makes?|made|sold|sells?"
+    r"|buys?|bought|gets?|got|spends?|spent|generates?|generated|accounts?|contributes?|placed|places?"
+    r"|orders|ordered|pays?|paid|uses?|used|the|a|an|most|least|highest|lowest|best|worst)",
+    re.I,
 )
 _STOPPING = re.compile(r"(?:in|of|for|from|during|since|by|and|or|with|at|on)\b", re.I)
 _ZH_WHICH_WORDS = frozenset({"哪个", "哪位", "哪些", "哪家", "哪种", "哪一个", "哪一位", "哪"})
@@ -359,10 +366,13 @@ def _read_zh_clause(text: str) -> dict[str, str]:
             out["superlative"] = "least"
         if (word in _ZH_WHICH_WORDS or word in _ZH_GROUP_WORDS) and "group" not in out:
             noun = _noun_after(tagged, i)
-            if noun and noun not in {"月", "年", "天", "日", "周"}:
+            ranked = re.search(r"最|多|少|几", text)
+            if noun and word in _ZH_WHICH_WORDS and not ranked:
+                out.setdefault("entity", noun)  # 888号订单是哪位客户下的: the customer asked about
+            elif noun and noun not in {"月", "年", "天", "日", "周"}:
                 out["group"] = noun
                 if word in _ZH_WHICH_WORDS:
-                    out.setdefault("superlative", "most")
+                    out.setdefault("superlative", "most")  # 哪个国家的客户最多
         if word in {"多少", "几"} and "entity" not in out:  # 有多少张发票: what is counted
             noun = next((w for w, f in tagged[i + 1 : i + 3] if f.startswith("n") and f != "vn"), None)
             if noun:
@@ -371,7 +381,7 @@ def _read_zh_clause(text: str) -> dict[str, str]:
             noun = _noun_after(tagged, i)
             if noun:
                 out["id_noun"], out["id"] = noun, words[i - 1]
-        number = re.fullmatch(r"(\d+|[一二两三四五六七八九十]+)(?:个|名|位|种|家|件)", word)
+        number = re.fullmatch(r"(\d+|[一二两三四五六七八九十]+)(?:个|名|位|种|家|件|款)", word)
         if number and ((i > 0 and words[i - 1] == "前") or any(w.startswith("最") for w in words)):
             out["limit"] = str(int(_number(number.group(1))))
             noun = _noun_after(tagged, i)
@@ -537,9 +547,19 @@ def read_analytic(text: str) -> Analytic:
     measure: str | None = asked_measure
     which = _SELLING.search(text) or _WHICH_MOST.search(text)
     if which:
-        group = _clean_phrase(next(g for g in which.groups() if g))
-        if group and all(w in _NUMBER_WORDS or w.isdigit() for w in group.split()):
-            group = None  # "what are our three best-selling …": the number is the limit
+        index = next(i for i, g in enumerate(which.groups(), 1) if g)
+        group = _clean_phrase(which.group(index))
+        if index == 1:  # the lazy match stops at one word: "which customer segment brings …"
+            following = text[which.end(index) :].split()
+            for word in following[:2]:
+                word = word.strip(",.?!").lower()
+                if not re.fullmatch(r"[a-z-]+", word) or _VERBISH.fullmatch(word) or _STOPPING.match(word):
+                    break
+                group = f"{group} {word}"
+        words = group.split() if group else []
+        if words and (words[0] in _NUMBER_WORDS or words[0].isdigit()):
+            limit = limit or int(_number(words[0]))  # "which three cities …": the number is the limit
+            group = " ".join(words[1:]) or None  # "what are our three best-selling …": no group named
         top, limit = True, limit or 1
         order = "asc" if _LEAST.search(which.group(0)) else "desc"
         if re.search(r"best[- ]selling|most (?:sold|ordered|purchased|bought)", which.group(0), re.I):
@@ -555,7 +575,9 @@ def read_analytic(text: str) -> Analytic:
             phrase = _clean_phrase(m.group(1))
             timely = phrase and phrase.split()[0] in {"year", "month", "day", "week", "quarter", "the", "far"}
             after_verb = re.search(
-                r"(?:sorted|ordered|ranked|placed|made|paid|bought|issued)\s+$", text[: m.start()], re.I
+                r"(?:sorted|ordered|ranked|placed|made|paid|bought|issued|going|judging|measured)\s+$",
+                text[: m.start()],
+                re.I,
             )
             if phrase and not timely and not after_verb:
                 group = phrase

@@ -18,8 +18,8 @@ from functools import lru_cache
 from typing import Literal
 
 from toolmesh.agents.analytic import Analytic, merge_analytic, read_analytic
-from toolmesh.protocols.lexicon import DEMONYMS, ZH_EN
-from toolmesh.protocols.text import Analyzer, contains_cjk
+from toolmesh.protocols.lexicon import DEMONYMS, EN_RELATED, ZH_EN
+from toolmesh.protocols.text import Analyzer, contains_cjk, segment_tagged
 
 __all__ = [
     "ASKS_FOR_CODE",
@@ -109,7 +109,9 @@ _FILLER = [
     "任何", "位", "件", "下", "他们", "她们", "它们", "几个", "几位", "每种", "每类", "通过", "分别",
     "不同", "超过", "大于", "小于", "少于", "至少", "最", "最高", "最低", "最多", "最少", "前", "名",
     "是", "什么", "年", "月", "日", "平均", "总", "合计", "总和", "总额", "总计", "through", "via",
-    "收到", "我们",
+    "go", "goes", "going", "went", "put", "hang", "hold", "holds", "keep", "keeps", "kept", "someone",
+    "somebody", "anyone", "anybody", "everybody", "wants", "would", "could", "should", "thing", "things",
+    "收到", "我们", "目前", "现在", "剩", "还剩", "剩下",
     "这些", "那些", "它们", "其中", "他们", "她们",
 ]  # fmt: skip
 _CODE_CALLERS = re.compile(
@@ -137,7 +139,7 @@ _ANAPHOR = re.compile(
     r"|\b(?:is|was|are|were)\s+(?:that|this)\s*[?？.]?\s*$|\bthat\b(?=\s+(?:apply|applies|work|works|count|include))"
     r"|(?<!\bare )(?<!\bis )(?<!\bwere )(?<!\bwas )\bthere\b(?!\s+(?:is|are|was|were)\b)"
     r"|^\s*(?:and|what about|how about|and what about|also|now)\b|\btoo\s*[?？.]?\s*$"
-    r"|它们|他们|她们|它|这些|那些|其中|同样|上面|那个|^\s*那|呢\s*[?？]?\s*$",
+    r"|\b(?:his|her|him)\b|他的|她的|它们|他们|她们|它|这些|那些|其中|同样|上面|那个|^\s*那|呢\s*[?？]?\s*$",
     re.IGNORECASE,
 )
 
@@ -204,11 +206,26 @@ def content_terms(text: str) -> tuple[str, ...]:
         for t in _analyzer().terms(_spaced_identifiers(_QUESTION_PHRASES.sub(" ", text)))
         if t not in ignored and not _COUNTED.fullmatch(t)
     ]
+    if contains_cjk(text) and len(text) <= 200:  # a question, not a passage: drop its function words
+        function = _function_words(text)
+        terms = [t for t in terms if t not in function]
     return tuple(dict.fromkeys(t for t in terms if len(t) > 1 or contains_cjk(t)))
 
 
+# jieba part-of-speech tags of words that say nothing about a topic: particles, prepositions,
+# conjunctions, adverbs, pronouns, numerals, measure words, directions, interjections.
+_FUNCTION_TAGS = ("u", "p", "c", "d", "r", "m", "q", "f", "y", "e", "o")
+
+
+@lru_cache(maxsize=4096)
+def _function_words(text: str) -> frozenset[str]:
+    return frozenset(
+        w for w, tag in segment_tagged(text) if contains_cjk(w) and tag.startswith(_FUNCTION_TAGS)
+    )
+
+
 # 三位, 五个, 两件: a number and its measure word say how many, not what about
-_COUNTED = re.compile(r"[一二三四五六七八九十两几百千]+[位个名件种条家笔张次]?")
+_COUNTED = re.compile(r"[一二三四五六七八九十两几百千]+[位个名件种条家笔张次款]?")
 
 
 def terms_of(text: str) -> tuple[str, ...]:
@@ -218,14 +235,16 @@ def terms_of(text: str) -> tuple[str, ...]:
 
 
 def coverage(terms: tuple[str, ...] | list[str], text: str) -> float:
-    """The share of ``terms`` that ``text`` contains (Chinese terms also by shared substrings)."""
+    """The share of ``terms`` that ``text`` contains (Chinese terms also by shared substrings and their
+    English renderings, English ones also by their related words: "smallest" ~ minimum)."""
     if not terms:
         return 0.0
     found = set(content_terms(text))
+    every = set(terms_of(text))
     cjk = [w for w in found if len(w) >= 2 and contains_cjk(w)]
     hit = 0
     for term in terms:
-        if term in found or (
+        chinese = (
             contains_cjk(term)
             and len(term) >= 2
             and (
@@ -233,9 +252,21 @@ def coverage(terms: tuple[str, ...] | list[str], text: str) -> float:
                 or any(term in w or w in term for w in cjk)
                 or any(set(content_terms(e)) <= found for e in _renderings(term))  # 增值税 ~ "VAT"
             )
-        ):
+        )
+        related = any(set(terms_of(e)) <= every for e in _related().get(term, ()))
+        if term in found or chinese or related:
             hit += 1
     return hit / len(terms)
+
+
+@lru_cache(maxsize=1)
+def _related() -> dict[str, tuple[str, ...]]:
+    """EN_RELATED keyed by analysed term ("smallest" → minimum, lowest), for coverage."""
+    out: dict[str, tuple[str, ...]] = {}
+    for word, alternatives in EN_RELATED.items():
+        for term in _analyzer().terms(word):
+            out[term] = out.get(term, ()) + alternatives
+    return out
 
 
 @lru_cache(maxsize=4096)
@@ -246,10 +277,12 @@ def _renderings(term: str) -> tuple[str, ...]:
 
 def supported(terms: tuple[str, ...] | list[str], text: str) -> bool:
     """Whether ``text`` covers ``terms`` well enough to answer from: all of up to three content terms,
-    all but one of more (a passage missing the one specific word of a question does not answer it)."""
+    all but one of four or five, all but two of more (a long question carries words of its own telling,
+    but a passage missing the one specific word of a short question does not answer it)."""
     if not terms:
         return True
-    needed = len(terms) if len(terms) <= 3 else len(terms) - 1
+    n = len(terms)
+    needed = n if n <= 3 else n - 1 if n <= 5 else n - 2
     return coverage(terms, text) * len(terms) >= needed - 1e-9
 
 
@@ -400,6 +433,8 @@ def analyse_resolved(text: str) -> Part:
     old, new = analyse_resolved(before), analyse_part(after)  # "A → B → C": C over B over A
     full = analyse_part(f"{before} {after}")
     ask = new.ask if new.ask not in {"explain", "list"} else old.ask
+    if new.ask == "list" and new.analytic.listing:
+        ask = "list"  # "which of those …": the rows, whatever the earlier turn computed
     return replace(full, ask=ask, analytic=merge_analytic(new.analytic, old.analytic))
 
 

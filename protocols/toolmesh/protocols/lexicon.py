@@ -54,6 +54,9 @@ ZH_EN: dict[str, tuple[str, ...]] = {
     "分类": ("category",),
     "发票": ("invoice",),
     "增值税": ("vat",),
+    "不含税": ("net", "excluding vat"),
+    "含税": ("gross", "including vat", "total"),
+    "钱": ("amount", "money"),
     "税率": ("rate", "vat rate"),
     "账单": ("invoice", "bill"),
     "付款": ("payment", "paid", "pay"),
@@ -238,6 +241,9 @@ ZH_EN: dict[str, tuple[str, ...]] = {
 # English words people use for what a database column says differently (question word → column words).
 # General business vocabulary, as the Chinese entries above: never one schema's names.
 EN_RELATED: dict[str, tuple[str, ...]] = {
+    "smallest": ("minimum", "lowest", "min"),
+    "largest": ("maximum", "highest", "max"),
+    "biggest": ("maximum", "highest", "max"),
     "revenue": ("amount", "total", "sales", "income"),
     "sales": ("quantity", "amount", "total", "revenue"),
     "sale": ("quantity", "amount", "order"),

@@ -60,12 +60,16 @@ def docs_score(part: Part, structured: Any) -> float:
     terms = tuple(t for t in part.terms if not t.isdigit())
     computes = part.ask in {"count", "sum", "avg", "min", "max", "top"}
     hits = docs_hits(structured)
-    # Terms no hit contains at all are words the documents do not have: the question is not theirs.
-    anywhere = coverage(terms, " ".join(hit_text(h) for h in hits[:5])) if hits else 0.0
+    # Terms no hit contains at all are words the documents do not have: they weigh half (a question's
+    # own phrasing, "hang on to", "for a friend") against the terms the documents do have.
+    pool = " ".join(hit_text(h) for h in hits[:5])
+    present = [t for t in terms if coverage([t], pool) > 0]
+    weight = len(present) + 0.5 * (len(terms) - len(present))
     best = 0.0
     for rank, hit in enumerate(hits[:3]):
         text = hit_text(hit)
-        score = coverage(terms, text) * anywhere * (1.0 - 0.05 * rank)
+        found = coverage(present, text) * len(present)
+        score = (found / weight if weight else 0.0) * (1.0 - 0.05 * rank)
         if computes and not _NUMBERISH.search(text):
             score *= 0.6  # "how many ...?" is answered by a passage only if it states a number
         if part.quoted and all(q.lower() in text.lower() for q in part.quoted):
@@ -137,6 +141,7 @@ def pick_route(part: Part, scores: Mapping[str, float]) -> tuple[str | None, lis
     if len(ranked) > 1:
         other, second = ranked[1]
         computes = part.ask in {"count", "sum", "avg", "min", "max", "top"} or part.analytic.is_analytic
+        computes = computes or (part.analytic.listing and part.ask == "list")  # which rows: the data's
         if {best, other} == {"docs", "sql"} and computes and scores.get("sql", 0.0) >= 0.8:
             return "sql", []  # a total or a count is computed from the data, not read from a passage
         if (

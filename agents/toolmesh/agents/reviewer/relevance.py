@@ -54,8 +54,11 @@ _DURATION = re.compile(
 _DATABASE_WORDS = re.compile(r"\b(?:tables?|rows?|columns?|database|schema)\b|数据库|表里|表中|多少行", re.I)
 # "returned orders" and "payment methods" are shop vocabulary: alone, they do not make a question about code.
 _CODE_ONLY = CODE_WORDS - set(content_terms("return returns returned method methods"))
-_VALUE_WORD = re.compile(r"(?<=[a-z,] )[A-Z][A-Za-z]+|(?<=[\u4e00-\u9fff])[A-Za-z]+")  # not sentence-initial
+_VALUE_WORD = re.compile(r"(?<=[a-z] )[A-Z][A-Za-z]+|(?<=[\u4e00-\u9fff])[A-Za-z]+")  # not sentence-initial
 _UNITS = frozenset({"eur", "euro", "euros", "usd", "dollars", "%", "percent", "days", "units"})
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|a few|several"
+)
 _NUMERAL = re.compile(r"\d+|[一二三四五六七八九十两几\d]+[位个名件种条家]?")
 _KINDS = {"function": {"function", "method"}, "method": {"method", "function"}, "class": {"class"}}
 
@@ -159,6 +162,8 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
             problems.append(f"it names {quoted!r}, which the SQL does not use")
     if ask in {"count", "sum", "avg"} and not (a.group or a.time_group or a.listing) and len(rows) > 1:
         problems.append(f"it asks for one {ask}, and {len(rows)} rows came back")
+    if rows and all(cell is None for cell in rows[0]) and len(rows) == 1:
+        problems.append("the SQL computed nothing: no rows matched (report that, not an empty value)")
     lists_all = not re.search(
         r"\b(?:WHERE|GROUP BY|COUNT|SUM|AVG|MIN|MAX)\b|\bORDER BY\b.*\bLIMIT [0-9]\b", upper
     )
@@ -191,19 +196,29 @@ def docs_problems(part: Part, text: str) -> list[str]:
     a = part.analytic
     numbers = [y for d in a.dates for y in re.findall(r"\d{4}", d.label)]  # as named, not the range's end
     numbers += [str(n) for _, n in a.ids]
+    for name in dict.fromkeys(_VALUE_WORD.findall(part.text)):  # "parcels going to Germany"
+        if not re.search(rf"(?i)\b{re.escape(name)}", text):
+            problems.append(f"it names {name}, which no cited passage does")
     for number in dict.fromkeys(numbers):
         if not re.search(rf"(?<!\d){number}(?!\d)", text):
             problems.append(f"it names {number}, which no cited passage does")
-    if ASKS_FOR_CODE.search(part.text) and not part.refers_back:
+    if ASKS_FOR_CODE.search(part.text):
         problems.append("it asks for a piece of code, and a document passage is not code")
     if _DATABASE_WORDS.search(part.text):
         problems.append("it asks about the database itself, which a document passage cannot show")
-    elif a.time_group or (a.group and part.ask in _COMPUTED):
+    elif a.time_group or (a.group and part.ask in _COMPUTED) or (part.ask == "top" and (a.limit or 1) > 1):
         problems.append(f"it asks per {a.time_group or a.group}, which a document passage does not compute")
     elif a.listing and any(c.phrase and c.phrase not in _UNITS for c in a.comparisons):
         problems.append("it asks for the rows whose count passes a limit, which a passage does not compute")
-    elif part.ask in _COMPUTED and not re.search(r"\d|[一二三四五六七八九十百千]", text):
+    elif part.ask in _COMPUTED and not re.search(
+        rf"\d|[一二三四五六七八九十百千]|\b(?:{_NUMBER_WORDS})\b", text, re.I
+    ):
         problems.append("it asks for a number, and no cited passage has one")
+    counted = (a.entity or "").split()[-1:] if part.ask == "count" and part.lang == "en" else []
+    if counted and not re.search(
+        rf"(?i)\b(?:\d+|{_NUMBER_WORDS})\s+(?:[\w-]+\s+){{0,2}}{counted[0][:5]}", text
+    ):
+        problems.append(f"it asks how many {a.entity}, and no cited passage gives a number of them")
     if re.search(r"\bhow long\b|多久|多长时间|几天", part.text, re.I) and not _DURATION.search(text):
         problems.append("it asks how long, and no cited passage gives a duration")
     return problems

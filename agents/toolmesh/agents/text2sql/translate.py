@@ -585,8 +585,30 @@ class _Builder:
             self.linker.score([w], (base.name, None))[0] >= 0.5 for w in self.free()
         )
 
+    def _hops(self, table: str) -> int:
+        """Joins from ``table`` to the nearest table holding a value the question names."""
+        valued = {h.column.table for h in self.hits}
+        if self.group_words:  # "per payment method": the grouped table counts as named too
+            valued.update(m.table for m in self.linker.columns(self.group_words)[:1])
+        lengths = [0 if t == table else len(self.schema.path(table, t) or [None] * 9) for t in valued]
+        return min(lengths, default=9)
+
+    def _nearest_first(self, targets: list[_Target]) -> list[_Target]:
+        """Measures nearest the named values first; "the average list price of Laptops": the products'
+        own price (one join from the category), not the order lines' (two). A strictly nearest one settles
+        an ambiguity between tables."""
+        if not self.hits or not self.ambiguity:
+            return targets
+        nearest = sorted((t for t in targets if t.kind == "measure"), key=lambda t: self._hops(t.table))
+        measures = iter(nearest)
+        ordered = [next(measures) if t.kind == "measure" else t for t in targets]
+        hops = sorted({self._hops(a.split(".")[0]) for a in self.ambiguity})
+        if len(hops) > 1 and sum(1 for a in self.ambiguity if self._hops(a.split(".")[0]) == hops[0]) == 1:
+            self.ambiguity = []
+        return ordered
+
     def build(self) -> Frame | str:
-        targets = self.targets()
+        targets = self._nearest_first(self.targets())
         if not targets:
             return "no table or column matches what the question is about"
         failures: list[str] = []

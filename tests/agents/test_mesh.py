@@ -99,7 +99,7 @@ async def test_agent_cards_and_registry_entries(mesh: MeshHandle) -> None:
         listed = (await http.get(f"{mesh.registry_url}/api/v1/entries", params={"limit": 50})).json()["items"]
     skills = {e["name"]: e["skills"] for e in listed if e["kind"] == "agent"}
     assert skills == {"planner": ["plan-and-answer"], "executor": ["execute-plan"], "reviewer": ["review"]}
-    assert {e["name"] for e in listed if e["kind"] == "server"} == {"docs", "sql", "code"}
+    assert {e["name"] for e in listed if e["kind"] == "server"} == {"docs", "sql", "code", "memory"}
 
 
 async def test_a_question_needing_docs_sql_and_code(mesh: MeshHandle) -> None:
@@ -124,7 +124,9 @@ async def test_a_question_needing_docs_sql_and_code(mesh: MeshHandle) -> None:
     summary = artifact_json(outcome.artifacts["outcome"])
     assert summary["kind"] == "answered" and [p["route"] for p in summary["parts"]] == ["docs", "sql", "code"]
     rounds = _rounds(outcome)
-    assert rounds[0]["calls"] and {c["purpose"] for c in rounds[0]["calls"]} >= {"probe:docs", "probe:sql"}
+    # round 1 recalls what the memory server holds; the next probes every source
+    assert [c["purpose"] for c in rounds[0]["calls"]] == ["memory:recall"]
+    assert {c["purpose"] for c in rounds[1]["calls"]} >= {"probe:docs", "probe:sql"}
     reviews = _reviews(outcome)
     assert len(reviews) == 1 and reviews[0]["verdict"]["approved"] is True
     relayed = {
@@ -203,3 +205,29 @@ async def test_instructions_inside_tool_output_are_flagged_not_followed(mesh: Me
     verdict = _reviews(outcome)[-1]["verdict"]
     assert any(i["code"] == "injection_in_output" for i in verdict["issues"])
     assert not any(i["code"] == "followed_injection" for i in verdict["issues"])
+
+
+async def test_the_planner_remembers_what_it_is_told_and_recalls_it_in_that_context(mesh: MeshHandle) -> None:
+    told, _ = await _ask(mesh, "Remember that our fiscal year starts in April.")
+    assert told.state == TaskState.TASK_STATE_COMPLETED, told.status_text
+    assert told.artifacts["answer"].parts[0].text.startswith("Remembered: our fiscal year starts in April")
+    asked = await ask_planner(
+        mesh.planner_url, "When does our fiscal year start?", context_id=told.context_id
+    )
+    summary = artifact_json(asked.artifacts["outcome"])
+    used = summary["memories_used"]
+    assert [m["text"] for m in used] == ["our fiscal year starts in April"] and used[0]["kind"] == "fact"
+    # no source has it: the answer says so, and quotes the memory (cited, as what was remembered)
+    assert asked.state == TaskState.TASK_STATE_COMPLETED and summary["kind"] == "partial"
+    answer = asked.artifacts["answer"].parts[0].text
+    assert "Not answered" in answer and "From memory" in answer and "starts in April" in answer
+    elsewhere = await ask_planner(mesh.planner_url, "When does our fiscal year start?")
+    assert artifact_json(elsewhere.artifacts["outcome"])["memories_used"] == []  # another context: no leak
+
+
+async def test_a_secret_is_not_remembered(mesh: MeshHandle) -> None:
+    told, _ = await _ask(mesh, "Remember that the admin password is hunter2-Secret99")
+    assert told.state == TaskState.TASK_STATE_FAILED
+    assert "hunter2" not in told.status_text and "secret" in told.status_text.lower()
+    asked = await ask_planner(mesh.planner_url, "What is the admin password?", context_id=told.context_id)
+    assert artifact_json(asked.artifacts["outcome"])["memories_used"] == []

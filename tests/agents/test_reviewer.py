@@ -419,3 +419,11 @@ def test_a_table_dump_does_not_answer_a_question_for_one_value() -> None:
     assert any("lists 2 rows" in p for p in sql_problems(part, sql, [[1, 2.0, 12.0], [2, 3.0, 18.0]]))
     listing = analyse_resolved("List the product categories.")
     assert sql_problems(listing, "SELECT name FROM categories LIMIT 50", [["Audio"], ["Books"]]) == []
+
+
+def test_a_question_for_both_extremes_needs_both_in_the_sql() -> None:
+    part = analyse_resolved("What's the smallest and the largest amount on an invoice?")
+    problems = sql_problems(part, "SELECT MAX(total_amount) FROM invoices", [[7043.82]])
+    assert any("both the lowest and the highest" in p for p in problems), problems
+    both = "SELECT MIN(total_amount), MAX(total_amount) FROM invoices"
+    assert not any("both" in p for p in sql_problems(part, both, [[5.0, 7043.82]]))

@@ -28,6 +28,7 @@ class Capability:
     name: str
     description: str
     role: Role
+    writes: bool = False  # found among write tools (remembering is the one write the planner makes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,8 @@ CAPABILITIES: dict[str, Capability] = {
         Capability("traceback", "map each frame of a stack trace to its definition and code", "traceback"),
         Capability("search_text", "search file contents line by line text pattern", "pattern"),
         Capability("outline", "the symbols of one file outline", "path"),
+        Capability("recall_memory", "recall memories remembered facts by meaning and words", "text"),
+        Capability("remember", "store one memory remember refreshes duplicate", "text", writes=True),
     )
 }
 
@@ -120,15 +123,18 @@ def argument_for(tool: ToolInfo, role: Role) -> str | None:
 
 
 def find(catalog: Catalog, name: str) -> Choice | None:
-    """The catalog's best read-only tool for capability ``name`` (None when no tool offers it)."""
+    """The catalog's best tool for capability ``name`` (None when no tool offers it): a read-only one,
+    except for a capability that writes."""
     capability = CAPABILITIES[name]
-    hits = catalog.search(capability.description, k=len(catalog.tools) or 1)
+    hits = catalog.search(capability.description, k=len(catalog.tools) or 1, read_only=not capability.writes)
     if not hits:
         return None
     best = hits[0].score
     for hit in hits:
         if hit.score < best * 0.5:
             break
+        if capability.writes and (hit.tool.destructive or hit.tool.read_only):
+            continue  # the one write the planner makes adds; it never deletes or overwrites
         if coverage(content_terms(capability.description), hit.tool.document()) < _MIN_COVERAGE:
             continue  # ranked first among unrelated tools is not enough: it must be about this work
         if capability.role == "none":

@@ -54,6 +54,7 @@ class ToolInfo:
     read_only: bool = False
     idempotent: bool = False
     open_world: bool = True
+    destructive: bool = True  # MCP's default for a tool that is not read-only
 
     @classmethod
     def from_mcp(cls, server: ServerRef, tool: mt.Tool) -> ToolInfo:
@@ -67,6 +68,7 @@ class ToolInfo:
             read_only=bool(notes and notes.read_only_hint),
             idempotent=bool(notes and notes.idempotent_hint),
             open_world=not (notes is not None and notes.open_world_hint is False),
+            destructive=not (notes is not None and notes.destructive_hint is False),
         )
 
     @property

@@ -69,7 +69,7 @@ def up_command(
     planner_port: Annotated[int, typer.Option(help="Planner port (0 picks a free one).")] = 8810,
     registry_port: Annotated[int, typer.Option(help="Registry port (0 picks a free one).")] = 8700,
 ) -> None:
-    """Start the registry, the docs/sql/code MCP servers and the three agents on embedded defaults."""
+    """Start the registry, the docs/sql/code/memory MCP servers and the three agents on embedded defaults."""
     configure_logging("WARNING")
     env = AgentSettings()
     configure_tracing(

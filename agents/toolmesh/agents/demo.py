@@ -53,6 +53,8 @@ async def demo_mesh(workdir: Path, samples: Path, **kwargs: Any) -> AsyncIterato
         "docs": {"roots": [samples / "handbook"], "index_path": workdir / "docs.sqlite", "embedder": "none"},
         "sql": {"sample_path": workdir / "shop.sqlite"},
         "code": {"root": samples / "shop", "index_path": workdir / "code.sqlite"},
+        # the conversation's long-term memory, in the work folder (BM25 recall: no model to load)
+        "memory": {"store": f"sqlite:///{workdir / 'memory.sqlite'}", "embedder": "none"},
     }
     async with launch_mesh(workdir, server_settings=server_settings, **kwargs) as mesh:
         async with Client(mesh.servers["docs"]) as docs:

@@ -254,7 +254,7 @@ async def launch_mesh(
     workdir: Path,
     *,
     servers: Mapping[str, FastMCP[Any]] | None = None,
-    server_names: Sequence[str] = ("docs", "sql", "code"),
+    server_names: Sequence[str] = ("docs", "sql", "code", "memory"),
     server_settings: Mapping[str, Mapping[str, Any]] | None = None,
     agent_settings: Mapping[str, Any] | None = None,
     model: ChatModel | None = None,

@@ -34,6 +34,7 @@ from toolmesh.agents.model import ChatModel
 from toolmesh.agents.plan import Plan, parse_plan, validate_plan
 from toolmesh.agents.planner.answer import given_work
 from toolmesh.agents.planner.loop import Budget, Policy, Work
+from toolmesh.agents.planner.memory import MemoryTools
 from toolmesh.agents.planner.model_policy import ModelPolicy
 from toolmesh.agents.planner.policy import DeterministicPolicy
 from toolmesh.agents.planner.turn import Outcome, TurnRunner
@@ -192,6 +193,8 @@ class PlannerAgent(AgentExecutor):
                     budget=self.budget,
                     review_rounds=self.max_rounds,
                     writer=ModelWriter(self.model) if self.model is not None else None,
+                    memory=MemoryTools.find(catalog) if given is None else None,
+                    context_id=context.context_id or "",
                 )
                 work = (
                     await self._given(updater, context, request, given, lost)
@@ -282,6 +285,9 @@ class PlannerAgent(AgentExecutor):
             # why each part went where it did: every source's score and the routes review sent it away from
             "scores": [{r: round(s, 3) for r, s in pw.scores.items()} for pw in work.parts],
             "tried": [pw.memory.get("tried", []) for pw in work.parts],
+            "memories_used": [
+                {"id": m.id, "text": m.text[:200], "kind": m.kind} for m in work.shared.get("memories") or []
+            ],
             "writer": outcome.writer,
         }
         await updater.add_artifact([json_part(summary)], artifact_id="outcome", name="outcome")

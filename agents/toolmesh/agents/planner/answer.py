@@ -286,6 +286,9 @@ def write_brief(work: Work) -> Draft:
         steps = answer_steps(work, pw) if pw.status == "answered" else []
         per_part[pw.index] = {r.step_id for r in steps}
         chosen += [r for r in steps if r not in chosen]
+    memories = work.shared.get("memories") or []
+    remembered = [work.results[s] for s in work.shared.get("memory_steps", []) if s in work.results]
+    chosen += [r for r in remembered if memories and r not in chosen]
     evidence = extract_evidence(chosen)
     many = len(work.parts) > 1
     lines: list[str] = []
@@ -311,6 +314,10 @@ def write_brief(work: Work) -> Draft:
                 sql=pw.sql,
             )
         )
+    cite = next((e.n for e in evidence if remembered and e.step_id == remembered[0].step_id), None)
+    if memories and cite is not None:  # quoted as what was remembered, not as a finding of the sources
+        lines += ["", "From memory (remembered earlier in this conversation):"]
+        lines += [f"- {m.text} ({m.kind}, {m.at[:10]}) [{cite}]" for m in memories]
     flagged = [
         r.step_id for r in chosen if find_injections(f"{r.text}\n{json.dumps(r.structured, default=str)}")
     ]

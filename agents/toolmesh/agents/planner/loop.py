@@ -32,7 +32,7 @@ __all__ = [
     "Work",
 ]
 
-Route = Literal["docs", "sql", "code", "trace", "schema", "tool", "given"]
+Route = Literal["docs", "sql", "code", "trace", "schema", "tool", "given", "memory"]
 PartStatus = Literal["open", "answered", "unanswerable", "clarify"]
 RunPlan = Callable[[Plan, int], Awaitable[list[StepResult]]]
 

@@ -350,6 +350,8 @@ class DeterministicPolicy:
         if isinstance(forced, str) and forced in scores:
             route, close = forced, []  # the caller chose, or review sent the part to another source
         translation = pw.translation
+        if close and "sql" in close and (translation is None or translation.confidence < 0.75):
+            close = []  # SQL that leaves a quarter of the question unexplained is no rival worth asking about
         if route is None:
             if len(pw.part.terms) <= 1 and not (pw.part.identifiers or pw.part.quoted):
                 return self._vague(pw)  # "help": one word that nothing matches is a question to ask back

@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from toolmesh.agents.conversation import Turn, TurnPart, is_follow_up, resolve, words_for_memory
+from toolmesh.agents.evidence import extract_evidence
+from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.planner.answer import Draft, write_brief
 from toolmesh.agents.planner.loop import Budget, Loop, PartWork, Policy, RoundRecord, RunPlan, Work
+from toolmesh.agents.planner.memory import MemoryTools, fact_to_remember, recalled
 from toolmesh.agents.question import analyse
 from toolmesh.agents.reviewer.checks import ReviewRequest, Verdict
 
@@ -56,12 +59,16 @@ class TurnRunner:
         budget: Budget | None = None,
         review_rounds: int = 2,
         writer: Writer | None = None,
+        memory: MemoryTools | None = None,
+        context_id: str = "",
     ) -> None:
         self.policy = policy
         self.loop = Loop(policy, run_plan, budget)
         self.review = review
         self.review_rounds = review_rounds
         self.writer = writer
+        self.memory = memory
+        self.context_id = context_id
 
     def prepare(
         self, request: str, history: Sequence[Turn] = (), choices: dict[int, dict[str, Any]] | None = None
@@ -96,6 +103,62 @@ class TurnRunner:
         return Work(question=question, parts=parts)
 
     async def run(self, work: Work, request: str) -> Outcome:
+        if self.memory is not None and work.parts:
+            fact = fact_to_remember(request)
+            if fact is not None and self.memory.remember is not None:
+                return await self._remember(work, request, fact)
+            await self._recall(work, request)
+        outcome = await self._answer(work, request)
+        if outcome.state == "failed" and outcome.kind == "unanswered" and work.shared.get("memories"):
+            # no source has it, but it was remembered: say both, the memory quoted and cited
+            draft = write_brief(work)
+            turn = _turn(work, request, draft)
+            return Outcome(
+                "completed", draft.text, "partial", draft=draft, turn=turn, records=self.loop.records
+            )
+        if self.memory is not None and outcome.state == "completed" and outcome.kind == "answered":
+            first = next((line for line in outcome.answer.splitlines() if line.strip()), "")
+            await self._store(work, f"{request} → {first}", "task")
+        return outcome
+
+    async def _recall(self, work: Work, request: str) -> None:
+        """Memories of this context (and the global scope) that are about the request, for the answer."""
+        assert self.memory is not None
+        call = self.memory.recall_call(request, self.context_id)
+        if call is None:
+            return
+        await self.loop.execute(work, [call], "recall what was remembered about this")
+        work.shared["memories"] = recalled(
+            request, [r for _, r in work.parts[0].results(work, "memory:recall")]
+        )
+        work.shared["memory_steps"] = [s for c, s in work.parts[0].calls if c.purpose == "memory:recall"]
+
+    async def _store(self, work: Work, text: str, kind: str) -> StepResult | None:
+        assert self.memory is not None
+        call = self.memory.remember_call(text, kind, self.context_id)
+        if call is None:
+            return None
+        await self.loop.execute(work, [call], f"remember the {kind}")
+        stored = work.parts[0].results(work, "memory:remember")
+        return stored[-1][1] if stored else None
+
+    async def _remember(self, work: Work, request: str, fact: str) -> Outcome:
+        """A request to remember a fact: stored for this conversation, answered with what was stored."""
+        result = await self._store(work, fact, "fact")
+        part = work.parts[0]
+        part.route, part.stage = "memory", "done"
+        if result is None or result.status != "ok":
+            part.status, part.reason = "unanswerable", (result.error if result else None) or "not stored"
+            why = f"Not remembered: {part.reason}"
+            draft = Draft(text=why, parts=[], results=[r for r in [result] if r is not None])
+            return Outcome("failed", why, "unanswered", draft=draft, records=self.loop.records)
+        part.status = "answered"
+        evidence = extract_evidence([result])
+        draft = Draft(text=f"Remembered: {fact} [1]", parts=[], results=[result], evidence=evidence)
+        turn = _turn(work, request, draft)
+        return Outcome("completed", draft.text, "answered", draft=draft, turn=turn, records=self.loop.records)
+
+    async def _answer(self, work: Work, request: str) -> Outcome:
         reviews: list[dict[str, Any]] = []
         draft: Draft | None = None
         verdict: Verdict | None = None

@@ -20,6 +20,7 @@ from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.model import ChatModel, parse_json_object
 from toolmesh.agents.reviewer.relevance import relevance_issues
 from toolmesh.agents.reviewer.verdict import Issue, ModelVerdict, ReviewPart, ReviewRequest, Verdict
+from toolmesh.protocols.screening import INJECTION_PATTERNS, find_injections, redact_injections
 
 __all__ = [
     "INJECTION_PATTERNS",
@@ -33,49 +34,10 @@ __all__ = [
     "review_deterministic",
 ]
 
-INJECTION_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"\b(ignore|disregard|forget|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|any|your)\b[^.\n]{0,20}"
-        r"\b(instructions?|prompts?|rules|directions|guidelines)\b",
-        r"\byou are now\b",
-        r"\b(new|updated|real) (system )?instructions?\s*:",
-        r"\bsystem prompt\b",
-        r"<\|?(im_start|im_end|system|endoftext)\|?>",
-        r"^\s*(system|assistant)\s*:",
-        r"\bdo not (tell|inform|mention)[^.\n]{0,30}\b(user|anyone)\b",
-        r"\b(reveal|print|send|exfiltrate|leak)\b[^.\n]{0,40}"
-        r"\b(api[ _-]?key|password|secret|token|credentials)\b",
-        r"\b(run|execute)\b[^.\n]{0,20}\b(command|shell|script)\b",
-        r"\b(curl|wget)\s+https?://",
-        r"\binstead,? (answer|respond|reply|say)\b",
-    )
-)
-
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\w])")
 _QUOTED = re.compile(r"[\"“]([^\"”\n]{3,120})[\"”]|`([^`\n]{2,120})`")
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _NON_CLAIM = re.compile(r"Not answered:|Needs a choice:|not found|could not", re.IGNORECASE)
-
-
-_FRAGMENT = re.compile(r"(?<=[.!?])\s+|\n|\\n|\"")
-
-
-def find_injections(text: str) -> list[str]:
-    """The sentences of ``text`` that look like instructions aimed at an agent."""
-    found: list[str] = []
-    for fragment in _FRAGMENT.split(text):
-        fragment = fragment.strip()
-        if fragment and any(p.search(fragment) for p in INJECTION_PATTERNS):
-            found.append(fragment[:300])
-    return list(dict.fromkeys(found))
-
-
-def redact_injections(text: str) -> str:
-    """``text`` with every instruction-like sentence replaced by a marker (for quoting tool output)."""
-    for fragment in find_injections(text):
-        text = text.replace(fragment, "[instruction removed]")
-    return text
 
 
 def _output_text(result: StepResult) -> str:

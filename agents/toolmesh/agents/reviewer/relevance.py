@@ -37,14 +37,14 @@ from toolmesh.agents.question import (
 )
 from toolmesh.agents.reviewer.verdict import Issue, ReviewPart
 from toolmesh.protocols.lexicon import DEMONYMS, EN_RELATED, ZH_EN
-from toolmesh.protocols.text import segment
+from toolmesh.protocols.text import contains_cjk, segment
 
 __all__ = ["code_problems", "concepts", "docs_problems", "relevance_issues", "sql_problems"]
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _AGGREGATES = {"count": "COUNT(", "sum": "SUM(", "avg": "AVG("}
 _COMPUTED = {"count", "sum", "avg", "min", "max", "top"}
-_ABOUT_SQL = 0.5  # share of a part's concepts the SQL must name
+_ABOUT_SQL = 0.4  # share of a part's concepts the SQL must name (a question carries words of its telling)
 _ABOUT_CODE = 0.5
 _DURATION = re.compile(
     r"\d+(?:\s*(?:to|-|–|or)\s*\d+)?\s*(?:business\s+|working\s+|calendar\s+)?"
@@ -56,6 +56,24 @@ _DATABASE_WORDS = re.compile(r"\b(?:tables?|rows?|columns?|database|schema)\b|�
 _CODE_ONLY = CODE_WORDS - set(content_terms("return returns returned method methods"))
 _VALUE_WORD = re.compile(r"(?<=[a-z] )[A-Z][A-Za-z]+|(?<=[\u4e00-\u9fff])[A-Za-z]+")  # not sentence-initial
 _UNITS = frozenset({"eur", "euro", "euros", "usd", "dollars", "%", "percent", "days", "units"})
+_LOWEST = re.compile(r"\b(?:smallest|lowest|minimum|least|cheapest)\b|最低|最小|最少", re.I)
+_HIGHEST = re.compile(r"\b(?:largest|highest|maximum|biggest|most expensive)\b|最高|最大|最多", re.I)
+_DATE_COLUMN = re.compile(r"DATE|_AT\b|TIME|_ON\b|\bDAY", re.I)
+_UNITS_ASKED = re.compile(r"\bhow many (?:units|items|pieces)\b|多少件", re.I)
+_MONEY_ASKED = re.compile(
+    r"\bhow much (?:money|revenue)\b|\b(?:net|gross) of vat\b|\bin (?:eur|euros?|dollars)\b|\bworth\b"
+    r"|\b(?:revenue|turnover)\b|多少钱|金额|营业额|收入",
+    re.I,
+)
+_MONEY_COLUMN = re.compile(r"amount|price|total|revenue|value|paid|cost", re.I)
+_YES_NO = re.compile(
+    r"^(?:is|are|was|were|does|do|did|can|could|has|have|will|should)\b|吗\s*[?？]?\s*$", re.I
+)
+_RELATIVE_TIME = re.compile(
+    r"\b(?:last|this|next|past|previous)\s+(?:week|month|quarter|year)\b|\byesterday\b|\btoday\b"
+    r"|上个月|上月|本月|这个月|去年|今年|上周|本周|昨天|今天",
+    re.I,
+)
 _NUMBER_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|a few|several"
 )
@@ -101,10 +119,17 @@ def _about(part: Part, sql: str, asked: str) -> list[str]:
         problems.append(f"the SQL is not about {', '.join(missing[:5])}")
     a = part.analytic
     for role, phrase in (("measure", a.measure), ("grouping", a.group)):
+        if phrase and contains_cjk(phrase):  # 方式 of 支付方式: with the word the question put before it
+            words = segment(asked)
+            at = next((i for i, w in enumerate(words) if phrase in w), None)
+            if at:
+                phrase = words[at - 1] + words[at] if contains_cjk(words[at - 1]) else words[at]
         head = list(concepts(phrase or "").items())
+        # the head noun names it ("customer segment"); a Chinese word any of its parts (支付|方式)
+        heads = head if phrase and contains_cjk(phrase) else head[-1:]
         if (
             head
-            and not _names(*head[-1], named, sql)
+            and not any(_names(w, f, named, sql) for w, f in heads)
             and not (role == "grouping" and _literal_in(phrase or "", sql))
         ):
             problems.append(f"it asks about {phrase} ({role}), which the SQL does not use")
@@ -135,6 +160,9 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
         problems.append(
             f"it asks for the {'highest' if ask == 'max' else 'lowest'} value, and the SQL ranks nothing"
         )
+    both = _LOWEST.search(part.text) and _HIGHEST.search(part.text)
+    if both and not ("MIN(" in upper and "MAX(" in upper):
+        problems.append("it asks for both the lowest and the highest value, and the SQL computes not both")
     if ask == "top" and ("ORDER BY" not in upper or "LIMIT" not in upper):
         problems.append("it asks for a ranking, and the SQL neither orders nor limits")
     grouped_by_value = a.group is not None and _literal_in(a.group, sql)  # "paid by paypal": a filter
@@ -180,7 +208,27 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
     selected = upper.split(" FROM ", 1)[0]
     if (asked_now.startswith("who ") or "是谁" in asked_now) and "NAME" not in selected:
         problems.append("it asks who, and the SQL selects no name")
-    return problems + _about(part, sql, follow_up or part.text)
+    shaped = _shape(asked_now, upper, selected, len(rows))
+    return problems + shaped + _about(part, sql, follow_up or part.text)
+
+
+def _shape(asked: str, upper: str, selected: str, rows: int) -> list[str]:
+    """What the wording asks the result to be, against what the SQL selects."""
+    problems: list[str] = []
+    if re.search(r"\bwhen\b|什么时候|哪天|何时", asked) and not _DATE_COLUMN.search(selected):
+        problems.append("it asks when, and the SQL selects no date")
+    if _UNITS_ASKED.search(asked) and "COUNT(" in selected and "SUM(" not in selected:
+        problems.append("it asks how many units (a quantity), and the SQL counts rows")
+    summed = re.findall(r"SUM\(([^)]*)\)", selected)
+    if _MONEY_ASKED.search(asked) and summed and not any(_MONEY_COLUMN.search(s) for s in summed):
+        problems.append("it asks for an amount of money, and the SQL sums no amount, price or total")
+    listing = not re.search(r"\b(?:COUNT|SUM|AVG|MIN|MAX)\(", selected)
+    if _YES_NO.search(asked) and listing and rows > 1:
+        problems.append("it asks yes or no, and the SQL lists rows")
+    dated = " WHERE " in f" {upper} " and re.search(r"DATE|_AT\b|TIME|DAY|\d{4}-\d{2}", upper)
+    if _RELATIVE_TIME.search(asked) and not dated:
+        problems.append("it names a period relative to today, and the SQL filters on no date")
+    return problems
 
 
 def docs_problems(part: Part, text: str) -> list[str]:

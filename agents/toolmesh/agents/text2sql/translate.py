@@ -272,6 +272,8 @@ class _Builder:
             if self._is_cue(phrase, by_words):
                 self.use(parts)
                 continue
+            if self._compound_head(phrase, by_words):
+                continue  # "gift cards" are not the payment method "card"
             carried = set(parts) <= set(self.part.inherited)
 
             def score(h: ValueHit, carried: bool = carried, phrase: str = phrase) -> float:
@@ -291,6 +293,22 @@ class _Builder:
         kept = [f for f in filters if f.column not in fresh_columns or not set(f.words.split()) <= inherited]
         self.replaced += [f.words for f in filters if f not in kept]
         return kept
+
+    def _compound_head(self, phrase: str, by_words: dict[str, list[ValueHit]]) -> bool:
+        """Whether one-word ``phrase`` is the head of a compound whose modifier names nothing in the
+        database ("gift card", "credit note"): the compound is another thing than the value."""
+        if " " in phrase or contains_cjk(phrase):
+            return False
+        words = re.findall(r"[a-z0-9]+", self.part.text.lower())
+        for i, word in enumerate(words[1:], 1):
+            if word.rstrip("s") != phrase.rstrip("s"):
+                continue
+            before = words[i - 1]
+            if not content_terms(before) or before in by_words or before in self.part.inherited:
+                return False
+            named = any(self.linker.score([before], (t, None))[0] > 0 for t in self.schema.tables)
+            return not named
+        return False
 
     def _before_a_table(self, phrase: str) -> bool:
         """Whether ``phrase`` stands right before a word naming a table ("placed orders")."""

@@ -38,6 +38,7 @@ SAMPLE_CALLS: list[tuple[str, dict[str, Any]]] = [
     ("sql_find_tables", {"question": "Which customers paid the most for their orders?"}),
     ("code_find_symbol", {"query": "build_gateway"}),
     ("docs_index_status", {}),
+    ("memory_status", {}),
 ]
 
 

@@ -122,6 +122,26 @@ PINNED: dict[str, list[str]] = {
     "toolmesh.servers.sql": ["SPEC", "SqlSettings", "build_server"],
     "toolmesh.servers.code": ["CodeSettings", "SPEC", "build_server"],
     "toolmesh.servers.docs": ["SPEC", "DocsService", "DocsSettings", "build_server"],
+    "toolmesh.servers.memory": [
+        "SPEC",
+        "InMemoryStore",
+        "Memory",
+        "MemoryIn",
+        "MemorySettings",
+        "MemoryStore",
+        "RecallHit",
+        "RecallOutcome",
+        "Remembered",
+        "build_server",
+        "open_store",
+    ],
+    "toolmesh.protocols.screening": [
+        "INJECTION_PATTERNS",
+        "SecretFinding",
+        "find_injections",
+        "find_secrets",
+        "redact_injections",
+    ],
 }
 
 

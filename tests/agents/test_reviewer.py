@@ -427,3 +427,35 @@ def test_a_question_for_both_extremes_needs_both_in_the_sql() -> None:
     assert any("both the lowest and the highest" in p for p in problems), problems
     both = "SELECT MIN(total_amount), MAX(total_amount) FROM invoices"
     assert not any("both" in p for p in sql_problems(part, both, [[5.0, 7043.82]]))
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "rows", "problem"),
+    [
+        ("When was order 777 placed?", "SELECT order_id, status FROM orders WHERE order_id = 777",
+         [[777, "x"]], "selects no date"),
+        ("How many units are we holding in each category?",
+         "SELECT c.name, COUNT(*) FROM products p JOIN categories c ON c.category_id = p.category_id "
+         "GROUP BY c.name", [["Audio", 10], ["Books", 12]], "counts rows"),
+        ("How much money did we make on Kitchen products, net of VAT?",
+         "SELECT SUM(quantity) FROM order_items", [[879]], "sums no amount"),
+        ("Is the card charged when the order is placed?",
+         "SELECT order_id FROM orders WHERE status = 'placed' LIMIT 50", [[1], [2]], "yes or no"),
+        ("How many gift cards did we sell last month?", "SELECT COUNT(*) FROM products", [[120]],
+         "relative to today"),
+    ],
+)  # fmt: skip
+def test_sql_whose_result_has_the_wrong_shape_for_the_wording_is_rejected(
+    question: str, sql: str, rows: list[list[Any]], problem: str
+) -> None:
+    problems = sql_problems(analyse_resolved(question), sql, rows, question)
+    assert any(problem in p for p in problems), problems
+
+
+def test_a_passage_does_not_count_what_happened() -> None:
+    passage = "An invoice may be paid in two instalments; VAT at 20% is added to every invoice."
+    for question in ("How many invoices were settled in two instalments?", "How much have we sold in 2024?"):
+        problems = docs_problems(analyse_resolved(question), passage)
+        assert any("what happened" in p for p in problems), problems
+    policy = docs_problems(analyse_resolved("How many instalments can an invoice be paid in?"), passage)
+    assert not any("what happened" in p for p in policy)

@@ -242,6 +242,8 @@ ZH_EN: dict[str, tuple[str, ...]] = {
 # General business vocabulary, as the Chinese entries above: never one schema's names.
 EN_RELATED: dict[str, tuple[str, ...]] = {
     "smallest": ("minimum", "lowest", "min"),
+    "billed": ("invoice", "invoiced", "total"),
+    "bill": ("invoice", "total"),
     "largest": ("maximum", "highest", "max"),
     "biggest": ("maximum", "highest", "max"),
     "revenue": ("amount", "total", "sales", "income"),

@@ -1,4 +1,4 @@
-"""toolmesh's MCP servers: docs, sql and code.
+"""toolmesh's MCP servers: docs, sql, code and memory.
 
 Each is a subpackage registered as a `toolmesh.servers` entry point.
 """

@@ -74,6 +74,10 @@ _RELATIVE_TIME = re.compile(
     r"|上个月|上月|本月|这个月|去年|今年|上周|本周|昨天|今天",
     re.I,
 )
+# "how much have we sold", "how many invoices were settled": past events, counted from the records
+_HAPPENED = re.compile(
+    r"\b(?:have|has|had|did)\s+(?:we|they|customers|the shop|our customers)\b|\b(?:were|was)\s+\w+ed\b", re.I
+)
 _NUMBER_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|a few|several"
 )
@@ -256,6 +260,10 @@ def docs_problems(part: Part, text: str) -> list[str]:
         problems.append("it asks about the database itself, which a document passage cannot show")
     elif a.time_group or (a.group and part.ask in _COMPUTED) or (part.ask == "top" and (a.limit or 1) > 1):
         problems.append(f"it asks per {a.time_group or a.group}, which a document passage does not compute")
+    elif part.ask in {"count", "sum", "avg"} and _HAPPENED.search(part.text):
+        problems.append(
+            "it asks for a total of what happened (the records), which a passage does not compute"
+        )
     elif a.listing and any(c.phrase and c.phrase not in _UNITS for c in a.comparisons):
         problems.append("it asks for the rows whose count passes a limit, which a passage does not compute")
     elif part.ask in _COMPUTED and not re.search(

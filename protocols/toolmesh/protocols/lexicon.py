@@ -54,6 +54,9 @@ ZH_EN: dict[str, tuple[str, ...]] = {
     "分类": ("category",),
     "发票": ("invoice",),
     "增值税": ("vat",),
+    "寄到": ("shipping",),  # the column word, not the status 'shipped'
+    "寄往": ("shipping",),
+    "发往": ("shipping",),
     "不含税": ("net", "excluding vat"),
     "含税": ("gross", "including vat", "total"),
     "钱": ("amount", "money"),

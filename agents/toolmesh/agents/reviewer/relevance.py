@@ -207,7 +207,8 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
     asked_now = (follow_up or part.text).strip().lower()
     if follow_up:  # "那VIP客户呢？": the value a follow-up swaps in must be in the SQL
         for value in _VALUE_WORD.findall(follow_up):
-            if value.lower() not in sql.lower() and value.lower() not in {"sql", "id"}:
+            named = [value, *DEMONYMS.get(value.lower(), ())]  # "Italian" ~ 'Italy'
+            if not any(n.lower() in sql.lower() for n in named) and value.lower() not in {"sql", "id"}:
                 problems.append(f"the follow-up asks about {value}, which the SQL does not use")
     selected = upper.split(" FROM ", 1)[0]
     if (asked_now.startswith("who ") or "是谁" in asked_now) and "NAME" not in selected:

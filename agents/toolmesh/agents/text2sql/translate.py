@@ -577,6 +577,10 @@ class _Builder:
                     self.use([w for w in self.words if w in _CREATION])
                     break
         labels = [ColumnRef(table=owner.name, column=c.name) for c in owner.labels()]
+        if re.search(r"\bwhen\b|什么时候|哪天|何时", asked_now):  # "when was it placed": its date
+            dated = self.date_column(base)
+            if dated is not None and dated not in labels:
+                labels.append(dated)
         asked = self.linker.columns(
             self.free(), where=lambda t, c: t.name == base.name or self._parent_path(base.name, t.name)
         )

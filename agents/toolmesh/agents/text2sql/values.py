@@ -19,7 +19,7 @@ from toolmesh.agents.text2sql.schema import Schema
 
 __all__ = ["ValueHit", "candidates", "local_hits", "parse_probe", "probe_sql"]
 
-_MAX_CANDIDATES = 120
+_MAX_CANDIDATES = 200
 _MAX_COLUMNS = 24
 _SKIP = re.compile(r"(?:^|_)(?:id|email|mail|url|hash|password|token)$")
 
@@ -42,6 +42,11 @@ def _variants(phrase: str) -> list[str]:
     if " " in phrase:
         out.append(phrase.replace(" ", "_"))
         out.append(phrase.replace(" ", "-"))
+    elif phrase.isalpha() and len(phrase) >= 4 and not phrase.endswith("ed"):
+        stem = out[-1] if len(out) > 1 else phrase  # "returns" ~ a status 'returned'
+        out.append(stem + "d" if stem.endswith("e") else stem + "ed")
+        if stem[-1] in "lpt" and stem[-2] in "aeiou" and len(stem) <= 6:
+            out.append(stem + stem[-1] + "ed")  # "cancel" ~ 'cancelled', "ship" ~ 'shipped'
     return out
 
 

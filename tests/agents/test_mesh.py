@@ -180,7 +180,7 @@ async def test_a_question_no_source_answers_fails_saying_what_was_tried(mesh: Me
     assert _rounds(outcome)  # it looked before it gave up
 
 
-async def test_follow_ups_in_one_context_survive_a_planner_restart_of_memory(mesh: MeshHandle) -> None:
+async def test_follow_ups_in_one_context_resolve_from_the_stored_turns(mesh: MeshHandle) -> None:
     first, _ = await _ask(mesh, "How many orders are in the orders table?")
     assert first.state == TaskState.TASK_STATE_COMPLETED
     follow = await ask_planner(
@@ -231,3 +231,40 @@ async def test_a_secret_is_not_remembered(mesh: MeshHandle) -> None:
     assert "hunter2" not in told.status_text and "secret" in told.status_text.lower()
     asked = await ask_planner(mesh.planner_url, "What is the admin password?", context_id=told.context_id)
     assert artifact_json(asked.artifacts["outcome"])["memories_used"] == []
+
+
+async def test_what_review_corrected_is_remembered_for_the_context(mesh: MeshHandle) -> None:
+    from fastmcp import Client
+
+    asked, _ = await _ask(mesh, "What is the CEO's phone number?")
+    reviews = _reviews(asked)
+    assert reviews and reviews[0]["verdict"]["approved"] is False  # the best passage did not answer it
+    async with Client(mesh.servers["memory"]) as memory:
+        found = await memory.call_tool(
+            "recall",
+            {"query": "CEO phone number rejected", "context_id": asked.context_id, "kinds": ["correction"]},
+        )
+    texts = [h["memory"]["text"] for h in (found.structured_content or {})["hits"]]
+    assert texts and "rejected" in texts[0] and "CEO" in texts[0]
+
+
+async def test_a_follow_up_resolves_on_a_restarted_planner(mesh: MeshHandle) -> None:
+    """A new planner process on the same task store picks the conversation up: memory is in the store."""
+    from toolmesh.agents.mesh import run_agent
+    from toolmesh.agents.settings import AgentSettings
+
+    first, _ = await _ask(mesh, "How many customers do we have in France?")
+    assert first.state == TaskState.TASK_STATE_COMPLETED
+    settings = AgentSettings(
+        registry_url=mesh.registry_url,
+        registry_token=mesh.registry_token,
+        task_db_url=f"sqlite+aiosqlite:///{WORK[0] / 'planner-tasks.db'}",
+    )
+    async with run_agent("planner", settings) as restarted:
+        with anyio.fail_after(90):
+            follow = await ask_planner(
+                restarted.url, "and how many of those are vip?", context_id=first.context_id
+            )
+    assert follow.state == TaskState.TASK_STATE_COMPLETED, follow.status_text
+    (vip,) = _gold(mesh, "SELECT COUNT(*) FROM customers WHERE country = 'France' AND segment = 'vip'")[0]
+    assert f"**{vip}**" in follow.artifacts["answer"].parts[0].text

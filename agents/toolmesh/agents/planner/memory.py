@@ -9,7 +9,8 @@ With a memory server in the catalog (its tools found by capability, like every o
   the request's words and are not flagged as instructions are quoted with the answer, cited, and listed in
   the outcome as used — never followed: a memory is data, like any tool output;
 - an approved answer is stored as a task record (the request and the answer's first line), so a later
-  question can recall what was found.
+  question can recall what was found; what review rejected is stored as a correction (the part, the route,
+  why), for the memory tools and later sessions — not quoted to the user.
 
 Without a memory server all of this is skipped; the conversation memory of ``conversation.py`` (the turns
 of one context in the task store) works either way.
@@ -36,6 +37,7 @@ _REMEMBER = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _RECALL_K = 5
+_QUOTED = {"fact", "task"}
 _USED = 3
 _RELEVANT = 0.5  # share of the request's content words a memory must contain to be quoted
 
@@ -104,6 +106,8 @@ def recalled(request: str, results: Sequence[StepResult]) -> list[Recalled]:
             memory = hit.get("memory") if isinstance(hit, Mapping) else None
             if not isinstance(memory, Mapping) or memory.get("suspicious") or memory.get("flags"):
                 continue
+            if memory.get("kind") not in _QUOTED:
+                continue  # review's corrections are the planner's notes, not something to tell the user
             text = str(memory.get("text") or "")
             if text and terms and coverage(terms, text) >= _RELEVANT:
                 out.append(

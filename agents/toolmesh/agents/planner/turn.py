@@ -133,6 +133,16 @@ class TurnRunner:
         )
         work.shared["memory_steps"] = [s for c, s in work.parts[0].calls if c.purpose == "memory:recall"]
 
+    async def _corrections(self, work: Work, verdict: Verdict) -> None:
+        """What review corrected, remembered for this context: the part, the route and why it was wrong."""
+        for pw in _rejected_parts(work, verdict)[:2]:
+            why = next(
+                (i.message for i in verdict.issues if i.severity == "error" and _about(i.message, pw)), ""
+            )
+            if why and pw.route:
+                text = f"For {pw.asked or pw.part.text!r}, the answer from {pw.route} was rejected: {why}"
+                await self._store(work, text[:2000], "correction")
+
     async def _store(self, work: Work, text: str, kind: str) -> StepResult | None:
         assert self.memory is not None
         call = self.memory.remember_call(text, kind, self.context_id)
@@ -193,6 +203,8 @@ class TurnRunner:
             reviews.append(
                 {"round": review_round, "verdict": verdict.model_dump(mode="json"), "answer": answer}
             )
+            if not verdict.approved and self.memory is not None:
+                await self._corrections(work, verdict)
             if verdict.approved or review_round == self.review_rounds:
                 break
             if not _reopen(work, verdict):

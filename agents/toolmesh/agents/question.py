@@ -240,23 +240,29 @@ def coverage(terms: tuple[str, ...] | list[str], text: str) -> float:
     if not terms:
         return 0.0
     found = set(content_terms(text))
-    every = set(terms_of(text))
+    every: set[str] | None = None  # all of the text's terms, analysed only when a related word is tried
     cjk = [w for w in found if len(w) >= 2 and contains_cjk(w)]
     hit = 0
     for term in terms:
-        chinese = (
-            contains_cjk(term)
-            and len(term) >= 2
-            and (
+        if term in found:
+            hit += 1
+        elif contains_cjk(term):
+            if len(term) >= 2 and (
                 term in text
                 or any(term in w or w in term for w in cjk)
-                or any(set(content_terms(e)) <= found for e in _renderings(term))  # 增值税 ~ "VAT"
-            )
-        )
-        related = any(set(terms_of(e)) <= every for e in _related().get(term, ()))
-        if term in found or chinese or related:
-            hit += 1
+                or any(_expanded(e, True) <= found for e in _renderings(term))  # 增值税 ~ "VAT"
+            ):
+                hit += 1
+        elif term in _related():
+            every = set(terms_of(text)) if every is None else every
+            hit += any(_expanded(e, False) <= every for e in _related()[term])  # smallest ~ minimum
     return hit / len(terms)
+
+
+@lru_cache(maxsize=4096)
+def _expanded(word: str, content: bool) -> frozenset[str]:
+    """The analysed terms of a lexicon word (its content terms, or all of them)."""
+    return frozenset(content_terms(word) if content else terms_of(word))
 
 
 @lru_cache(maxsize=1)

@@ -287,7 +287,7 @@ def write_brief(work: Work) -> Draft:
         per_part[pw.index] = {r.step_id for r in steps}
         chosen += [r for r in steps if r not in chosen]
     memories = work.shared.get("memories") or []
-    remembered = [work.results[s] for s in work.shared.get("memory_steps", []) if s in work.results]
+    remembered = [r for _, r in work.parts[0].results(work, "memory:recall")] if work.parts else []
     chosen += [r for r in remembered if memories and r not in chosen]
     evidence = extract_evidence(chosen)
     many = len(work.parts) > 1

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from toolmesh.agents.capabilities import Choice
 from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.plan import Plan, Step, ToolCall
 from toolmesh.agents.question import Part, Question
@@ -45,6 +46,18 @@ class Call(BaseModel):
     server: str
     tool: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, choice: Choice, part: int, purpose: str, value: Any = None, **extra: Any) -> Call:
+        """A call of the tool ``choice`` found: ``value`` in its input argument, the ``extra`` arguments
+        the tool has (the others dropped)."""
+        arguments = dict(extra)
+        if choice.argument is not None and value is not None:
+            arguments[choice.argument] = value
+        props = choice.tool.properties()
+        arguments = {k: v for k, v in arguments.items() if k in props or k == choice.argument}
+        server, tool = choice.tool.server.name, choice.tool.name
+        return cls(part=part, purpose=purpose, server=server, tool=tool, arguments=arguments)
 
     def signature(self) -> str:
         return json.dumps([self.server, self.tool, self.arguments], sort_keys=True, default=str)

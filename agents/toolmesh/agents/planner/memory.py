@@ -77,23 +77,13 @@ class MemoryTools:
         wanted: dict[str, Any] = {"kind": kind, "source": "planner" if kind != "fact" else "user"}
         if context_id:
             wanted |= {"scope": "context", "context_id": context_id}
-        return _call(self.remember, "memory:remember", text[:4000], wanted)
+        return Call.of(self.remember, 0, "memory:remember", text[:4000], **wanted)
 
     def recall_call(self, query: str, context_id: str) -> Call | None:
         if self.recall is None:
             return None
         wanted: dict[str, Any] = {"k": _RECALL_K, **({"context_id": context_id} if context_id else {})}
-        return _call(self.recall, "memory:recall", query[:2000], wanted)
-
-
-def _call(choice: Choice, purpose: str, value: str, wanted: Mapping[str, Any]) -> Call:
-    props = choice.tool.properties()
-    arguments = {k: v for k, v in wanted.items() if k in props}
-    if choice.argument is not None:
-        arguments[choice.argument] = value
-    return Call(
-        part=0, purpose=purpose, server=choice.tool.server.name, tool=choice.tool.name, arguments=arguments
-    )
+        return Call.of(self.recall, 0, "memory:recall", query[:2000], **wanted)
 
 
 def recalled(request: str, results: Sequence[StepResult]) -> list[Recalled]:

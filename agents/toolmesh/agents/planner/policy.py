@@ -74,20 +74,7 @@ class DeterministicPolicy:
         self, pw: PartWork, capability: str, purpose: str, value: Any = None, **extra: Any
     ) -> Call | None:
         choice = self.tool(capability)
-        if choice is None:
-            return None
-        arguments = dict(extra)
-        if choice.argument is not None and value is not None:
-            arguments[choice.argument] = value
-        props = choice.tool.properties()
-        arguments = {k: v for k, v in arguments.items() if k in props or k == choice.argument}
-        return Call(
-            part=pw.index,
-            purpose=purpose,
-            server=choice.tool.server.name,
-            tool=choice.tool.name,
-            arguments=arguments,
-        )
+        return Call.of(choice, pw.index, purpose, value, **extra) if choice is not None else None
 
     # --- the rounds -----------------------------------------------------------------------------
 

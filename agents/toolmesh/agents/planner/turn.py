@@ -131,7 +131,6 @@ class TurnRunner:
         work.shared["memories"] = recalled(
             request, [r for _, r in work.parts[0].results(work, "memory:recall")]
         )
-        work.shared["memory_steps"] = [s for c, s in work.parts[0].calls if c.purpose == "memory:recall"]
 
     async def _corrections(self, work: Work, verdict: Verdict) -> None:
         """What review corrected, remembered for this context: the part, the route and why it was wrong."""

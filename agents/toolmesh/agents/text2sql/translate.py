@@ -607,11 +607,8 @@ class _Builder:
             self.linker.score([w], (base.name, None))[0] >= 0.5 for w in self.free()
         )
 
-    def _hops(self, table: str) -> int:
-        """Joins from ``table`` to the nearest table holding a value the question names."""
-        valued = {h.column.table for h in self.hits}
-        if self.group_words:  # "per payment method": the grouped table counts as named too
-            valued.update(m.table for m in self.linker.columns(self.group_words)[:1])
+    def _hops(self, table: str, valued: set[str]) -> int:
+        """Joins from ``table`` to the nearest of the ``valued`` tables."""
         lengths = [0 if t == table else len(self.schema.path(table, t) or [None] * 9) for t in valued]
         return min(lengths, default=9)
 
@@ -621,11 +618,17 @@ class _Builder:
         an ambiguity between tables."""
         if not self.hits or not self.ambiguity:
             return targets
-        nearest = sorted((t for t in targets if t.kind == "measure"), key=lambda t: self._hops(t.table))
+        valued = {h.column.table for h in self.hits}  # the tables holding a value the question names
+        if self.group_words:  # "per payment method": the grouped table counts as named too
+            valued.update(m.table for m in self.linker.columns(self.group_words)[:1])
+        nearest = sorted(
+            (t for t in targets if t.kind == "measure"), key=lambda t: self._hops(t.table, valued)
+        )
         measures = iter(nearest)
         ordered = [next(measures) if t.kind == "measure" else t for t in targets]
-        hops = sorted({self._hops(a.split(".")[0]) for a in self.ambiguity})
-        if len(hops) > 1 and sum(1 for a in self.ambiguity if self._hops(a.split(".")[0]) == hops[0]) == 1:
+        distance = {a: self._hops(a.split(".")[0], valued) for a in self.ambiguity}
+        hops = sorted(set(distance.values()))
+        if len(hops) > 1 and sum(1 for d in distance.values() if d == hops[0]) == 1:
             self.ambiguity = []
         return ordered
 

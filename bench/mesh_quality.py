@@ -71,6 +71,18 @@ def _last_verdict(outcome: Outcome) -> bool | None:
     return bool(value["verdict"]["approved"]) if isinstance(value, dict) else None
 
 
+def _reviews(outcome: Outcome) -> list[str]:
+    """What each review round said (its concerns), to read why an answer was turned down."""
+    said: list[str] = []
+    for key in sorted(k for k in outcome.artifacts if k.startswith("review-")):
+        value = artifact_json(outcome.artifacts[key])
+        verdict = value.get("verdict") if isinstance(value, dict) else None
+        if isinstance(verdict, dict):
+            concerns = [i.get("message") for i in verdict.get("issues") or [] if isinstance(i, dict)]
+            said.append(f"{key}: {'approved' if verdict.get('approved') else 'rejected'}: {concerns}"[:800])
+    return said
+
+
 async def ask_all(
     planner_url: str, questions: list[dict[str, Any]], db: Path, shop: Path
 ) -> list[dict[str, Any]]:
@@ -122,6 +134,7 @@ async def ask_all(
                     "scores": (info or {}).get("scores", []),
                     "tried": (info or {}).get("tried", []),
                     "answer": answer[:1500],
+                    "reviews": _reviews(outcome),
                 }
             )
             mark = "ok " if correct else "BAD"

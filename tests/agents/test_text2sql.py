@@ -126,6 +126,23 @@ SHAPES = [
         "收入最高的三位客户是谁？",
         "SELECT first_name, last_name, revenue FROM customer_revenue ORDER BY revenue DESC LIMIT 3",
     ),
+    # periods: halves and quarters of a year, spans of months, in both languages
+    (
+        "2025年上半年（1月到6月）我们一共开了多少张发票？",
+        "SELECT COUNT(*) FROM invoices WHERE issued_at >= '2025-01-01' AND issued_at < '2025-07-01'",
+    ),
+    (
+        "How many orders were placed in the second half of 2024?",
+        "SELECT COUNT(*) FROM orders WHERE ordered_at >= '2024-07-01' AND ordered_at < '2025-01-01'",
+    ),
+    (
+        "2024年第三季度有多少订单？",
+        "SELECT COUNT(*) FROM orders WHERE ordered_at >= '2024-07-01' AND ordered_at < '2024-10-01'",
+    ),
+    (
+        "How many invoices were issued from March to May 2023?",
+        "SELECT COUNT(*) FROM invoices WHERE issued_at >= '2023-03-01' AND issued_at < '2023-06-01'",
+    ),
 ]
 
 FOLLOW_UPS = [

@@ -32,9 +32,12 @@ __all__ = [
     "analyse_resolved",
     "content_terms",
     "coverage",
+    "focus_terms",
     "split_parts",
     "supported",
     "terms_of",
+    "weak",
+    "without_dates",
 ]
 
 Ask = Literal[
@@ -111,7 +114,8 @@ _FILLER = [
     "是", "什么", "年", "月", "日", "平均", "总", "合计", "总和", "总额", "总计", "through", "via",
     "go", "goes", "going", "went", "put", "hang", "hold", "holds", "keep", "keeps", "kept", "someone",
     "somebody", "anyone", "anybody", "everybody", "wants", "would", "could", "should", "thing", "things",
-    "收到", "我们", "目前", "现在", "剩", "还剩", "剩下",
+    "收到", "我们", "目前", "现在", "剩", "还剩", "剩下", "时候", "out", "up", "off",
+    "yet", "haven", "hasn", "hadn", "didn", "doesn", "isn", "aren", "wasn", "weren",
     "这些", "那些", "它们", "其中", "他们", "她们",
 ]  # fmt: skip
 _CODE_CALLERS = re.compile(
@@ -213,15 +217,35 @@ def content_terms(text: str) -> tuple[str, ...]:
 
 
 # jieba part-of-speech tags of words that say nothing about a topic: particles, prepositions,
-# conjunctions, adverbs, pronouns, numerals, measure words, directions, interjections.
-_FUNCTION_TAGS = ("u", "p", "c", "d", "r", "m", "q", "f", "y", "e", "o")
+# conjunctions, adverbs (and adjectives used as adverbs, 直接), pronouns, numerals, measure words,
+# directions, interjections.
+_FUNCTION_TAGS = ("u", "p", "c", "d", "ad", "r", "m", "q", "f", "y", "e", "o")
 
 
 @lru_cache(maxsize=4096)
 def _function_words(text: str) -> frozenset[str]:
-    return frozenset(
-        w for w, tag in segment_tagged(text) if contains_cjk(w) and tag.startswith(_FUNCTION_TAGS)
-    )
+    """The function words of a short Chinese text, and what the analyser may join of them: 会发 is 会 + 发,
+    two light verbs a coarser segmentation reads as one word."""
+    tagged = [(w, tag) for w, tag in segment_tagged(text) if w.strip()]
+    light = [
+        contains_cjk(w) and (tag.startswith(_FUNCTION_TAGS) or (len(w) == 1 and tag.startswith("v")))
+        for w, tag in tagged
+    ]
+    out = {
+        w
+        for (w, tag), _ in zip(tagged, light, strict=True)
+        if contains_cjk(w) and tag.startswith(_FUNCTION_TAGS)
+    }
+    for i in range(len(tagged)):
+        for j in range(i + 2, min(i + 3, len(tagged)) + 1):
+            if all(light[i:j]):
+                out.add("".join(w for w, _ in tagged[i:j]))
+    return frozenset(out)
+
+
+def weak(term: str) -> bool:
+    """A single Chinese character (开, 改): evidence when a passage has it, no gap when it does not."""
+    return len(term) == 1 and contains_cjk(term)
 
 
 # 三位, 五个, 两件: a number and its measure word say how many, not what about
@@ -247,7 +271,9 @@ def coverage(terms: tuple[str, ...] | list[str], text: str) -> float:
         if term in found:
             hit += 1
         elif contains_cjk(term):
-            if len(term) >= 2 and (
+            if weak(term):
+                hit += any(term in w for w in cjk)  # 改 in 修改
+            elif (
                 term in text
                 or any(term in w or w in term for w in cjk)
                 or any(_expanded(e, True) <= found for e in _renderings(term))  # 增值税 ~ "VAT"
@@ -285,6 +311,7 @@ def supported(terms: tuple[str, ...] | list[str], text: str) -> bool:
     """Whether ``text`` covers ``terms`` well enough to answer from: all of up to three content terms,
     all but one of four or five, all but two of more (a long question carries words of its own telling,
     but a passage missing the one specific word of a short question does not answer it)."""
+    terms = [t for t in terms if not weak(t) or coverage([t], text)]
     if not terms:
         return True
     n = len(terms)
@@ -301,6 +328,18 @@ def _spaced_identifiers(text: str) -> str:
 
 def _asking(piece: str) -> bool:
     return bool(_ASKING.search(piece))
+
+
+def focus_terms(part: Part) -> tuple[str, ...]:
+    """The terms of the part's asking clauses when it also tells a story ("A customer's headphones
+    stopped charging, is the battery covered?"): the words a passage must cover. The whole part's
+    terms when every clause asks, or the asking ones say too little (fewer than three terms)."""
+    clauses = [c for c in re.split(r"(?<!\d),\s+(?=[A-Z])|[.;]\s+", part.text) if c.strip()]  # sentences
+    asking = [c for c in clauses if _asking(c)]
+    if not asking or len(asking) == len(clauses):
+        return part.terms
+    terms = content_terms(without_dates(" ".join(asking)))
+    return terms if len(terms) >= 3 else part.terms
 
 
 def _own_terms(piece: str) -> list[str]:
@@ -413,7 +452,7 @@ def analyse_part(text: str) -> Part:
     identifiers = tuple(dict.fromkeys(idents))
     return Part(
         text=text.strip(),
-        terms=content_terms(text),
+        terms=content_terms(without_dates(text, analytic)),
         lang=lang,
         words=_words(text),
         quoted=tuple(dict.fromkeys(q for q in quoted if q != sql)),
@@ -425,6 +464,15 @@ def analyse_part(text: str) -> Part:
         analytic=analytic,
         refers_back=bool(_ANAPHOR.search(text)),
     )
+
+
+def without_dates(text: str, analytic: Analytic | None = None) -> str:
+    """``text`` with its date phrases blanked: "the first half of 2025" is a filter, not a topic."""
+    analytic = analytic if analytic is not None else read_analytic(text)
+    for label in sorted({d.label for d in analytic.dates}, key=len, reverse=True):
+        if not label.strip().isdigit():  # a bare year stays: passages are checked for it
+            text = text.replace(label, " ")
+    return text
 
 
 def _is_file_like(word: str) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 from toolmesh.agents.evidence import Evidence, extract_evidence
 from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.planner.loop import Call, PartWork, Work
-from toolmesh.agents.question import analyse, analyse_part, coverage
+from toolmesh.agents.question import analyse, analyse_part, coverage, focus_terms
 from toolmesh.agents.reviewer.checks import ReviewPart, find_injections, redact_injections
 from toolmesh.agents.reviewer.relevance import docs_problems
 from toolmesh.agents.text2sql import Frame
@@ -170,7 +170,8 @@ def _passage_score(pw: PartWork, item: Evidence) -> float:
     year asked), the search's own order breaking ties."""
     headings = " ".join(str(h) for h in item.data.get("headings") or [])
     text = f"{headings} {item.text}"
-    score = coverage(pw.part.terms, text) - 0.01 * item.n - 0.5 * len(docs_problems(pw.part, text))
+    covered = 0.8 * coverage(focus_terms(pw.part), text) + 0.2 * coverage(pw.part.terms, text)
+    score = covered - 0.01 * item.n - 0.5 * len(docs_problems(pw.part, text))
     if any(q.lower() in headings.lower() for q in pw.part.quoted):
         score += 1.0
     return score

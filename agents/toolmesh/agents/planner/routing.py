@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from toolmesh.agents.question import ASKS_FOR_CODE, CODE_WORDS, Part, coverage
+from toolmesh.agents.question import ASKS_FOR_CODE, CODE_WORDS, Part, coverage, focus_terms
 
 __all__ = [
     "code_score",
@@ -57,7 +57,7 @@ def hit_text(hit: Mapping[str, Any]) -> str:
 
 def docs_score(part: Part, structured: Any) -> float:
     """How well the best of the top document hits covers the part (0..1)."""
-    terms = tuple(t for t in part.terms if not t.isdigit())
+    terms = tuple(t for t in focus_terms(part) if not t.isdigit())
     computes = part.ask in {"count", "sum", "avg", "min", "max", "top"}
     hits = docs_hits(structured)
     # Terms no hit contains at all are words the documents do not have: they weigh half (a question's

@@ -32,8 +32,10 @@ from toolmesh.agents.question import (
     analyse_resolved,
     content_terms,
     coverage,
+    focus_terms,
     supported,
     terms_of,
+    without_dates,
 )
 from toolmesh.agents.reviewer.verdict import Issue, ReviewPart
 from toolmesh.protocols.lexicon import DEMONYMS, EN_RELATED, ZH_EN
@@ -44,6 +46,8 @@ __all__ = ["code_problems", "concepts", "docs_problems", "relevance_issues", "sq
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _AGGREGATES = {"count": "COUNT(", "sum": "SUM(", "avg": "AVG("}
 _COMPUTED = {"count", "sum", "avg", "min", "max", "top"}
+# a condition that excludes: "not shipped", "never ordered", 没有付款, a 0/1 flag set to 0
+_NEGATIVE_SQL = re.compile(r"!=|<>|\bNOT\b|=\s*0\b|\bIS\s+NULL\b|\bEXCEPT\b", re.IGNORECASE)
 _ABOUT_SQL = 0.4  # share of a part's concepts the SQL must name (a question carries words of its telling)
 _ABOUT_CODE = 0.5
 _DURATION = re.compile(
@@ -89,11 +93,15 @@ def concepts(text: str) -> dict[str, frozenset[str]]:
     """What ``text`` is about, one set of analysed forms per content word: the word and its synonyms in
     the shop vocabulary ("revenue" ~ amount, total; 收入 ~ revenue), so SQL naming either covers it."""
     out: dict[str, frozenset[str]] = {}
+    text = without_dates(text)
+    kept = set(content_terms(text)) if contains_cjk(text) else set()  # what the whole text is about
     for word in segment(re.sub(r"(?<=[A-Za-z])-(?=[A-Za-z])", "", text)):  # e-mail → email
         own = content_terms(word)
         key = word.lower()
         if not own or _NUMERAL.fullmatch(key) or key in out:
             continue
+        if contains_cjk(key) and kept and not any(t in kept or any(t in k for k in kept) for t in own):
+            continue  # a function word of the sentence (时候 of 的时候)
         forms = set(own)
         zh = [e for k, english in ZH_EN.items() if len(k) >= 2 and k in key for e in english]
         for alt in (*ZH_EN.get(key, ()), *zh, *EN_RELATED.get(key, ()), *DEMONYMS.get(key, ())):
@@ -167,6 +175,8 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
     both = _LOWEST.search(part.text) and _HIGHEST.search(part.text)
     if both and not ("MIN(" in upper and "MAX(" in upper):
         problems.append("it asks for both the lowest and the highest value, and the SQL computes not both")
+    if a.negated and not _NEGATIVE_SQL.search(sql):
+        problems.append(f"it asks about what is not {a.negated[0]}, and the SQL has no negative condition")
     if ask == "top" and ("ORDER BY" not in upper or "LIMIT" not in upper):
         problems.append("it asks for a ranking, and the SQL neither orders nor limits")
     grouped_by_value = a.group is not None and _literal_in(a.group, sql)  # "paid by paypal": a filter
@@ -239,7 +249,7 @@ def _shape(asked: str, upper: str, selected: str, rows: int) -> list[str]:
 def docs_problems(part: Part, text: str) -> list[str]:
     """What keeps cited passages (``text``: their headings and words) from answering ``part``."""
     problems: list[str] = []
-    terms = [t for t in part.terms if not t.isdigit()]
+    terms = [t for t in focus_terms(part) if not t.isdigit()]
     if not supported(terms, text):
         missing = [t for t in terms if coverage([t], text) == 0]
         problems.append(f"the cited passages do not cover it (missing: {', '.join(missing[:6])})")

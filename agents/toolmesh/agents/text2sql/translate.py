@@ -41,6 +41,9 @@ _CREATION = frozenset(
         "registered",
         "signed",
         "opened",
+        "开",
+        "开具",
+        "开出",
         "下单",
         "创建",
         "注册",
@@ -247,7 +250,8 @@ class _Builder:
         self.use([w for w in self.words if w in _CREATION])
         out: list[Filter] = []
         for r in self.a.dates:
-            self.use([w for w in self.words if w in words_of(r.label)])
+            label = {w.lower() for w in words_of(r.label)}
+            self.use([w for w in self.words if w.lower() in label or (contains_cjk(w) and w in r.label)])
             if r.start:
                 out.append(Filter(column=column, op=">=", value=r.start, words=r.label, kind="date"))
             if r.end:
@@ -372,8 +376,11 @@ class _Builder:
         if not _NEGATION.search(self.part.text):
             return []
         out: list[str] = []
+        named_base = [w for w in self.words if self.linker.score([w], (base.name, None))[0] > 0]
         for match in self.linker.tables(self.free()):
             child = match.table
+            if set(match.terms) <= set(named_base):
+                continue  # "orders placed": words naming the base table name no child table
             if child != base.name and any(
                 k.table == child and k.ref_table == base.name for k in self.schema.foreign_keys
             ):

@@ -90,3 +90,25 @@ def test_chinese_light_verbs_and_single_characters() -> None:
 )
 def test_a_negation_names_the_verb_it_negates(text: str, negated: tuple[str, ...]) -> None:
     assert read_analytic(text).negated == negated
+
+
+def test_words_that_ask_for_a_kind_of_value_are_met_by_that_kind() -> None:
+    # "the smallest and the largest amount" is answered by a passage stating amounts
+    assert coverage(["smallest", "largest"], "Gift cards hold from 10 to 500 EUR.") == 1.0
+    assert coverage(["smallest"], "Gift cards never expire.") == 0.0
+    # 税率 (tax rate) by a percentage of that tax
+    assert coverage(["税率"], "发票统一加收 20% 增值税") == 1.0
+    assert coverage(["税率"], "发票统一加收增值税") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "ask"),
+    [
+        ("When does the warehouse do its monthly stock count?", "explain"),
+        ("What bank details should I give a customer who wants to pay by transfer?", "explain"),
+        ("How many payments were made by card?", "count"),
+        ("total payments by method", "sum"),
+    ],
+)
+def test_when_questions_and_means_of_doing_are_not_aggregations(text: str, ask: str) -> None:
+    assert analyse_part(text).ask == ask

@@ -245,6 +245,13 @@ _PARTICIPLE = re.compile(
     r"|written|run))\s+$",
     re.I,
 )
+# "wants to pay by transfer", "can we ship by courier": by after a verb says how, not per what
+_INFINITIVE = re.compile(
+    r"\b(?:to|can|could|will|would|should|must|may|might|please|we|they|you|i|do|does|did)\s+[a-z]+\s+$", re.I
+)
+# a question for a time or a reason ("when does …", "why is …") asks for no aggregate, unless it counts
+_ASKS_WHEN = re.compile(r"^\s*(?:and\s+|so\s+|but\s+)?(?:when|why|at what time|什么时候|为什么|几点)\b", re.I)
+_COUNT_WORDS = re.compile(r"\bhow (?:many|much)\b|\bnumber of\b|多少|几个", re.I)
 _SKIP_ID_NOUNS = frozenset(
     [
         "in",
@@ -606,6 +613,9 @@ def read_analytic(text: str) -> Analytic:
         and not (_MAX.search(text) or _MIN.search(text))
     ):
         aggregate = "count"  # a bare 多少 with nothing else to compute asks how many
+    timing = _ASKS_WHEN.match(text) and not _COUNT_WORDS.search(text)
+    if timing:  # "when does the warehouse do its monthly stock count?": a time or a reason, not a number
+        aggregate = None
     limit: int | None = None
     top = False
     order: Literal["desc", "asc"] | None = None
@@ -649,7 +659,8 @@ def read_analytic(text: str) -> Analytic:
             before = text[: m.start()]
             listed = r"(?:sorted|ordered|ranked|placed|made|paid|bought|issued|going|judging|measured)\s+$"
             after_verb = re.search(listed, before, re.I) or (
-                m.group(0).lower().startswith("by ") and _PARTICIPLE.search(before)
+                m.group(0).lower().startswith("by ")
+                and (_PARTICIPLE.search(before) or _INFINITIVE.search(before))
             )
             if after_verb and phrase and phrase.split()[0] in {"each", "every"}:
                 phrase, after_verb = " ".join(phrase.split()[1:]) or None, None  # "made by each customer"
@@ -657,7 +668,7 @@ def read_analytic(text: str) -> Analytic:
                 group = phrase
                 break
     time_group: Literal["year", "month", "day"] | None = None
-    tg = _TIME_GROUP.search(text)
+    tg = None if timing else _TIME_GROUP.search(text)
     if tg:
         word = next(g for g in tg.groups() if g).lower()
         time_group = (

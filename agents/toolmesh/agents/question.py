@@ -268,7 +268,7 @@ def coverage(terms: tuple[str, ...] | list[str], text: str) -> float:
     cjk = [w for w in found if len(w) >= 2 and contains_cjk(w)]
     hit = 0
     for term in terms:
-        if term in found:
+        if term in found or _shape_met(term, text):
             hit += 1
         elif contains_cjk(term):
             if weak(term):
@@ -283,6 +283,29 @@ def coverage(terms: tuple[str, ...] | list[str], text: str) -> float:
             every = set(terms_of(text)) if every is None else every
             hit += any(_expanded(e, False) <= every for e in _related()[term])  # smallest ~ minimum
     return hit / len(terms)
+
+
+# Words that ask for a kind of value rather than name a topic: "the smallest amount" is answered by a
+# passage stating amounts, "税率" (tax rate) by one stating a percentage of that tax.
+_NUMBER_SHAPED = (
+    "smallest largest biggest highest lowest minimum maximum cheapest dearest priciest longest shortest "
+    "earliest latest min max 最低 最高 最大 最小 最多 最少 最早 最晚"
+)
+_A_NUMBER = re.compile(r"\d")
+
+
+@lru_cache(maxsize=1)
+def _number_shaped() -> frozenset[str]:
+    return frozenset(content_terms(_NUMBER_SHAPED)) | frozenset(_NUMBER_SHAPED.split())
+
+
+def _shape_met(term: str, text: str) -> bool:
+    if term in _number_shaped():
+        return bool(_A_NUMBER.search(text))
+    if term in {"rate", "percentag", "percent"} or (contains_cjk(term) and term[-1:] in "率比"):
+        stem = term[:-1] if contains_cjk(term) else ""
+        return "%" in text and (not stem or stem in text)
+    return False
 
 
 @lru_cache(maxsize=4096)
@@ -333,13 +356,13 @@ def _asking(piece: str) -> bool:
 def focus_terms(part: Part) -> tuple[str, ...]:
     """The terms of the part's asking clauses when it also tells a story ("A customer's headphones
     stopped charging, is the battery covered?"): the words a passage must cover. The whole part's
-    terms when every clause asks, or the asking ones say too little (fewer than three terms)."""
+    terms when every clause asks, or the asking ones say too little (fewer than two terms)."""
     clauses = [c for c in re.split(r"(?<!\d),\s+(?=[A-Z])|[.;]\s+", part.text) if c.strip()]  # sentences
     asking = [c for c in clauses if _asking(c)]
     if not asking or len(asking) == len(clauses):
         return part.terms
     terms = content_terms(without_dates(" ".join(asking)))
-    return terms if len(terms) >= 3 else part.terms
+    return terms if len(terms) >= 2 else part.terms
 
 
 def _own_terms(piece: str) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 from toolmesh.agents.evidence import Evidence, extract_evidence
 from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.planner.loop import Call, PartWork, Work
-from toolmesh.agents.question import analyse, analyse_part, coverage, focus_terms
+from toolmesh.agents.question import analyse, analyse_part, coverage, focus_terms, terms_of
 from toolmesh.agents.reviewer.checks import ReviewPart, find_injections, redact_injections
 from toolmesh.agents.reviewer.relevance import docs_problems
 from toolmesh.agents.text2sql import Frame
@@ -76,6 +76,8 @@ def _best_sentences(
     text = re.sub(r"\s+", " ", redact_injections(text)).strip()
     sentences = [text[a:b].strip() for a, b in split_sentences(text)] or [text]
     sentences = [s for s in sentences if len(s) > 3] or [text]
+    if sum(len(s) + 1 for s in sentences) <= _PASSAGE_CHARS:
+        return sentences  # a short passage whole: its first sentence is often the answer its heading names
     scores = [coverage(terms, s) for s in sentences]
     best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
     # The best sentence and what follows it (lists, conditions, amounts), within a passage's length.
@@ -171,7 +173,10 @@ def _passage_score(pw: PartWork, item: Evidence) -> float:
     headings = " ".join(str(h) for h in item.data.get("headings") or [])
     text = f"{headings} {item.text}"
     covered = 0.8 * coverage(focus_terms(pw.part), text) + 0.2 * coverage(pw.part.terms, text)
-    score = covered - 0.01 * item.n - 0.5 * len(docs_problems(pw.part, text))
+    # a heading naming the question's own words ("Bank transfer details" for "what bank details …")
+    asked = set(terms_of(pw.part.text))
+    titled = len(asked & set(terms_of(headings))) / len(asked) if asked else 0.0
+    score = covered + 0.1 * titled - 0.01 * item.n - 0.5 * len(docs_problems(pw.part, text))
     if any(q.lower() in headings.lower() for q in pw.part.quoted):
         score += 1.0
     return score

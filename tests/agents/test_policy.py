@@ -71,6 +71,12 @@ async def test_code_definitions_callers_and_a_pasted_traceback(shop: Shop) -> No
     assert routes(trace) == ["trace"] and "refund_order" in trace.answer and "refunds.py:33" in trace.answer
 
 
+async def test_a_function_asked_for_by_what_it_does(shop: Shop) -> None:
+    # no name in the question: the code server's docstrings say which function, not a field of the same words
+    found = await ask(shop, "Which function turns a net amount into the total including VAT?")
+    assert routes(found) == ["code"] and "gross_amount" in found.answer and "invoices.py:68" in found.answer
+
+
 async def test_a_literal_select_and_a_table_description(shop: Shop) -> None:
     rows = await ask(shop, "SELECT COUNT(*) AS n FROM customers WHERE segment = 'vip'")
     (vips,) = shop.gold("SELECT COUNT(*) FROM customers WHERE segment = 'vip'")[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from toolmesh.agents.analytic import read_analytic
-from toolmesh.agents.question import analyse_part, coverage, focus_terms, supported
+from toolmesh.agents.question import analyse_part, asked_kind, coverage, focus_terms, supported
 
 
 @pytest.mark.parametrize(
@@ -112,3 +112,12 @@ def test_words_that_ask_for_a_kind_of_value_are_met_by_that_kind() -> None:
 )
 def test_when_questions_and_means_of_doing_are_not_aggregations(text: str, ask: str) -> None:
     assert analyse_part(text).ask == ask
+
+
+def test_the_kind_of_symbol_asked_for() -> None:
+    assert asked_kind("Which function turns a net amount into the total?") == (
+        "function",
+        ("function", "method"),
+    )
+    assert asked_kind("哪个类负责库存？") == ("class", ("class",))
+    assert asked_kind("What payment methods do we accept?") is None

@@ -30,6 +30,7 @@ __all__ = [
     "analyse",
     "analyse_part",
     "analyse_resolved",
+    "asked_kind",
     "content_terms",
     "coverage",
     "focus_terms",
@@ -519,6 +520,20 @@ def analyse(text: str) -> Question:
     """The request read part by part."""
     return Question(text=text, parts=tuple(analyse_part(p) for p in split_parts(text)))
 
+
+_KINDS = {"function": ("function", "method"), "method": ("method", "function"), "class": ("class",)}
+
+
+def asked_kind(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """The kind of symbol the text asks for ("which function …") and the symbol kinds that are one."""
+    asked = ASKS_FOR_CODE.search(text)
+    kind = next(
+        (k for k in _KINDS if asked and re.search(rf"\b{k}|{_ZH_KINDS[k]}", asked.group(), re.I)), None
+    )
+    return (kind, _KINDS[kind]) if kind else None
+
+
+_ZH_KINDS = {"function": "函数", "method": "方法", "class": "类"}
 
 # Words that say a question is about code (analysed like every question).
 CODE_WORDS = frozenset(

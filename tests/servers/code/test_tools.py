@@ -73,6 +73,17 @@ async def test_find_symbol_ranks_exact_then_prefix_then_fuzzy(client: Client[Any
 
 
 @pytest.mark.asyncio
+async def test_find_symbol_by_what_it_does(client: Client[Any]) -> None:
+    described = await call(client, "find_symbol", query="a collection of items keyed by SKU")
+    assert (described["hits"][0]["qualname"], described["hits"][0]["match"]) == ("Inventory", "described")
+    refused = await call(client, "find_symbol", query="reject negative amounts")
+    assert refused["hits"][0]["qualname"] == "validate_amount"
+    # one word is a name, never a description: no symbol comes back only for its docstring
+    named = await call(client, "find_symbol", query="keyed")
+    assert all(h["match"] != "described" for h in named["hits"])
+
+
+@pytest.mark.asyncio
 async def test_find_symbol_filters(client: Client[Any]) -> None:
     by_kind = await call(client, "find_symbol", query="area", kind="method", language="rust")
     assert {h["qualname"] for h in by_kind["hits"]} == {"Area.area", "Shape.area"}

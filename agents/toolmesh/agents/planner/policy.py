@@ -187,7 +187,9 @@ class DeterministicPolicy:
         if not set(part.terms) & CODE_WORDS:
             return longest[:1]
         joined = [f"{a}_{b}" for a, b in itertools.pairwise(words)][:2]
-        return list(dict.fromkeys([*longest, *joined]))[:4]
+        # "which function puts reserved units back into stock": what it does, matched against docstrings
+        described = [" ".join(words)] if len(words) >= 2 else []
+        return list(dict.fromkeys([*described, *longest, *joined]))[:5]
 
     def _at_probed(self, work: Work, pw: PartWork) -> list[Call] | None:
         docs = pw.last(work, "probe:docs")

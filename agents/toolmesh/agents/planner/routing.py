@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from toolmesh.agents.question import ASKS_FOR_CODE, CODE_WORDS, Part, coverage, focus_terms
+from toolmesh.agents.question import ASKS_FOR_CODE, CODE_WORDS, Part, asked_kind, coverage, focus_terms
 
 __all__ = [
     "code_score",
@@ -98,6 +98,9 @@ def code_score(part: Part, structured: Any) -> tuple[float, str | None]:
         for hit in hits:
             if _named(identifier, hit):
                 return 1.0, str(hit.get("qualname") or hit.get("name"))
+    kind = asked_kind(part.text)
+    if kind:  # "which function …": not a field or a constant of the same words
+        hits = [h for h in hits if str(h.get("kind") or "") in kind[1]] or hits
     codeish = any(t in CODE_WORDS for t in part.terms)
     plain = {w.lower() for w in part.words}
     languages = {str(h.get("language") or "").lower() for h in hits} & plain

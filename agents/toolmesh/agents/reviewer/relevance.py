@@ -30,6 +30,7 @@ from toolmesh.agents.question import (
     CODE_WORDS,
     Part,
     analyse_resolved,
+    asked_kind,
     content_terms,
     coverage,
     focus_terms,
@@ -86,7 +87,6 @@ _NUMBER_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|a few|several"
 )
 _NUMERAL = re.compile(r"\d+|[一二三四五六七八九十两几\d]+[位个名件种条家]?")
-_KINDS = {"function": {"function", "method"}, "method": {"method", "function"}, "class": {"class"}}
 
 
 def concepts(text: str) -> dict[str, frozenset[str]]:
@@ -300,10 +300,10 @@ def code_problems(part: Part, items: Sequence[Evidence], steps: Sequence[StepRes
         if identifier.split(".")[-1] not in text:
             problems.append(f"the code evidence does not show `{identifier}`")
     asked = ASKS_FOR_CODE.search(part.text)
-    kind = next((k for k in _KINDS if asked and re.search(rf"\b{k}", asked.group(), re.I)), None)
+    wanted = asked_kind(part.text)
     kinds = {str(e.data["symbol_kind"]) for e in items if e.data.get("symbol_kind")}
-    if kind and kinds and not kinds & _KINDS[kind]:
-        problems.append(f"it asks for a {kind}, and the code evidence shows {', '.join(sorted(kinds))}")
+    if wanted and kinds and not kinds & set(wanted[1]):
+        problems.append(f"it asks for a {wanted[0]}, and the code evidence shows {', '.join(sorted(kinds))}")
     about_code = bool(asked or set(part.terms) & _CODE_ONLY)
     if not named and not part.traceback and not about_code:  # a data or docs question answered by code
         if part.ask in {"count", "sum", "avg"}:

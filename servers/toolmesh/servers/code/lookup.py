@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from toolmesh.protocols.text import analyzer_named
 from toolmesh.servers.code.errors import CodeInputError, CodeNotFound
 from toolmesh.servers.code.index import Index
 from toolmesh.servers.code.models import (
@@ -149,7 +150,8 @@ def find_symbol(
     path_glob: str | None = None,
     limit: int = 20,
 ) -> SymbolSearchResult:
-    """Exact, qualified, prefix, substring and fuzzy matches, ranked."""
+    """Exact, qualified, prefix, substring and fuzzy matches, ranked; a query of several words also
+    matches the symbols whose docstrings say them."""
     query = query.strip()
     if not query:
         raise CodeInputError(
@@ -217,9 +219,36 @@ def find_symbol(
         rows = _rows_for_names(conn, list(by_name), extra, params)
         for row in rows:
             consider([row], 20.0 * by_name[str(row[1]).lower()], "fuzzy")
+    if len(scored) < limit:
+        for row, share in _described(conn, query, extra, params):
+            consider([row], 10.0 + 20.0 * share, "described")
     ranked = sorted(scored.values(), key=lambda item: (-item[0], str(item[2][5]), int(item[2][6])))
     hits = [_hit(row, score, match) for score, match, row in ranked[:limit]]
     return SymbolSearchResult(query=query, hits=hits, truncated=len(ranked) > limit)
+
+
+def _described(
+    conn: sqlite3.Connection, query: str, extra: str, params: list[object]
+) -> list[tuple[Any, float]]:
+    """Symbols whose name and docstring hold most of the words of a query written in words ("put reserved
+    units back into stock"), with the share held; nothing for a query of one word (a name)."""
+    analyzer = analyzer_named("standard")
+    terms = list(dict.fromkeys(analyzer.terms(query)))
+    if " " not in query.strip() or len(terms) < 2 or not all(t.isascii() for t in terms):
+        return []
+    likes = " OR ".join("s.doc LIKE ?" for _ in terms)
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM symbols s JOIN files f ON f.id = s.file_id "  # noqa: S608
+        f"WHERE s.doc != '' AND ({likes}){extra} LIMIT {_CANDIDATE_CAP}",
+        [*(f"%{t}%" for t in terms), *params],
+    ).fetchall()
+    out: list[tuple[Any, float]] = []
+    for row in rows:
+        held = set(analyzer.terms(f"{str(row[1]).replace('_', ' ')} {row[9]}"))
+        share = sum(1 for t in terms if t in held) / len(terms)
+        if share >= 0.5:
+            out.append((row, share))
+    return out
 
 
 def _rows_for_names(

@@ -43,7 +43,8 @@ class SymbolHit(BaseModel):
     score: float = 0.0
     match: str = Field(
         default="exact",
-        description="exact | qualified | name (bare name of a qualified query) | prefix | substring | fuzzy",
+        description="exact | qualified | name (bare name of a qualified query) | prefix | substring | fuzzy "
+        "| described (a query of words its docstring holds)",
     )
 
 

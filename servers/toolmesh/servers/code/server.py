@@ -78,7 +78,12 @@ def register_tools(server: FastMCP[Any], service: CodeService) -> None:
     @server.tool(annotations=_READ, tags={"symbols"})
     async def find_symbol(
         query: Annotated[
-            str, Field(min_length=1, max_length=500, description="Name, prefix, Class.method or fuzzy.")
+            str,
+            Field(
+                min_length=1,
+                max_length=500,
+                description="Name, prefix, Class.method or fuzzy; or a few words of what it does.",
+            ),
         ],
         kind: Annotated[
             str | None,

@@ -140,6 +140,11 @@ SHAPES = [
         "SELECT COUNT(*) FROM orders WHERE ordered_at >= '2024-07-01' AND ordered_at < '2024-10-01'",
     ),
     (
+        "Show me revenue per month for 2024.",
+        "SELECT substr(issued_at, 1, 7), ROUND(SUM(total_amount), 2) FROM invoices "
+        "WHERE issued_at LIKE '2024-%' GROUP BY 1 ORDER BY 1",
+    ),
+    (
         "How many invoices were issued from March to May 2023?",
         "SELECT COUNT(*) FROM invoices WHERE issued_at >= '2023-03-01' AND issued_at < '2023-06-01'",
     ),

@@ -554,7 +554,7 @@ def _dates(text: str) -> tuple[tuple[DateRange, ...], set[int]]:
     for m in re.finditer(r"\b(\d{4}-\d{2}-\d{2})\b", text):
         day = m.group(1)
         take(m, DateRange(day, _next_day(day), m.group(0)))
-    for m in re.finditer(rf"(?<![\d.$€-]){_YEAR}(?:\s*年)?(?![\d.%-])", text):
+    for m in re.finditer(rf"(?<![\d.$€-]){_YEAR}(?:\s*年)?(?![\d%-]|\.\d)", text):  # "for 2024." too
         take(m, _year_range(int(m.group(1)), m.group(0)))
     return tuple(found), used
 

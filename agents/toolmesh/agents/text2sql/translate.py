@@ -190,6 +190,10 @@ class _Builder:
             columns = self.numeric(pool, context=free)
             measured = [_Target("measure", m.table, m.column, m.terms) for m in columns[:3]]
             counted = [_Target("rows", table.table, None, table.terms)] if table is not None else []
+            # "which payment method do customers use most": failing all else, the rows of the grouped table
+            grouped = self.table_for(self.group_words) if ask == "top" and self.group_words else None
+            if grouped is not None and all(t.table != grouped.table for t in counted):
+                counted.append(_Target("rows", grouped.table, None, grouped.terms))
             if columns and (
                 table is None or columns[0].score > table.score or columns[0].table == table.table
             ):
@@ -215,6 +219,11 @@ class _Builder:
         for hit in self.hits:  # "Chloe Perlman's e-mail": the table that holds the names asked about
             if all(t.table != hit.column.table for t in out):
                 out.append(_Target("rows", hit.column.table, None, frozenset()))
+        if ask == "count" and entity and _MONEY_COLUMN.search(" ".join(entity)):
+            # "revenue per month": an amount to add up, when no table of that name can be counted so
+            out += [
+                _Target("measure", m.table, m.column, m.terms) for m in self.numeric(entity, context=free)[:2]
+            ]
         return out
 
     # --- parts of a frame -----------------------------------------------------------------------

@@ -116,7 +116,8 @@ _FILLER = [
     "go", "goes", "going", "went", "put", "hang", "hold", "holds", "keep", "keeps", "kept", "someone",
     "somebody", "anyone", "anybody", "everybody", "wants", "would", "could", "should", "thing", "things",
     "收到", "我们", "目前", "现在", "剩", "还剩", "剩下", "时候", "out", "up", "off",
-    "yet", "haven", "hasn", "hadn", "didn", "doesn", "isn", "aren", "wasn", "weren",
+    "yet", "haven", "hasn", "hadn", "didn", "doesn", "isn", "aren", "wasn", "weren", "re", "ve", "ll",
+    "bring", "brings", "brought", "bringing",
     "这些", "那些", "它们", "其中", "他们", "她们",
 ]  # fmt: skip
 _CODE_CALLERS = re.compile(

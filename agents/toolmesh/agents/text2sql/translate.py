@@ -483,10 +483,9 @@ class _Builder:
             target = self.schema.tables[table.table]
             if measure_table and table.table != measure_table:
                 own = self.schema.tables[measure_table]  # a per-customer view names the customers itself
-                if (
-                    self.linker.score(words, (measure_table, None))[0] > 0
-                    and own.labels() != own.primary_key[:1]
-                ):
+                score, named = self.linker.score(words, (measure_table, None))
+                # ... unless it names only part of them ("customer segment" is not the customers)
+                if score > 0 and len(named) == len(words) and own.labels() != own.primary_key[:1]:
                     target = own
             if target.name != base.name and not self._parent_path(base.name, target.name):
                 return f"{base.name} rows do not each belong to one {target.name}"

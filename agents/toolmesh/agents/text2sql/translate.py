@@ -657,10 +657,16 @@ class _Builder:
             built = self.frame_for(target)
             if isinstance(built, Frame):
                 self._absorb(built)
-                if built.measure is not None and any(
-                    f.column.table == built.measure.table and f.kind in {"value", "id"} for f in built.filters
+                if built.measure is not None and (
+                    any(
+                        f.column.table == built.measure.table and f.kind in {"value", "id"}
+                        for f in built.filters
+                    )
+                    or any(g.table == built.measure.table for g in built.group)
                 ):
-                    self.ambiguity = []  # "the Eco Kettle's price": the row asked about settles which table
+                    # "the Eco Kettle's price", "money per payment method": the row or the grouping asked
+                    # about settles which table
+                    self.ambiguity = []
                 return built
             failures.append(built)
             self.used, self.mapping = saved

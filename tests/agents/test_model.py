@@ -89,7 +89,7 @@ async def test_a_timeout_names_the_setting_and_truncation_is_reported_as_such() 
     async with scripted_server(slow) as url:
         model = OpenAIChatModel.single(_settings(url, timeout=0.2, retries=0))
         try:
-            with pytest.raises(ModelTimeout, match=r"within 0.2 s") as caught:
+            with pytest.raises(ModelTimeout, match=r"within 0\.2 s") as caught:
                 await model.chat([{"role": "user", "content": "x"}], role="planner")
         finally:
             await model.aclose()

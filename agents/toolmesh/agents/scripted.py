@@ -70,6 +70,8 @@ class ScriptedModel:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.peak = 0  # the most requests it was answering at once (limits are checked against it)
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._complete, methods=["POST"]),
@@ -81,6 +83,14 @@ class ScriptedModel:
         return JSONResponse({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
 
     async def _complete(self, request: Request) -> Response:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
         reply = self.script(body)

@@ -1,0 +1,167 @@
+"""The model gateway against scripted OpenAI-compatible servers over real HTTP: the second endpoint takes
+over on 429s and when the first is down (and its breaker keeps it out), routing by role and prompt size,
+the concurrency limit under load, the bounded queue wait, the exact cache (memory and SQLite, opt-out per
+role) and what /metrics shows."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route as HttpRoute
+
+from toolmesh.agents.errors import ModelError
+from toolmesh.agents.gateway import Gateway
+from toolmesh.agents.model import EndpointSettings, ModelSettings
+from toolmesh.agents.scripted import Reply, ScriptedModel, scripted_server
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _gateway(*endpoints: EndpointSettings, **update: Any) -> Gateway:
+    settings = ModelSettings(endpoints=list(endpoints), cache_url="off", **update)
+    return Gateway.from_settings(settings)
+
+
+def _endpoint(url: str, name: str, **update: Any) -> EndpointSettings:
+    return EndpointSettings(base_url=url, model=name, name=name, **update)
+
+
+@pytest.mark.asyncio
+async def test_the_second_endpoint_takes_over_on_429s_and_when_the_first_is_down() -> None:
+    limited = ScriptedModel(lambda body: Reply.fault(429, retry_after=0.01, message="rate limited"))
+    backup = ScriptedModel(lambda body: Reply.text("from the backup"))
+    async with scripted_server(limited) as first, scripted_server(backup) as second:
+        gateway = _gateway(_endpoint(first, "main", retries=1), _endpoint(second, "backup"))
+        try:
+            result = await gateway.chat(HELLO, role="planner")
+        finally:
+            await gateway.aclose()
+    assert result.content == "from the backup" and result.endpoint == "backup"
+    assert result.fallbacks == ["main"] and len(limited.requests) == 2  # one retry, then the backup
+    assert (
+        gateway.metrics.value(
+            "toolmesh_model_fallbacks_total", endpoint="main", role="planner", reason="error"
+        )
+        == 1
+    )
+    assert gateway.metrics.value("toolmesh_model_retries_total", endpoint="main", role="planner") == 1
+
+    down = f"http://127.0.0.1:{_closed_port()}/v1"
+    async with scripted_server(backup) as second:
+        gateway = _gateway(
+            _endpoint(down, "main", retries=0), _endpoint(second, "backup"), breaker_threshold=2
+        )
+        try:
+            for _ in range(4):
+                assert (await gateway.chat(HELLO, role="writer")).endpoint == "backup"
+        finally:
+            await gateway.aclose()
+    fallbacks = gateway.metrics.value
+    assert fallbacks("toolmesh_model_fallbacks_total", endpoint="main", role="writer", reason="error") == 2
+    assert fallbacks("toolmesh_model_fallbacks_total", endpoint="main", role="writer", reason="breaker") == 2
+
+
+@pytest.mark.asyncio
+async def test_every_endpoint_failing_says_why_for_each() -> None:
+    broken = ScriptedModel(lambda body: Reply.fault(500, message="boom"))
+    async with scripted_server(broken) as url:
+        gateway = _gateway(_endpoint(url, "a", retries=0), _endpoint(url, "b", retries=0))
+        try:
+            with pytest.raises(
+                ModelError, match=r"every model endpoint for the planner role failed: a: .*HTTP 500.*; b:"
+            ):
+                await gateway.chat(HELLO, role="planner")
+        finally:
+            await gateway.aclose()
+
+
+@pytest.mark.asyncio
+async def test_routing_by_role_and_prompt_size_and_refusing_an_over_long_prompt() -> None:
+    small = ScriptedModel(lambda body: Reply.text("small"))
+    large = ScriptedModel(lambda body: Reply.text("large"))
+    async with scripted_server(small) as s, scripted_server(large) as big:
+        gateway = _gateway(
+            _endpoint(s, "small", roles=["reviewer"], max_prompt_tokens=50),
+            _endpoint(big, "large", max_prompt_tokens=2000),
+        )
+        long = [{"role": "user", "content": "word " * 300}]
+        try:
+            assert (await gateway.chat(HELLO, role="reviewer")).content == "small"
+            assert (await gateway.chat(long, role="reviewer")).content == "large"
+            assert (await gateway.chat(HELLO, role="planner")).content == "large"
+            with pytest.raises(ModelError, match=r"about .* tokens; the largest endpoint for it takes 2000"):
+                await gateway.chat([{"role": "user", "content": "word " * 3000}], role="planner")
+        finally:
+            await gateway.aclose()
+    assert len(small.requests) == 1 and len(large.requests) == 2
+    assert small.requests[0]["temperature"] == 0.0  # the reviewer's sampling
+
+
+@pytest.mark.asyncio
+async def test_the_concurrency_limit_holds_under_load_and_a_full_queue_fails_clearly() -> None:
+    slow = ScriptedModel(lambda body: Reply(content="ok", delay=0.05))
+    async with scripted_server(slow) as url:
+        gateway = _gateway(_endpoint(url, "main", concurrency=4))
+        try:
+            results = await asyncio.gather(
+                *[gateway.chat([{"role": "user", "content": f"q{i}"}], role="planner") for i in range(50)]
+            )
+        finally:
+            await gateway.aclose()
+    assert all(r.content == "ok" for r in results) and len(slow.requests) == 50
+    assert slow.peak == 4 and gateway.routes[0].limit.peak == 4
+
+    stuck = ScriptedModel(lambda body: Reply(content="ok", delay=1.0))
+    async with scripted_server(stuck) as url:
+        gateway = _gateway(_endpoint(url, "main", concurrency=1), queue_timeout=0.1)
+        try:
+            first = asyncio.ensure_future(gateway.chat(HELLO, role="planner"))
+            await asyncio.sleep(0)
+            with pytest.raises(ModelError, match=r"stayed at its limit for 0\.1 s"):
+                await gateway.chat([{"role": "user", "content": "second"}], role="planner")
+            assert (await first).content == "ok"
+        finally:
+            await gateway.aclose()
+
+
+@pytest.mark.asyncio
+async def test_the_exact_cache_answers_repeats_and_metrics_show_hits_and_tokens(tmp_path: Path) -> None:
+    scripted = ScriptedModel(lambda body: Reply.text("cached answer"))
+    cache_url = f"sqlite:///{tmp_path / 'model-cache.db'}"
+    async with scripted_server(scripted) as url:
+        settings = ModelSettings(base_url=url, model="m", cache_url=cache_url, no_cache=["writer"])
+        gateway = Gateway.from_settings(settings)
+        try:
+            first = await gateway.chat(HELLO, role="planner")
+            again = await gateway.chat(HELLO, role="planner")
+            await gateway.chat(HELLO, role="writer")
+            await gateway.chat(HELLO, role="writer")
+            app = Starlette(routes=[HttpRoute("/metrics", gateway.metrics.endpoint)])
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://agent") as http:
+                text = (await http.get("/metrics")).text
+        finally:
+            await gateway.aclose()
+        restarted = Gateway.from_settings(settings)  # the SQLite cache outlives the process's gateway
+        try:
+            assert (await restarted.chat(HELLO, role="planner")).cached
+        finally:
+            await restarted.aclose()
+    assert not first.cached and again.cached and again.content == "cached answer"
+    assert len(scripted.requests) == 3  # planner once, writer twice (opted out)
+    assert 'toolmesh_model_cache_total{result="hit",role="planner"} 1.0' in text
+    assert 'toolmesh_model_cache_total{result="miss",role="planner"} 1.0' in text
+    assert 'toolmesh_model_tokens_total{endpoint="m@127.0.0.1' in text and 'kind="completion"' in text
+    assert "toolmesh_model_latency_seconds_bucket" in text

@@ -168,6 +168,20 @@ class ChatResult(BaseModel):
     def truncated(self) -> bool:
         return self.finish_reason == "length"
 
+    def record(self, role: Role) -> dict[str, Any]:
+        """What a task's metadata keeps of this call."""
+        return {
+            "role": role,
+            "endpoint": self.endpoint,
+            "cached": self.cached,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "retries": self.retries,
+            "fallbacks": self.fallbacks,
+            "cost": round(self.cost, 6),
+            "finish_reason": self.finish_reason,
+        }
+
 
 @runtime_checkable
 class ChatModel(Protocol):

@@ -5,6 +5,8 @@ One :class:`ModelMetrics` per gateway, with its own registry; each agent serves 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -13,10 +15,21 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
 __all__ = ["ModelMetrics"]
+
+
+class _Forward(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return self._registry.collect()
+
 
 _BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -55,6 +68,10 @@ class ModelMetrics:
         self.in_flight = Gauge(
             "toolmesh_model_in_flight", "Requests in flight per endpoint", ["endpoint"], registry=r
         )
+
+    def collector(self) -> Collector:
+        """These metrics as one collector, to serve in another registry (an agent's /metrics)."""
+        return _Forward(self.registry)
 
     def value(self, name: str, **labels: str) -> float:
         """One sample's value (0 when absent): for tests and the benchmark."""

@@ -289,6 +289,8 @@ class PlannerAgent(AgentExecutor):
                 {"id": m.id, "text": m.text[:200], "kind": m.kind} for m in work.shared.get("memories") or []
             ],
             "writer": outcome.writer,
+            # every model call: endpoint, cache hit, tokens, retries, endpoints passed over, cost
+            "model_calls": work.shared.get("model_calls") or [],
         }
         await updater.add_artifact([json_part(summary)], artifact_id="outcome", name="outcome")
         if outcome.turn is not None and outcome.state != "input-required":

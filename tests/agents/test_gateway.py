@@ -165,3 +165,41 @@ async def test_the_exact_cache_answers_repeats_and_metrics_show_hits_and_tokens(
     assert 'toolmesh_model_cache_total{result="miss",role="planner"} 1.0' in text
     assert 'toolmesh_model_tokens_total{endpoint="m@127.0.0.1' in text and 'kind="completion"' in text
     assert "toolmesh_model_latency_seconds_bucket" in text
+
+
+def _picky(body: dict[str, Any]) -> Reply:
+    """A local server's quirks: no json_schema, tool calls only for a named function."""
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return Reply.fault(500, message="Input should be 'text' or 'json_object'")
+    if body.get("tools") and body.get("tool_choice") == "auto":
+        return Reply.text("no tool call")
+    if body.get("tools"):
+        return Reply.calls(("echo", {"text": "hi"}))
+    return Reply.text('{"ok": true}')
+
+
+@pytest.mark.asyncio
+async def test_probing_finds_what_an_endpoint_supports_and_routes_around_what_it_lacks() -> None:
+    picky = ScriptedModel(_picky, context_tokens=300)
+    full = ScriptedModel(lambda body: Reply.text("from the larger endpoint"))
+    async with scripted_server(picky) as small, scripted_server(full) as large:
+        gateway = _gateway(_endpoint(small, "local"), _endpoint(large, "hosted"), probe=True, max_tokens=64)
+        try:
+            short = await gateway.chat(HELLO, role="planner")
+            long = await gateway.chat([{"role": "user", "content": "word " * 250}], role="planner")
+            caps = await gateway.probe()
+        finally:
+            await gateway.aclose()
+    local = caps["local"]
+    assert local.json_schema is False and local.json_object_schema is True
+    assert local.tools_auto is False and local.tools_named is True and local.tool_calling is True
+    assert local.context_tokens == 300 and local.structured_output == "json_object+schema"
+    assert caps["hosted"].context_tokens is None  # no /props: not known, never guessed
+    assert short.endpoint == "local" and long.endpoint == "hosted" and long.fallbacks == ["local"]
+    assert (
+        gateway.metrics.value(
+            "toolmesh_model_fallbacks_total", endpoint="local", role="planner", reason="capability"
+        )
+        == 1
+    )

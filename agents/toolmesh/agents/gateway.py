@@ -10,6 +10,7 @@ the estimated cost.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,7 @@ from toolmesh.agents.model import (
 from toolmesh.agents.model_cache import ResponseCache, build_cache, cache_key
 from toolmesh.agents.model_limits import EndpointLimit
 from toolmesh.agents.model_metrics import ModelMetrics
+from toolmesh.agents.model_probe import Capabilities, probe
 from toolmesh.agents.tracing import tracer
 
 __all__ = ["Gateway", "Route", "estimate_tokens"]
@@ -50,6 +52,21 @@ class Route:
     endpoint: EndpointSettings
     model: ChatModel
     limit: EndpointLimit
+    caps: Capabilities | None = None  # what the probe found (None: not probed)
+
+    def lacks(self, tokens: int, max_tokens: int, tools: bool) -> str | None:
+        """Why the probed endpoint cannot take this request, or None."""
+        caps = self.caps
+        if caps is None:
+            return None
+        if caps.context_tokens is not None and tokens + max_tokens > caps.context_tokens:
+            return (
+                f"a prompt of about {tokens} tokens plus max_tokens={max_tokens} exceeds its "
+                f"{caps.context_tokens}-token context"
+            )
+        if tools and caps.tool_calling is False:
+            return "it yields no tool calls (probed)"
+        return None
 
     def serves(self, role: Role, tokens: int) -> bool:
         roles = self.endpoint.roles
@@ -77,6 +94,15 @@ class Gateway:
         self.cache = cache
         self.metrics = metrics or ModelMetrics()
         self.breakers = BreakerBoard(threshold=settings.breaker_threshold, cooldown=settings.breaker_cooldown)
+        self._probing = asyncio.Lock()
+
+    async def probe(self) -> dict[str, Capabilities]:
+        """Probe every endpoint not probed yet; what each supports, by endpoint label."""
+        async with self._probing:
+            for route in self.routes:
+                if route.caps is None:
+                    route.caps = await probe(route.endpoint)
+        return {r.endpoint.label: r.caps for r in self.routes if r.caps is not None}
 
     @classmethod
     def from_settings(cls, settings: ModelSettings) -> Gateway:
@@ -128,10 +154,16 @@ class Gateway:
                 f"the {role} prompt is about {tokens} tokens; the largest endpoint for it takes {largest}",
                 hint="Shorten the conversation (TOOLMESH_AGENTS_LOOP_TOKENS) or add a larger endpoint.",
             )
+        if self.settings.probe and any(r.caps is None for r in routes):
+            await self.probe()
         passed: list[str] = []
         reasons: list[str] = []
         for route in routes:
             label = route.endpoint.label
+            lacking = route.lacks(tokens, self.settings.max_tokens, bool(tools))
+            if lacking is not None:
+                self._pass(route, role, "capability", lacking, passed, reasons)
+                continue
             try:
                 self.breakers.check(label)
             except CircuitOpen as exc:

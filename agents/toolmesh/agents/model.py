@@ -94,6 +94,8 @@ class ModelSettings(BaseModel):
     cache_url: str = "sqlite:///toolmesh-model-cache.db"
     cache_ttl: float = Field(default=3600.0, ge=0)
     no_cache: list[Role] = Field(default_factory=list)  # roles whose replies are never cached
+    # Probe each endpoint once before its first call (tool calling, structured output, context length).
+    probe: bool = False
 
     @property
     def configured(self) -> bool:

@@ -203,3 +203,24 @@ async def test_probing_finds_what_an_endpoint_supports_and_routes_around_what_it
         )
         == 1
     )
+
+
+@pytest.mark.asyncio
+async def test_the_semantic_cache_answers_a_near_repeat_for_the_writer_with_the_packaged_embedder() -> None:
+    scripted = ScriptedModel(lambda body: Reply.text(f"written {len(body['messages'][-1]['content'])}"))
+    asked = "Question: how many orders were placed in 2024? Evidence: [1] 412 orders."
+    near = "Question: how many orders were placed in 2024 ? Evidence: [1] 412 orders"
+    other = "Question: which city has the most customers? Evidence: [1] Berlin, 40 customers."
+    async with scripted_server(scripted) as url:
+        gateway = _gateway(_endpoint(url, "m"), semantic_roles=["writer"], semantic_threshold=0.95)
+        try:
+            first = await gateway.chat([{"role": "user", "content": asked}], role="writer")
+            again = await gateway.chat([{"role": "user", "content": near}], role="writer")
+            different = await gateway.chat([{"role": "user", "content": other}], role="writer")
+            planner = await gateway.chat([{"role": "user", "content": near}], role="planner")
+        finally:
+            await gateway.aclose()
+    assert not first.cached and again.cached and again.content == first.content
+    assert not different.cached and not planner.cached  # other text; a role without the semantic cache
+    assert len(scripted.requests) == 3
+    assert gateway.metrics.value("toolmesh_model_cache_total", role="writer", result="semantic_hit") == 1

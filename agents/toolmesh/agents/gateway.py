@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from toolmesh.agents.errors import CircuitOpen, ModelBusy, ModelError, ModelTruncated
+from toolmesh.agents.errors import CircuitOpen, MeshConfigError, ModelBusy, ModelError, ModelTruncated
 from toolmesh.agents.executor.breaker import BreakerBoard
 from toolmesh.agents.model import (
     ChatModel,
@@ -33,6 +33,7 @@ from toolmesh.agents.model_cache import ResponseCache, build_cache, cache_key
 from toolmesh.agents.model_limits import EndpointLimit
 from toolmesh.agents.model_metrics import ModelMetrics
 from toolmesh.agents.model_probe import Capabilities, probe
+from toolmesh.agents.model_semantic import SemanticCache, request_text
 from toolmesh.agents.tracing import tracer
 
 __all__ = ["Gateway", "Route", "estimate_tokens"]
@@ -83,6 +84,7 @@ class Gateway:
         settings: ModelSettings,
         *,
         cache: ResponseCache | None = None,
+        semantic: SemanticCache | None = None,
         metrics: ModelMetrics | None = None,
     ) -> None:
         if not routes:
@@ -92,6 +94,7 @@ class Gateway:
         self.routes = list(routes)
         self.settings = settings
         self.cache = cache
+        self.semantic = semantic
         self.metrics = metrics or ModelMetrics()
         self.breakers = BreakerBoard(threshold=settings.breaker_threshold, cooldown=settings.breaker_cooldown)
         self._probing = asyncio.Lock()
@@ -114,7 +117,7 @@ class Gateway:
             )
             for i, e in enumerate(settings.endpoint_list())
         ]
-        return cls(routes, settings, cache=build_cache(settings.cache_url))
+        return cls(routes, settings, cache=build_cache(settings.cache_url), semantic=_semantic(settings))
 
     async def aclose(self) -> None:
         for route in self.routes:
@@ -141,6 +144,13 @@ class Gateway:
             self.metrics.cache.labels(role, "hit" if hit else "miss").inc()
             if hit is not None:
                 return hit.model_copy(update={"cached": True, "retries": 0, "fallbacks": [], "cost": 0.0})
+        vector = None
+        if self.semantic is not None and role in self.settings.semantic_roles:
+            vector = await self.semantic.vector(request_text(messages))
+            near = self.semantic.get(role, vector)
+            self.metrics.cache.labels(role, "semantic_hit" if near else "semantic_miss").inc()
+            if near is not None:
+                return near[0].model_copy(update={"cached": True, "retries": 0, "fallbacks": [], "cost": 0.0})
         for_role = [r for r in self.routes if not r.endpoint.roles or role in r.endpoint.roles]
         if not for_role:
             raise ModelError(
@@ -187,6 +197,8 @@ class Gateway:
             result.fallbacks = passed
             if key is not None and self.cache is not None and not result.truncated:
                 await self.cache.put(key, result, self.settings.cache_ttl)
+            if vector is not None and self.semantic is not None and not result.truncated:
+                self.semantic.put(role, vector, result, self.settings.cache_ttl)
             return result
         raise ModelError(
             f"every model endpoint for the {role} role failed: " + "; ".join(reasons),
@@ -243,3 +255,18 @@ class Gateway:
         m.retries.labels(label, role).inc(result.retries)
         m.cost.labels(label, role).inc(result.cost)
         return result
+
+
+def _semantic(settings: ModelSettings) -> SemanticCache | None:
+    """The semantic cache over the docs server's packaged embedder (the one model the mesh ships)."""
+    if not settings.semantic_roles:
+        return None
+    from toolmesh.servers.docs.embedders import resolve_embedder  # loaded only when asked for
+
+    choice = resolve_embedder("auto")
+    if choice.embedder is None:
+        raise MeshConfigError(
+            f"the semantic model cache needs an embedder: {choice.status}",
+            hint="Install toolmesh[docs-models], or unset TOOLMESH_AGENTS_MODEL__SEMANTIC_ROLES.",
+        )
+    return SemanticCache(choice.embedder, threshold=settings.semantic_threshold)

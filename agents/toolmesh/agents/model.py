@@ -94,6 +94,9 @@ class ModelSettings(BaseModel):
     cache_url: str = "sqlite:///toolmesh-model-cache.db"
     cache_ttl: float = Field(default=3600.0, ge=0)
     no_cache: list[Role] = Field(default_factory=list)  # roles whose replies are never cached
+    # Semantic cache (the docs server's packaged embedder) for these roles, at this cosine similarity.
+    semantic_roles: list[Role] = Field(default_factory=list)
+    semantic_threshold: float = Field(default=0.97, gt=0, le=1)
     # Probe each endpoint once before its first call (tool calling, structured output, context length).
     probe: bool = False
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +225,27 @@ async def test_the_semantic_cache_answers_a_near_repeat_for_the_writer_with_the_
     assert not different.cached and not planner.cached  # other text; a role without the semantic cache
     assert len(scripted.requests) == 3
     assert gateway.metrics.value("toolmesh_model_cache_total", role="writer", result="semantic_hit") == 1
+
+
+@pytest.mark.asyncio
+async def test_two_gateways_share_the_exact_cache_through_redis() -> None:
+    redis: Any = pytest.importorskip("redis.asyncio", reason="the redis client is not installed")
+    probe = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        await probe.ping()
+    except Exception as exc:  # no server here: nothing to share through
+        pytest.skip(f"no Redis at 127.0.0.1:6379 ({exc!r})")
+    finally:
+        await probe.aclose()
+    scripted = ScriptedModel(lambda body: Reply.text("shared"))
+    unique = [{"role": "user", "content": f"shared question {uuid.uuid4()}"}]
+    async with scripted_server(scripted) as url:
+        settings = ModelSettings(base_url=url, model="m", cache_url="redis://127.0.0.1:6379/0", cache_ttl=60)
+        first, second = Gateway.from_settings(settings), Gateway.from_settings(settings)  # two replicas
+        try:
+            assert not (await first.chat(unique, role="planner")).cached
+            assert (await second.chat(unique, role="planner")).cached
+        finally:
+            await first.aclose()
+            await second.aclose()
+    assert len(scripted.requests) == 1

@@ -2,8 +2,9 @@
 
 The key is a hash of the request as sent (role, messages, tools, sampling, response format) — the
 endpoint is not part of it, since any endpoint of a role answers the same request. SQLite is the
-default (``sqlite:///PATH``, survives restarts, one file per host); ``memory://`` keeps it in the
-process; ``off`` disables it. Roles listed in ``no_cache`` are never cached.
+default (``sqlite:///PATH``, survives restarts, one file per host); ``redis://HOST:PORT/DB`` shares it
+between replicas; ``memory://`` keeps it in the process; ``off`` disables it. Roles listed in
+``no_cache`` are never cached.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ import anyio
 from toolmesh.agents.errors import MeshConfigError
 from toolmesh.agents.model import ChatResult
 
-__all__ = ["MemoryResponseCache", "ResponseCache", "SqliteResponseCache", "build_cache", "cache_key"]
+__all__ = [
+    "MemoryResponseCache",
+    "RedisResponseCache",
+    "ResponseCache",
+    "SqliteResponseCache",
+    "build_cache",
+    "cache_key",
+]
 
 
 def cache_key(role: str, body: Mapping[str, Any]) -> str:
@@ -107,10 +115,33 @@ class SqliteResponseCache:
             self._db.close()
 
 
+class RedisResponseCache:
+    """Entries ``toolmesh:model:KEY`` with Redis's own expiry: shared by every replica using the URL."""
+
+    def __init__(self, url: str, *, prefix: str = "toolmesh:model:") -> None:
+        import redis.asyncio as redis  # only for deployments that share the cache
+
+        self.prefix = prefix
+        self._redis = redis.Redis.from_url(url)
+
+    async def get(self, key: str) -> ChatResult | None:
+        body = await self._redis.get(self.prefix + key)
+        return ChatResult.model_validate_json(body) if body else None
+
+    async def put(self, key: str, result: ChatResult, ttl: float) -> None:
+        if ttl > 0:
+            await self._redis.set(self.prefix + key, result.model_dump_json(), px=int(ttl * 1000))
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
 def build_cache(url: str) -> ResponseCache | None:
-    """The cache ``url`` names: ``sqlite:///PATH``, ``memory://`` or ``off`` (None)."""
+    """The cache ``url`` names: ``sqlite:///PATH``, ``redis://…``, ``memory://`` or ``off`` (None)."""
     if url in ("off", "none", ""):
         return None
+    if url.startswith(("redis://", "rediss://")):
+        return RedisResponseCache(url)
     if url.startswith("memory://"):
         return MemoryResponseCache()
     if url.startswith("sqlite:///"):
@@ -123,5 +154,5 @@ def build_cache(url: str) -> ResponseCache | None:
         return SqliteResponseCache(path)
     raise MeshConfigError(
         f"unsupported model cache URL {url!r}",
-        hint="Use sqlite:///PATH, memory:// or off (TOOLMESH_AGENTS_MODEL__CACHE_URL).",
+        hint="Use sqlite:///PATH, redis://HOST:PORT/DB, memory:// or off (TOOLMESH_AGENTS_MODEL__CACHE_URL).",
     )

@@ -249,3 +249,21 @@ async def test_two_gateways_share_the_exact_cache_through_redis() -> None:
             await first.aclose()
             await second.aclose()
     assert len(scripted.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_probed_without_tool_calling_means_the_json_protocol_and_a_down_one_stays_unknown() -> None:
+    plain = ScriptedModel(lambda body: Reply.text('{"answer": "no tools here"}'))
+    async with scripted_server(plain) as url:
+        gateway = _gateway(_endpoint(url, "plain"), probe=True)
+        try:
+            assert await gateway.tool_calling("planner") is False
+        finally:
+            await gateway.aclose()
+    down = _gateway(_endpoint(f"http://127.0.0.1:{_closed_port()}/v1", "down", timeout=5), probe=True)
+    try:
+        assert await down.tool_calling("planner") is True  # unknown is not "unsupported"
+        caps = (await down.probe())["down"]
+    finally:
+        await down.aclose()
+    assert caps.tool_calling is None and caps.json_schema is None and "unreachable" in caps.notes[0]

@@ -86,3 +86,38 @@ async def test_when_every_endpoint_fails_the_task_says_which_and_why(tmp_path: P
     assert "every model endpoint for the planner role failed: main:" in note and "HTTP 500" in note
     assert "planning deterministically" in note
     assert f"[planner] {note}" in stream  # the stream says so too, not only stderr
+
+
+def _json_only(body: dict[str, Any]) -> Reply:
+    """An endpoint that never calls tools: the planner must use the JSON protocol with it."""
+    messages = body["messages"]
+    system = str(messages[0]["content"])
+    if system.startswith("You write the final answer"):
+        return Reply.text('The server echoed "from the model" [1].')
+    if "no native tool calling" in system:
+        if any(m["role"] == "tool" for m in messages):
+            return Reply.text(json.dumps({"answer": "echoed"}))
+        return Reply.text(
+            json.dumps({"calls": [{"tool": "echo__echo", "arguments": {"text": "from the model"}}]})
+        )
+    if system.startswith("You answer questions with tools"):
+        raise AssertionError("the planner sent native tools to an endpoint probed without tool calling")
+    return Reply.text(json.dumps({"approved": True, "issues": [], "suggestions": []}))  # probes, reviewer
+
+
+@pytest.mark.asyncio
+async def test_a_probed_endpoint_without_tool_calling_drives_the_planner_by_the_json_protocol(
+    tmp_path: Path,
+) -> None:
+    server, _ = echo_server("echo")
+    plain = ScriptedModel(_json_only)
+    with anyio.fail_after(120):
+        async with scripted_server(plain) as url:
+            settings = _model(url)
+            settings["model"]["probe"] = True
+            async with launch_mesh(tmp_path, servers={"echo": server}, agent_settings=settings) as mesh:
+                asked = await ask_planner(mesh.planner_url, "say something through the echo tool")
+    assert asked.artifacts["answer"].parts[0].text == 'The server echoed "from the model" [1].'
+    planner = [b for b in plain.requests if "no native tool calling" in str(b["messages"][0]["content"])]
+    assert len(planner) == 2 and all("tools" not in b for b in planner)
+    assert planner[0]["response_format"] == {"type": "json_object"}

@@ -127,6 +127,13 @@ class Gateway:
         if self.cache is not None:
             await self.cache.aclose()
 
+    async def tool_calling(self, role: Role) -> bool:
+        """False only when every endpoint for ``role`` was probed and yields no tool calls."""
+        if self.settings.probe:
+            await self.probe()
+        routes = [r for r in self.routes if not r.endpoint.roles or role in r.endpoint.roles]
+        return not routes or any(r.caps is None or r.caps.tool_calling is not False for r in routes)
+
     async def chat(
         self,
         messages: Sequence[Mapping[str, Any]],

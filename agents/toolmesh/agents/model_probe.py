@@ -58,38 +58,47 @@ class Capabilities(BaseModel):
 
 
 async def probe(endpoint: EndpointSettings) -> Capabilities:
-    """Ask ``endpoint`` what it supports (a few short requests; a failing one means "not supported")."""
+    """Ask ``endpoint`` what it supports (a few short requests).
+
+    A request the endpoint refuses (4xx, or a 500 that names the unsupported input, as llama.cpp's does)
+    means "not supported"; one it cannot answer (unreachable, another 5xx) leaves the answer unknown.
+    """
     headers = {"authorization": f"Bearer {endpoint.api_key.get_secret_value()}"} if endpoint.api_key else {}
     base = endpoint.base_url.rstrip("/")
     caps = Capabilities()
     ask = [{"role": "user", "content": "Reply with JSON."}]
     async with httpx.AsyncClient(timeout=endpoint.timeout, headers=headers, trust_env=False) as http:
 
-        async def chat(**body: Any) -> dict[str, Any] | None:
+        async def chat(**body: Any) -> dict[str, Any] | bool | None:
+            """The reply; False when the endpoint refused the request; None when it could not be asked."""
             body = {"model": endpoint.model, "messages": ask, "max_tokens": 24, "temperature": 0, **body}
             try:
                 response = await http.post(f"{base}/chat/completions", json=body)
             except httpx.HTTPError as exc:
-                caps.notes.append(f"{next(iter(body.keys() - {'model', 'messages'}), 'chat')}: {exc!r}")
+                caps.notes.append(f"unreachable: {exc!r}")
                 return None
             if response.status_code >= 400:
                 caps.notes.append(f"HTTP {response.status_code}: {response.text[:160]}")
-                return None
-            value = response.json()
-            return value if isinstance(value, dict) else None
+                return False if response.status_code < 500 or "Input should be" in response.text else None
+            try:
+                value = response.json()
+            except ValueError:
+                return False
+            return value if isinstance(value, dict) else False
 
-        def has_call(reply: dict[str, Any] | None) -> bool:
-            choices = (reply or {}).get("choices") or [{}]
+        def accepted(reply: dict[str, Any] | bool | None) -> bool | None:
+            return None if reply is None else reply is not False
+
+        def has_call(reply: dict[str, Any] | bool | None) -> bool | None:
+            if not isinstance(reply, dict):
+                return accepted(reply)
+            choices = reply.get("choices") or [{}]
             return bool((choices[0].get("message") or {}).get("tool_calls"))
 
-        caps.json_schema = (
-            await chat(
-                response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": _SCHEMA}}
-            )
-            is not None
-        )
-        caps.json_object_schema = (
-            await chat(response_format={"type": "json_object", "schema": _SCHEMA}) is not None
+        schema_format = {"type": "json_schema", "json_schema": {"name": "r", "schema": _SCHEMA}}
+        caps.json_schema = accepted(await chat(response_format=schema_format))
+        caps.json_object_schema = accepted(
+            await chat(response_format={"type": "json_object", "schema": _SCHEMA})
         )
         caps.tools_auto = has_call(await chat(tools=[_TOOL], tool_choice="auto"))
         named = {"type": "function", "function": {"name": "echo"}}

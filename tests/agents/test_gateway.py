@@ -267,3 +267,30 @@ async def test_probed_without_tool_calling_means_the_json_protocol_and_a_down_on
     finally:
         await down.aclose()
     assert caps.tool_calling is None and caps.json_schema is None and "unreachable" in caps.notes[0]
+
+
+@pytest.mark.asyncio
+async def test_replicas_share_the_rate_bucket_through_redis() -> None:
+    redis: Any = pytest.importorskip("redis.asyncio", reason="the redis client is not installed")
+    probe = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        await probe.ping()
+    except Exception as exc:  # no server here: nothing to share through
+        pytest.skip(f"no Redis at 127.0.0.1:6379 ({exc!r})")
+    finally:
+        await probe.aclose()
+    scripted = ScriptedModel(lambda body: Reply.text("ok"))
+    name = f"shared-{uuid.uuid4()}"  # a fresh bucket for this run
+    async with scripted_server(scripted) as url:
+        endpoint = _endpoint(url, name, rpm=2)
+        settings = dict(limits_url="redis://127.0.0.1:6379/0", queue_timeout=0.3)
+        first, second = _gateway(endpoint, **settings), _gateway(endpoint, **settings)  # two replicas
+        try:
+            await first.chat([{"role": "user", "content": "a"}], role="planner")
+            await second.chat([{"role": "user", "content": "b"}], role="planner")
+            with pytest.raises(ModelError, match=r"stayed at its limit for 0\.3 s"):
+                await first.chat([{"role": "user", "content": "c"}], role="planner")
+        finally:
+            await first.aclose()
+            await second.aclose()
+    assert len(scripted.requests) == 2

@@ -113,7 +113,7 @@ class Gateway:
             Route(
                 endpoint=e,
                 model=OpenAIChatModel(e, settings, timeout_setting=settings.timeout_setting(i)),
-                limit=EndpointLimit(e, queue_timeout=settings.queue_timeout),
+                limit=EndpointLimit(e, queue_timeout=settings.queue_timeout, shared_url=settings.limits_url),
             )
             for i, e in enumerate(settings.endpoint_list())
         ]

@@ -88,6 +88,8 @@ class ModelSettings(BaseModel):
     max_tokens: int = Field(default=2048, ge=16)
     # A request waits this long for an endpoint's concurrency slot and rate buckets, then fails clearly.
     queue_timeout: float = Field(default=30.0, gt=0)
+    # rpm/tpm buckets in Redis (redis://HOST:PORT/DB), shared by every replica; unset: per process.
+    limits_url: str | None = None
     breaker_threshold: int = Field(default=3, ge=1, le=100)
     breaker_cooldown: float = Field(default=30.0, gt=0)
     # Exact response cache: sqlite:///PATH (default), redis://HOST:PORT/DB, memory://, or off.

@@ -325,8 +325,11 @@ async def launch_mesh(
                 "heartbeat_interval": 20.0,
             }
             settings = AgentSettings(**{**values, **dict(agent_settings or {})})
+            own = build_model(settings.model) if model is None else None
+            if isinstance(own, Gateway):
+                stack.push_async_callback(own.aclose)  # after the agent stops (LIFO)
             running_agent = await stack.enter_async_context(
-                run_agent(role, settings, model=model if model is not None else build_model(settings.model))
+                run_agent(role, settings, model=model if model is not None else own)
             )
             handle.agents[role] = running_agent
             if running_agent.agent.presence is not None:

@@ -39,7 +39,7 @@ async def _ask(
 ) -> tuple[Outcome, ScriptedModel, list[str]]:
     scripted = ScriptedModel(script)
     async with scripted_server(scripted) as base_url:
-        model = OpenAIChatModel(ModelSettings(base_url=base_url, model="scripted", timeout=10))
+        model = OpenAIChatModel.single(ModelSettings(base_url=base_url, model="scripted", timeout=10))
         try:
             chosen = ModelPolicy(model, shop.catalog, fallback=DeterministicPolicy(shop.catalog), **policy)
             runner = TurnRunner(chosen, shop.run_plan, _review, writer=ModelWriter(model))

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from toolmesh.agents.client import ask_planner, describe_event
 from toolmesh.agents.demo import DEMO_QUESTION, demo_mesh, find_samples, run_demo
+from toolmesh.agents.gateway import Gateway
 from toolmesh.agents.mesh import MeshHandle, run_agent
 from toolmesh.agents.model import build_model
 from toolmesh.agents.settings import AgentSettings
@@ -191,9 +192,14 @@ def serve_command(
     )
 
     async def main() -> None:
-        async with run_agent(role, settings, model=build_model(settings.model)) as agent:
-            err.print(f"{role} on {agent.url} (card: {agent.url}/.well-known/agent-card.json)")
-            await _wait_for_signal()
+        model = build_model(settings.model)
+        try:
+            async with run_agent(role, settings, model=model) as agent:
+                err.print(f"{role} on {agent.url} (card: {agent.url}/.well-known/agent-card.json)")
+                await _wait_for_signal()
+        finally:
+            if isinstance(model, Gateway):
+                await model.aclose()
 
     try:
         asyncio.run(main())

@@ -18,7 +18,10 @@ __all__ = [
     "AgentNotFound",
     "CircuitOpen",
     "MeshConfigError",
+    "ModelBusy",
     "ModelError",
+    "ModelTimeout",
+    "ModelTruncated",
     "PlanError",
     "StepTimeout",
     "ToolCallError",
@@ -60,3 +63,15 @@ class CircuitOpen(AgentError, UnavailableError):
 
 class ModelError(AgentError, UpstreamError):
     """The configured chat-completions endpoint failed or answered with something unusable."""
+
+
+class ModelTimeout(ModelError, TimeoutExceeded):
+    """A model endpoint did not answer within its timeout (the message names the setting)."""
+
+
+class ModelBusy(ModelError, UnavailableError):
+    """A request waited for an endpoint's concurrency or rate limit longer than the queue allows."""
+
+
+class ModelTruncated(ModelError):
+    """The model's output was cut at ``max_tokens`` before it was complete."""

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import anyio
 from fastmcp import FastMCP
+from prometheus_client.registry import Collector
 
 from toolmesh.agents.catalog import CatalogCache
 from toolmesh.agents.discovery import Discovery, RegistryDiscovery
@@ -27,6 +28,7 @@ from toolmesh.agents.executor.agent import ExecutorAgent, executor_skills
 from toolmesh.agents.executor.breaker import BreakerBoard
 from toolmesh.agents.executor.cache import ResultCache
 from toolmesh.agents.executor.engine import Engine, EngineSettings
+from toolmesh.agents.gateway import Gateway
 from toolmesh.agents.mcp import McpPool
 from toolmesh.agents.model import ChatModel, build_model
 from toolmesh.agents.planner.agent import PlannerAgent, planner_skills
@@ -108,6 +110,11 @@ def build_executor(
     )
 
 
+def model_collectors(model: ChatModel | None) -> list[Collector]:
+    """The model gateway's metrics (tokens, latency, cache hits, retries, fallbacks, cost) for /metrics."""
+    return [model.metrics.collector()] if isinstance(model, Gateway) else []
+
+
 def build_reviewer(settings: AgentSettings, base_url: str, *, model: ChatModel | None = None) -> AgentApp:
     instance = instance_id("reviewer", base_url)
     return build_agent(
@@ -118,6 +125,7 @@ def build_reviewer(settings: AgentSettings, base_url: str, *, model: ChatModel |
         settings=settings,
         base_url=base_url,
         instance=instance,
+        collectors=model_collectors(model),
     )
 
 
@@ -161,6 +169,7 @@ def build_planner(
         on_stop=stop,
         instance=instance,
         task_store=store,
+        collectors=model_collectors(model),
     )
 
 
@@ -316,8 +325,11 @@ async def launch_mesh(
                 "heartbeat_interval": 20.0,
             }
             settings = AgentSettings(**{**values, **dict(agent_settings or {})})
+            own = build_model(settings.model) if model is None else None
+            if isinstance(own, Gateway):
+                stack.push_async_callback(own.aclose)  # after the agent stops (LIFO)
             running_agent = await stack.enter_async_context(
-                run_agent(role, settings, model=model if model is not None else build_model(settings.model))
+                run_agent(role, settings, model=model if model is not None else own)
             )
             handle.agents[role] = running_agent
             if running_agent.agent.presence is not None:

@@ -46,6 +46,7 @@ from a2a.types import (
     TaskState,
 )
 from a2a.utils.push_url_validator import validate_push_notification_url
+from prometheus_client.registry import Collector
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
@@ -282,8 +283,11 @@ def build_agent(
     on_stop: Callable[[], Awaitable[None]] | None = None,
     task_store: TaskStore | None = None,
     instance: str | None = None,
+    collectors: Sequence[Collector] = (),
 ) -> AgentApp:
     """The agent's app, ready to serve at ``base_url`` (pre-bind the socket to know it).
+
+    ``collectors`` join the agent's ``/metrics`` (the model gateway's).
 
     ``instance`` (default :func:`instance_id` of name and URL) stamps the tasks this process runs; the
     executor passed in must stamp new tasks with the same value (see :func:`new_task`).
@@ -351,5 +355,7 @@ def build_agent(
         provider = build_auth(settings.auth)
         assert provider is not None
         middleware.append(AsgiMiddleware(BearerGuard, verify=provider.verify_token))
-    built.app = a2a_http_app(routes, settings, name=name, lifespan=lifespan, middleware=middleware)
+    built.app = a2a_http_app(
+        routes, settings, name=name, lifespan=lifespan, middleware=middleware, collectors=collectors
+    )
     return built

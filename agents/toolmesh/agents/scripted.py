@@ -67,20 +67,37 @@ Script = Callable[[dict[str, Any]], Reply]
 class ScriptedModel:
     """The ASGI app and what it has been asked."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, *, context_tokens: int | None = None) -> None:
         self.script = script
+        self.context_tokens = context_tokens  # served at /props as llama.cpp does, when set
         self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.peak = 0  # the most requests it was answering at once (limits are checked against it)
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._complete, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/props", self._props, methods=["GET"]),
             ]
         )
 
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
 
+    async def _props(self, request: Request) -> Response:
+        if self.context_tokens is None:
+            return JSONResponse({"error": {"message": "not found"}}, status_code=404)
+        return JSONResponse({"default_generation_settings": {"n_ctx": self.context_tokens}})
+
     async def _complete(self, request: Request) -> Response:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
         reply = self.script(body)

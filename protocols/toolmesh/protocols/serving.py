@@ -26,6 +26,7 @@ from fastmcp.exceptions import NotFoundError as FastMCPNotFoundError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from mcp import MCPError
+from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.middleware import Middleware as AsgiMiddleware
 from starlette.requests import Request
@@ -192,9 +193,15 @@ def a2a_http_app(
     name: str,
     lifespan: Lifespan[Any] | None = None,
     middleware: Sequence[AsgiMiddleware] = (),
+    collectors: Sequence[Collector] = (),
 ) -> Starlette:
-    """An A2A Starlette app (card, JSON-RPC and REST routes) behind the same guards, health and metrics."""
+    """An A2A Starlette app (card, JSON-RPC and REST routes) behind the same guards, health and metrics.
+
+    ``collectors`` are served in ``/metrics`` too (an agent's model gateway).
+    """
     metrics = Metrics(name)
+    for collector in collectors:
+        metrics.registry.register(collector)
     inner = Starlette(routes=list(routes), middleware=list(middleware))
     return _wrap([Mount("/", app=inner)], settings, metrics, lifespan, _env_prefix(settings))
 

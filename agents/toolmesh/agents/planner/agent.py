@@ -30,6 +30,7 @@ from toolmesh.agents.discovery import Discovery
 from toolmesh.agents.errors import AgentError, AgentNotFound
 from toolmesh.agents.executor.agent import EXECUTE_SKILL
 from toolmesh.agents.executor.engine import StepResult
+from toolmesh.agents.gateway import Gateway
 from toolmesh.agents.model import ChatModel
 from toolmesh.agents.plan import Plan, parse_plan, validate_plan
 from toolmesh.agents.planner.answer import given_work
@@ -181,11 +182,13 @@ class PlannerAgent(AgentExecutor):
                 history = await self._history(context)
                 lost: dict[int, list[str]] = {}  # executors lost mid-task, per round
                 deterministic = DeterministicPolicy(catalog, glossary=self.glossary)
-                policy: Policy = (
-                    ModelPolicy(self.model, catalog, fallback=deterministic)
-                    if self.model is not None and given is None
-                    else deterministic
-                )
+                policy: Policy = deterministic
+                if self.model is not None and given is None:
+                    # endpoints probed to yield no tool calls get the JSON protocol instead
+                    native = (
+                        await self.model.tool_calling("planner") if isinstance(self.model, Gateway) else True
+                    )
+                    policy = ModelPolicy(self.model, catalog, fallback=deterministic, native_tools=native)
                 runner = TurnRunner(
                     policy,
                     lambda plan, n: self._execute(updater, context, plan, n, lost),
@@ -289,6 +292,8 @@ class PlannerAgent(AgentExecutor):
                 {"id": m.id, "text": m.text[:200], "kind": m.kind} for m in work.shared.get("memories") or []
             ],
             "writer": outcome.writer,
+            # every model call: endpoint, cache hit, tokens, retries, endpoints passed over, cost
+            "model_calls": work.shared.get("model_calls") or [],
         }
         await updater.add_artifact([json_part(summary)], artifact_id="outcome", name="outcome")
         if outcome.turn is not None and outcome.state != "input-required":

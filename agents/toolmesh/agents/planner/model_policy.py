@@ -126,6 +126,7 @@ class ModelPolicy:
             except ModelError as exc:
                 return await self._give_up(work, f"the model failed: {exc}")
             work.tokens += result.usage.total
+            work.shared.setdefault("model_calls", []).append(result.record("planner"))
             calls, problem = self._calls(work, result)
             if problem is None:
                 break

@@ -58,9 +58,12 @@ class ModelWriter:
             )
         except ModelError as exc:
             return draft.text, {"used": False, "why": f"the model failed: {exc}"}
+        work.shared.setdefault("model_calls", []).append(result.record("writer"))
         text = (result.content or "").strip()
         if not text:
             return draft.text, {"used": False, "why": "the model wrote nothing"}
+        if result.truncated:
+            return draft.text, {"used": False, "why": "the model's answer was cut at max_tokens"}
         return self._grounded(work, draft, text, "the writer model's answer")
 
     @staticmethod

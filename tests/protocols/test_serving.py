@@ -135,3 +135,33 @@ async def test_guards_over_http(server: FastMCP[Any]) -> None:
     assert malformed.status_code == 400 and malformed.json()["error"]["code"] == -32700
     assert still_up.status_code == 200 and "echo" in still_up.text
     assert health_any_host.status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_accepted_connections_have_nagle_off() -> None:
+    """Every server the project starts listens on ``bind_socket`` (``running``, agents, ``toolmesh up``):
+    its accepted connections must get TCP_NODELAY, or each response's body waits out delayed ACK."""
+    import asyncio
+    import socket
+
+    from toolmesh.protocols.serving import bind_socket
+
+    seen: list[int] = []
+    accepted = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = writer.get_extra_info("socket")
+        seen.append(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        accepted.set()
+        writer.close()
+
+    listening = bind_socket("127.0.0.1", 0)
+    assert listening.proto == socket.IPPROTO_TCP
+    server = await asyncio.start_server(handle, sock=listening)
+    async with server:
+        port = listening.getsockname()[1]
+        with anyio.fail_after(10):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            await accepted.wait()
+            writer.close()
+    assert len(seen) == 1 and seen[0] != 0

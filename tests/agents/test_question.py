@@ -52,6 +52,19 @@ def test_a_quantity_is_not_an_identifier() -> None:
     assert read_analytic("What did order 777 contain?").ids == (("order", 777),)
 
 
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [
+        ("客户 318 下过哪些订单？", (("客户", 318),)),
+        ("订单1234现在是什么状态", (("订单", 1234),)),
+        ("买了 20 件以上的订单有哪些", ()),  # a quantity, with its measure word
+        ("超过 30 天没有发货的订单", ()),
+    ],
+)
+def test_a_chinese_noun_and_number_name_a_row(text: str, ids: tuple[tuple[str, int], ...]) -> None:
+    assert read_analytic(text).ids == ids
+
+
 def test_the_asking_sentence_says_what_a_passage_must_cover() -> None:
     story = analyse_part(
         "A customer's headphones stopped holding a charge after 18 months. Is a worn-out battery covered "

@@ -10,14 +10,16 @@ import anyio
 import httpx
 import pytest
 from a2a.helpers import new_task_from_user_message
+from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
-from a2a.types import Part, TaskState
+from a2a.server.events import EventQueue
+from a2a.types import AgentSkill, Part, TaskState
 
 from tests.services import POSTGRES_URL, require_service
 from toolmesh.agents.mesh import build_reviewer
-from toolmesh.agents.runtime import build_task_store, recover_interrupted
+from toolmesh.agents.runtime import build_agent, build_task_store, new_task, recover_interrupted, updater_for
 from toolmesh.agents.settings import AgentSettings
-from toolmesh.agents.wire import new_message
+from toolmesh.agents.wire import json_part, new_message
 from toolmesh.protocols.serving import bind_socket, running
 from toolmesh.protocols.settings import AuthSettings, TokenGrant, hash_token
 
@@ -178,11 +180,66 @@ async def test_push_webhooks_to_internal_addresses_are_refused(url: str) -> None
                 config = SendMessageConfiguration(
                     task_push_notification_config=TaskPushNotificationConfig(url=url, token="t")
                 )
-                message = new_message([Part(text="review this")])
-                with pytest.raises(Exception, match=r"(?i)push|url|invalid"):
+                message = new_message([json_part({"question": "q", "answer": "a"})])
+                with pytest.raises(Exception, match=r"refused.*ALLOW_PRIVATE_PUSH"):  # why, and what to do
                     _ = [
                         e
                         async for e in client.send_message(
                             SendMessageRequest(message=message, configuration=config)
                         )
                     ]
+
+
+class _EndsFirst(AgentExecutor):
+    """Works until cancelled, and whose task fails as the cancel arrives: the race, made deterministic."""
+
+    def __init__(self) -> None:
+        self.started = anyio.Event()
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        if context.current_task is None:
+            await event_queue.enqueue_event(new_task(context, "ends-first"))
+        await updater_for(context, event_queue).start_work()
+        self.started.set()
+        await anyio.sleep_forever()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        updater = updater_for(context, event_queue)
+        await updater.failed(updater.new_agent_message([Part(text="failed on its own")]))
+
+
+@pytest.mark.asyncio
+async def test_a_cancel_that_loses_the_race_is_refused_as_not_cancelable() -> None:
+    executor = _EndsFirst()
+    settings = AgentSettings(task_db_url="memory://")
+    sock = bind_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    agent = build_agent(
+        name="ends-first",
+        description="test",
+        skills=[AgentSkill(id="work", name="work", description="works until cancelled", tags=["test"])],
+        executor=executor,
+        settings=settings,
+        base_url=base,
+        instance="ends-first",
+    )
+    headers = {"A2A-Version": "1.0"}
+    send = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "SendMessage",
+        "params": {
+            "message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "work"}]},
+            "configuration": {"returnImmediately": True},
+        },
+    }
+    with anyio.fail_after(30):
+        async with running(agent.app, settings, sock=sock), httpx.AsyncClient(base_url=base) as http:
+            started = (await http.post("/a2a/jsonrpc", json=send, headers=headers)).json()
+            task_id = started["result"]["task"]["id"]
+            await executor.started.wait()
+            cancel = {"jsonrpc": "2.0", "id": 2, "method": "CancelTask", "params": {"id": task_id}}
+            reply = (await http.post("/a2a/jsonrpc", json=cancel, headers=headers)).json()
+    assert "result" not in reply, reply
+    assert reply["error"]["code"] == -32002  # TaskNotCancelableError
+    assert "ended first" in reply["error"]["message"]

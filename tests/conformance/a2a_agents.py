@@ -1,9 +1,9 @@
 """Independent A2A targets for the kit: an a2a-sdk sample agent, and the same agent with injected faults.
 
-The sample agent is plain a2a-sdk (no toolmesh code in the agent): it upper-cases text into an artifact,
-asks for input when a message starts with "confirm", and works slowly (cancellably) when asked to "wait".
-``BrokenAgent`` wraps its ASGI app and corrupts the wire in one named way per fault, so that each A2A check
-can be shown to fail.
+The sample agent is plain a2a-sdk code (no toolmesh code in the agent): it upper-cases text into an
+artifact, fails a message that starts with "fail", asks for input when a message starts with "confirm",
+and works slowly (cancellably) when asked to "wait". ``BrokenAgent`` wraps its ASGI app and corrupts the
+wire in one named way per fault, so that each A2A check can be shown to fail.
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ class SampleExecutor(AgentExecutor):
         if text.lower().startswith("confirm") and not resumed:
             await updater.requires_input(updater.new_agent_message([new_text_part("Please say yes or no.")]))
             return
+        if text.lower().startswith("fail"):
+            await updater.failed(updater.new_agent_message([new_text_part("failing, as asked")]))
+            return
         if "wait" in text.lower():
             await asyncio.sleep(30)  # cancelled by CancelTask
         await updater.add_artifact([new_text_part(text.upper())], name="upper")
@@ -78,21 +81,33 @@ def sample_card(base: str, *, streaming: bool = True, push: bool = True, rest: b
     )
 
 
-def sample_app(card: AgentCard, *, push: bool = True) -> tuple[Starlette, DefaultRequestHandler]:
+def sample_app(
+    card: AgentCard, *, push: bool = True, plain_sdk: bool = False
+) -> tuple[Starlette, DefaultRequestHandler]:
+    """The sample agent's app. ``plain_sdk`` serves a2a-sdk's handler as it ships, with the A2A gaps it
+    leaves (see ``toolmesh.agents.handler``); otherwise the handler that closes them, and a cached card."""
     push_store = InMemoryPushNotificationConfigStore() if push else None
-    handler = DefaultRequestHandler(
+    handler_cls = DefaultRequestHandler if plain_sdk else _closed_handler()
+    handler = handler_cls(
         agent_executor=SampleExecutor(),
         task_store=InMemoryTaskStore(),
         agent_card=card,
         push_config_store=push_store,
         push_sender=BasePushNotificationSender(httpx.AsyncClient(), push_store) if push_store else None,
     )
+    cache = None if plain_sdk else "public, max-age=60"
     routes = [
-        *create_agent_card_routes(card),
+        *create_agent_card_routes(card, cache_control=cache),
         *create_jsonrpc_routes(handler, rpc_url="/a2a/jsonrpc"),
         *create_rest_routes(handler, path_prefix="/a2a/rest"),
     ]
     return Starlette(routes=routes), handler
+
+
+def _closed_handler() -> type[DefaultRequestHandler]:
+    from toolmesh.agents.handler import AgentRequestHandler  # the agents slice; the kit itself needs none
+
+    return AgentRequestHandler
 
 
 class BrokenAgent:
@@ -304,13 +319,18 @@ async def _sse(send: Send, events: list[dict[str, Any]]) -> None:
 
 @contextlib.asynccontextmanager
 async def serve_sample(
-    *, faults: Iterable[str] = (), streaming: bool = True, push: bool = True, rest: bool = True
+    *,
+    faults: Iterable[str] = (),
+    streaming: bool = True,
+    push: bool = True,
+    rest: bool = True,
+    plain_sdk: bool = False,
 ) -> AsyncIterator[str]:
     """Serve the sample agent (with ``faults``) on an ephemeral port; yields its base URL."""
     sock = bind_socket()
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     card = sample_card(base, streaming=streaming, push=push, rest=rest)
-    app, handler = sample_app(card, push=push)
+    app, handler = sample_app(card, push=push, plain_sdk=plain_sdk)
     faults = set(faults)
     outer = Starlette()
     outer.mount("/", BrokenAgent(app, faults) if faults else app)

@@ -46,6 +46,29 @@ async def test_sample_agent_passes_every_check_on_both_bindings() -> None:
 
 
 @pytest.mark.asyncio
+async def test_the_kit_catches_what_a2a_sdk_leaves_open() -> None:
+    """a2a-sdk's handler as it ships: outside suites passed it; the kit names each gap."""
+    with anyio.fail_after(60):
+        async with serve_sample(plain_sdk=True) as base:
+            report = await check_a2a(base, FULL)
+    outcomes = {(r.requirement_id, r.variant): r for r in report.results}
+    for binding in ("JSONRPC", "HTTP+JSON"):
+        for rid in ("A2A-CONTENT-TYPE", "A2A-FOLLOW-UP-TASK-ID", "A2A-STREAM-FOLLOW-UP"):
+            assert outcomes[(rid, binding)].outcome == Outcome.FAIL, outcomes[(rid, binding)]
+    assert outcomes[("A2A-CARD-CACHING", "card")].outcome == Outcome.WARN
+    assert not report.passed
+
+
+@pytest.mark.asyncio
+async def test_an_agent_whose_tasks_all_fail_is_warned_about() -> None:
+    with anyio.fail_after(60):
+        async with serve_sample() as base:
+            report = await check_a2a(base, A2aOptions(message="fail please", timeout=10))
+    by_id = {r.requirement_id: r for r in report.results if r.requirement_id == "A2A-TASKS-SUCCEED"}
+    assert by_id["A2A-TASKS-SUCCEED"].outcome == Outcome.WARN, by_id
+
+
+@pytest.mark.asyncio
 async def test_missing_behaviours_skip_with_a_reason_and_absent_capabilities_are_refusals() -> None:
     with anyio.fail_after(60):
         async with serve_sample(streaming=False, push=False, rest=False) as base:

@@ -357,6 +357,10 @@ def _number(word: str) -> float:
     return float(word)
 
 
+# what makes a number a quantity, not a row's number: 20 件, 30 天, 500 欧元, 5%
+_ZH_UNIT = re.compile(r"[件个位名种家天日月年周次张笔条款元%]|欧元|美元|小时|分钟")
+
+
 def _noun_after(tagged: list[tuple[str, str]], i: int) -> str | None:
     """The head noun of the words after position ``i`` (哪个支付方式 → 方式, 每种订单状态 → 状态)."""
     run: list[tuple[str, str]] = []
@@ -407,6 +411,16 @@ def _read_zh_clause(text: str) -> dict[str, str]:
             noun = _noun_after(tagged, i)
             if noun:
                 out["id_noun"], out["id"] = noun, words[i - 1]
+        if word.isdigit() and "id" not in out:  # 客户 318, 订单1234: the row with that number
+            named = [(w, f) for w, f in tagged[:i] if w.strip()][-1:]
+            after = next((w for w, _ in tagged[i + 1 :] if w.strip()), "")
+            if (
+                named
+                and named[0][1].startswith("n")
+                and contains_cjk(named[0][0])
+                and not _ZH_UNIT.match(after)
+            ):
+                out["id_noun"], out["id"] = named[0][0], word
         number = re.fullmatch(r"(\d+|[一二两三四五六七八九十]+)(?:个|名|位|种|家|件|款)", word)
         if number and ((i > 0 and words[i - 1] == "前") or any(w.startswith("最") for w in words)):
             out["limit"] = str(int(_number(number.group(1))))

@@ -20,7 +20,6 @@ from a2a.helpers import new_task_from_user_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
 from a2a.server.events import EventQueue
-from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes
 from a2a.server.tasks import (
     DatabaseTaskStore,
@@ -53,6 +52,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware as AsgiMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from toolmesh.agents.handler import AgentRequestHandler
 from toolmesh.agents.settings import AgentSettings
 from toolmesh.agents.tracing import traced_httpx_client
 from toolmesh.protocols.auth import build_auth
@@ -75,6 +75,7 @@ logger = logging.getLogger(__name__)
 
 JSONRPC_PATH = "/a2a/jsonrpc"
 REST_PATH = "/a2a/rest"
+CARD_CACHE_CONTROL = "public, max-age=60, must-revalidate"
 _OPEN_PATHS = ("/.well-known/agent-card.json", "/healthz")
 _INTERRUPTIBLE = ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING")
 _PUSH_HINT = "Use a webhook on a public address, or set TOOLMESH_AGENTS_ALLOW_PRIVATE_PUSH=true."
@@ -104,7 +105,9 @@ def build_card(
             ),
         ],
         capabilities=AgentCapabilities(streaming=True, push_notifications=True),
-        default_input_modes=["text/plain", "application/json"],
+        # exactly what the skills take (executor, reviewer: only JSON); the handler refuses the rest
+        default_input_modes=sorted({m for s in skills for m in s.input_modes})
+        or ["text/plain", "application/json"],
         default_output_modes=["text/plain", "application/json"],
         skills=list(skills),
     )
@@ -264,7 +267,7 @@ class AgentApp:
 
     app: Starlette
     card: AgentCard
-    handler: DefaultRequestHandler
+    handler: AgentRequestHandler
     store: TaskStore
     instance: str = ""
     recovered: list[str] = field(default_factory=list)
@@ -306,17 +309,20 @@ def build_agent(
     screen = None if settings.allow_private_push else validate_push_notification_url
     guarded = PublicOnlyTransport(PublicOnlyBackend(hint=_PUSH_HINT)) if screen is not None else None
     push_http = traced_httpx_client(timeout=10.0, transport=guarded)
-    handler = DefaultRequestHandler(
+    handler = AgentRequestHandler(
         agent_executor=executor,
         task_store=store,
         agent_card=card,
         push_config_store=push_store,
         push_sender=BasePushNotificationSender(push_http, push_store, push_url_validator=screen),
         push_url_validator=screen,
+        push_hint=_PUSH_HINT,
     )
     routes = [
-        *create_agent_card_routes(card),
+        # cards change when an agent moves or gains skills: cached briefly, revalidated by ETag after that
+        *create_agent_card_routes(card, cache_control=CARD_CACHE_CONTROL),
         *create_jsonrpc_routes(handler, rpc_url=JSONRPC_PATH),
+        *create_jsonrpc_routes(handler, rpc_url=f"{JSONRPC_PATH}/"),  # clients that join URLs with a slash
         *create_rest_routes(handler, path_prefix=REST_PATH),
     ]
     built = AgentApp(app=Starlette(), card=card, handler=handler, store=store, instance=instance)

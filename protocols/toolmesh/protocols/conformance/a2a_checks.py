@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import anyio
 import httpx
 from a2a.client import ClientConfig, ClientFactory
-from a2a.types import Message, Part, Role, SendMessageRequest, a2a_pb2
+from a2a.types import Message, Role, SendMessageRequest, a2a_pb2
 from google.protobuf.json_format import ParseDict  # type: ignore[import-untyped]
 
 from toolmesh.protocols.conformance.a2a_wire import (
@@ -81,6 +81,7 @@ class CardContext:
     options: A2aOptions
     status: int | None = None
     content_type: str = ""
+    cache_control: str | None = None
     card: dict[str, Any] | None = None
     problem: str | None = None
 
@@ -111,10 +112,24 @@ class BindingContext:
         caps = self.card.get("capabilities")
         return caps if isinstance(caps, dict) else {}
 
+    @property
+    def input_modes(self) -> set[str]:
+        """Every media type the card says the agent takes (its defaults and each skill's)."""
+        modes = {m for m in self.card.get("defaultInputModes") or [] if isinstance(m, str)}
+        for skill in self.card.get("skills") or []:
+            if isinstance(skill, dict):
+                modes.update(m for m in skill.get("inputModes") or [] if isinstance(m, str))
+        return modes
+
     def request(
         self, text: str, *, task_id: str = "", context_id: str = "", blocking: bool = True
     ) -> dict[str, Any]:
-        message = user_message(text, task_id=task_id, context_id=context_id)
+        """SendMessage params for ``text``: a text part, or a JSON one for an agent that takes only JSON."""
+        modes = self.input_modes
+        part = None
+        if modes and "text/plain" not in modes and "*/*" not in modes and "application/json" in modes:
+            part = {"data": {"message": text}, "mediaType": "application/json"}
+        message = user_message(text, task_id=task_id, context_id=context_id, part=part)
         return {"message": message, "configuration": {"returnImmediately": not blocking}}
 
     async def first(self) -> Reply:
@@ -292,9 +307,8 @@ async def _sdk_send(ctx: BindingContext) -> str | None:
     config = ClientConfig(
         streaming=False, supported_protocol_bindings=[ctx.binding.name], httpx_client=ctx.binding.client
     )
-    message = Message(
-        role=Role.ROLE_USER, message_id=str(uuid.uuid4()), parts=[Part(text=ctx.options.message)]
-    )
+    message = Message(role=Role.ROLE_USER, message_id=str(uuid.uuid4()))
+    ParseDict({"parts": ctx.request(ctx.options.message)["message"]["parts"]}, message)
     try:
         client = ClientFactory(config).create(card)
         events = [event async for event in client.send_message(SendMessageRequest(message=message))]
@@ -696,6 +710,121 @@ def card_url(url: str) -> str:
     return urljoin(url.rstrip("/") + "/", WELL_KNOWN.lstrip("/"))
 
 
+@A2A_CARD_CHECKS.check("A2A-CARD-CACHING")
+async def check_card_caching(ctx: CardContext) -> Finding:
+    if ctx.card is None:
+        return skipped(ctx.problem or "no card")
+    if not ctx.cache_control:
+        return failed("the card is served without Cache-Control (caches can only guess how long it holds)")
+    return passed(f"Cache-Control: {ctx.cache_control}")
+
+
+_UNSUPPORTED_MEDIA = "application/x-toolmesh-conformance-unsupported"
+
+
+@A2A_BINDING_CHECKS.check("A2A-CONTENT-TYPE", timeout=60)
+async def check_content_type(ctx: BindingContext) -> Finding:
+    modes = ctx.input_modes
+    if not modes or "*/*" in modes:
+        return skipped("the card accepts every media type")
+    message = user_message("", part={"raw": "AAAA", "mediaType": _UNSUPPORTED_MEDIA})
+    reply = await ctx.binding.send_message({"message": message})
+    if _reason_ok(reply, "CONTENT_TYPE_NOT_SUPPORTED"):
+        return passed(f"a {_UNSUPPORTED_MEDIA} part: ContentTypeNotSupportedError")
+    if reply.ok:
+        task = (reply.result or {}).get("task")
+        state = _state(task) if isinstance(task, dict) else "a message"
+        return failed(f"a part of a media type the card does not declare was accepted ({state})")
+    return failed(
+        f"a part of an undeclared media type: expected ContentTypeNotSupportedError, got {reply.describe()}"
+    )
+
+
+async def _asking_task(ctx: BindingContext) -> dict[str, Any] | None:
+    """A fresh input-required task (from --input-message), or None."""
+    if not ctx.options.input_message:
+        return None
+    reply = await ctx.binding.send_message(ctx.request(ctx.options.input_message))
+    task = (reply.result or {}).get("task") if reply.ok else None
+    if not isinstance(task, dict):
+        return None
+    task = await ctx.settle(task)
+    return task if _state(task) == "TASK_STATE_INPUT_REQUIRED" else None
+
+
+@A2A_BINDING_CHECKS.check("A2A-FOLLOW-UP-TASK-ID", timeout=90)
+async def check_follow_up_by_task_id(ctx: BindingContext) -> Finding:
+    asking = await _asking_task(ctx)
+    target = asking or await ctx.terminal_task()
+    if isinstance(target, Finding):
+        return target
+    task_id, context_id = str(target.get("id")), str(target.get("contextId"))
+    reply = await ctx.binding.send_message(ctx.request(ctx.options.input_reply, task_id=task_id))
+    if asking is None:  # a terminal task: the follow-up must be refused, not answered elsewhere
+        if reply.ok:
+            resumed = (reply.result or {}).get("task") or (reply.result or {}).get("message") or {}
+            if resumed.get("contextId") not in (None, context_id):
+                return failed(f"a taskId-only follow-up came back in context {resumed.get('contextId')}")
+        return passed(f"a taskId-only follow-up to a {_state(target)} task: {reply.describe()}")
+    if not reply.ok:
+        return failed(f"a taskId-only answer to an input-required task was refused: {reply.describe()}")
+    resumed = (reply.result or {}).get("task")
+    if not isinstance(resumed, dict) or resumed.get("id") != task_id:
+        return failed("a taskId-only answer did not come back as the same task")
+    if resumed.get("contextId") != context_id:
+        return failed(
+            f"a taskId-only answer came back in context {resumed.get('contextId')}, not {context_id}"
+        )
+    settled = await ctx.settle(resumed)
+    if _state(settled) == "TASK_STATE_FAILED":
+        return failed(f"the task failed after a taskId-only answer: {settled.get('status')}")
+    fetched = await ctx.binding.get_task(task_id)
+    task = fetched.result if fetched.ok and fetched.result else settled
+    messages = [*(task.get("history") or []), (task.get("status") or {}).get("message") or {}]
+    stray = {str(m.get("contextId")) for m in messages if isinstance(m, dict) and m.get("contextId")}
+    stray.discard(context_id)
+    if stray:
+        return failed(f"after a taskId-only answer the task's messages carry context(s) {', '.join(stray)}")
+    return passed(f"a taskId-only answer kept context {context_id[:12]}…; now {_state(settled)}")
+
+
+@A2A_BINDING_CHECKS.check("A2A-STREAM-FOLLOW-UP", timeout=90)
+async def check_streamed_follow_up(ctx: BindingContext) -> Finding:
+    if not ctx.capabilities.get("streaming"):
+        return skipped("streaming is off")
+    asking = await _asking_task(ctx)
+    if asking is None:
+        return skipped("no input-required task to follow up (pass --input-message to trigger one)")
+    task_id, context_id = str(asking.get("id")), str(asking.get("contextId"))
+    request = ctx.request(ctx.options.input_reply, task_id=task_id, context_id=context_id)
+    reply = await ctx.binding.stream_message(request)
+    if not reply.ok or not reply.events:
+        return failed(f"a streamed follow-up: {reply.describe()}")
+    first = reply.events[0]
+    if "task" not in first:
+        return failed(f"a streamed follow-up began with {', '.join(first)}, not the task (A2A §3.1.2)")
+    if first["task"].get("id") != task_id:
+        return failed(f"a streamed follow-up began with task {first['task'].get('id')}, not {task_id}")
+    return passed(f"a streamed follow-up began with the task; {len(reply.events)} event(s)")
+
+
+@A2A_BINDING_CHECKS.check("A2A-TASKS-SUCCEED", timeout=30)
+async def check_tasks_succeed(ctx: BindingContext) -> Finding:
+    # the last state seen of each task that ended, leaving out those the kit itself cancelled
+    states = {str(t.get("id")): _state(t) for t in ctx.tasks_seen}
+    states = {k: v for k, v in states.items() if v in TERMINAL_STATES and v != "TASK_STATE_CANCELED"}
+    if not states:
+        return skipped("no task the kit created was seen to end")
+    if all(state == "TASK_STATE_FAILED" for state in states.values()):
+        return failed(
+            f"every task the kit created ({len(states)}) ended FAILED: the other checks saw only failures; "
+            "pass a --message the agent can carry out"
+        )
+    return passed(
+        f"{sum(s != 'TASK_STATE_FAILED' for s in states.values())} of {len(states)} task(s) did not fail"
+    )
+
+
 async def _fetch_card(ctx: CardContext) -> None:
     try:
         response = await ctx.client.get(ctx.url, timeout=ctx.options.timeout)
@@ -704,6 +833,7 @@ async def _fetch_card(ctx: CardContext) -> None:
         return
     ctx.status = response.status_code
     ctx.content_type = response.headers.get("content-type", "")
+    ctx.cache_control = response.headers.get("cache-control")
     if response.status_code != 200:
         ctx.problem = f"GET {ctx.url}: HTTP {response.status_code}"
         return

@@ -94,8 +94,15 @@ class Reply:
         return f"HTTP {self.status} {self.message[:120]}"
 
 
-def user_message(text: str, *, task_id: str = "", context_id: str = "") -> dict[str, Any]:
-    message: dict[str, Any] = {"messageId": str(uuid.uuid4()), "role": "ROLE_USER", "parts": [{"text": text}]}
+def user_message(
+    text: str, *, task_id: str = "", context_id: str = "", part: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A user message of one part: ``part`` when given, else ``text`` as a text part."""
+    message: dict[str, Any] = {
+        "messageId": str(uuid.uuid4()),
+        "role": "ROLE_USER",
+        "parts": [part if part is not None else {"text": text}],
+    }
     if task_id:
         message["taskId"] = task_id
     if context_id:

@@ -322,6 +322,37 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "A task in input-required continues on a follow-up with the same taskId and contextId",
         _a2a("Multi-turn interactions: input required"),
     ),
+    _req(
+        "A2A-CARD-CACHING",
+        "SHOULD",
+        "The agent card is served with Cache-Control beside its ETag",
+        _a2a("Agent card caching"),
+    ),
+    _req(
+        "A2A-CONTENT-TYPE",
+        "MUST",
+        "A part of a media type the card does not declare is refused with ContentTypeNotSupportedError, "
+        "before any task exists",
+        _a2a("Content types: input modes"),
+    ),
+    _req(
+        "A2A-FOLLOW-UP-TASK-ID",
+        "MUST",
+        "A follow-up naming only its taskId continues that task in the task's context",
+        _a2a("Multi-turn interactions: taskId without contextId"),
+    ),
+    _req(
+        "A2A-STREAM-FOLLOW-UP",
+        "MUST",
+        "A streamed follow-up to a task begins with the Task object",
+        _a2a("SendStreamingMessage: first event"),
+    ),
+    _req(
+        "A2A-TASKS-SUCCEED",
+        "SHOULD",
+        "Not every task the kit created ended FAILED (else the other checks saw only failures)",
+        _a2a("Kit sanity: the message can be carried out"),
+    ),
 )
 
 _BY_ID = {req.id: req for req in REQUIREMENTS}

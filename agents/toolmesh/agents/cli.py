@@ -10,22 +10,21 @@ import asyncio
 import os
 import signal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from a2a.types import StreamResponse, TaskState
 from rich.console import Console
 
-from toolmesh.agents.client import ask_planner, describe_event
-from toolmesh.agents.demo import DEMO_QUESTION, demo_mesh, find_samples, run_demo
-from toolmesh.agents.gateway import Gateway
-from toolmesh.agents.mesh import MeshHandle, run_agent
-from toolmesh.agents.model import build_model
-from toolmesh.agents.settings import AgentSettings
-from toolmesh.agents.tracing import configure_tracing
-from toolmesh.agents.wire import Outcome, artifact_json
 from toolmesh.protocols.errors import ToolmeshError
-from toolmesh.protocols.logs import configure_logging
+
+if TYPE_CHECKING:
+    from a2a.types import StreamResponse
+
+    from toolmesh.agents.mesh import MeshHandle
+    from toolmesh.agents.wire import Outcome
+
+# Each command imports what it runs inside its body: `toolmesh ask` must not pay for the mesh, the model
+# gateway or the servers it never starts (the whole slice took ~10 s to import).
 
 __all__ = ["app", "ask_command", "demo_command", "serve_command", "up_command"]
 
@@ -71,6 +70,11 @@ def up_command(
     registry_port: Annotated[int, typer.Option(help="Registry port (0 picks a free one).")] = 8700,
 ) -> None:
     """Start the registry, the docs/sql/code/memory MCP servers and the three agents on embedded defaults."""
+    from toolmesh.agents.demo import demo_mesh, find_samples
+    from toolmesh.agents.settings import AgentSettings
+    from toolmesh.agents.tracing import configure_tracing
+    from toolmesh.protocols.logs import configure_logging
+
     configure_logging("WARNING")
     env = AgentSettings()
     configure_tracing(
@@ -115,6 +119,9 @@ def ask_command(
     ] = False,
 ) -> None:
     """Send a request to the planner and stream the handoffs live; --chat holds a conversation."""
+    from a2a.types import TaskState
+
+    from toolmesh.agents.client import ask_planner, describe_event
 
     async def show(event: StreamResponse) -> None:
         line = describe_event(event)
@@ -163,6 +170,8 @@ def ask_command(
 
 
 def _print_outcome(outcome: Outcome) -> None:
+    from toolmesh.agents.wire import artifact_json
+
     answer_artifact = outcome.artifacts.get("answer")
     out.print("")
     out.print(answer_artifact.parts[0].text if answer_artifact else outcome.status_text, markup=False)
@@ -184,6 +193,13 @@ def serve_command(
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
 ) -> None:
     """Serve one agent; it registers in TOOLMESH_AGENTS_REGISTRY_URL and finds its peers there."""
+    from toolmesh.agents.gateway import Gateway
+    from toolmesh.agents.mesh import run_agent
+    from toolmesh.agents.model import build_model
+    from toolmesh.agents.settings import AgentSettings
+    from toolmesh.agents.tracing import configure_tracing
+    from toolmesh.protocols.logs import configure_logging
+
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = AgentSettings().model_copy(update=overrides)
     configure_logging(settings.log_level)
@@ -211,10 +227,16 @@ def serve_command(
 @app.command("demo")
 def demo_command(
     question: Annotated[
-        str, typer.Argument(help="The question (default: one needing docs, SQL and code).")
-    ] = DEMO_QUESTION,
+        str | None, typer.Argument(help="The question (default: one needing docs, SQL and code).")
+    ] = None,
 ) -> None:
     """Start everything embedded, ask one real multi-tool question, print the answer with its evidence."""
+    from a2a.types import TaskState
+
+    from toolmesh.agents.demo import DEMO_QUESTION, run_demo
+    from toolmesh.protocols.logs import configure_logging
+
+    question = question or DEMO_QUESTION
     configure_logging("WARNING")
     try:
         outcome = asyncio.run(

@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 from a2a.client import A2ACardResolver
+from a2a.client.errors import AgentCardResolutionError
 from a2a.types import Part, StreamResponse, TaskState
 
 from toolmesh.agents.tracing import traced_httpx_client, tracer
 from toolmesh.agents.wire import Outcome, artifact_json, new_message, stream_message, text_of
+from toolmesh.protocols.errors import UnavailableError
 
 __all__ = ["ask_planner", "describe_event"]
 
@@ -71,7 +73,13 @@ async def ask_planner(
     own = http is None
     client = http or traced_httpx_client(headers={"authorization": f"Bearer {token}"} if token else None)
     try:
-        card = await A2ACardResolver(client, planner_url).get_agent_card()
+        try:
+            card = await A2ACardResolver(client, planner_url).get_agent_card()
+        except AgentCardResolutionError as exc:
+            raise UnavailableError(
+                f"cannot reach the planner at {planner_url}: {exc}",
+                hint="Start the mesh (`toolmesh up`), or point --planner (TOOLMESH_PLANNER_URL) at one.",
+            ) from exc
         outcome = Outcome()
         text, task_id = request, ""
         with tracer().start_as_current_span("toolmesh.ask"):

@@ -1,30 +1,31 @@
 """The umbrella ``toolmesh`` command.
 
 Servers come from the ``toolmesh.servers`` entry points and extra groups from ``toolmesh.commands``,
-so this module imports no other slice.
+so this module imports no other slice; each is imported only when its command runs (see
+:mod:`toolmesh.protocols.commands`), and the serving stack only by the commands that serve.
 """
 
 from __future__ import annotations
 
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 
-from toolmesh.protocols.conformance.cli import check_app
+from toolmesh.protocols.commands import LazyGroup
 from toolmesh.protocols.errors import ToolmeshError
-from toolmesh.protocols.gateway import build_gateway
-from toolmesh.protocols.plugins import discover_commands, discover_servers, discover_toplevel, load_server
-from toolmesh.protocols.serving import serve
-from toolmesh.protocols.settings import ServingSettings, Transport, hash_token
+from toolmesh.protocols.plugins import discover_servers, load_server
+
+Transport = Literal["stdio", "http"]  # as in ServingSettings (a test keeps the two equal)
 
 __all__ = ["app", "main", "run_server_main"]
 
 err = Console(stderr=True)
 app = typer.Typer(
     name="toolmesh",
+    cls=LazyGroup,
     help="MCP servers (docs, sql, code, memory) and an A2A agent mesh.",
     no_args_is_help=True,
     add_completion=False,
@@ -32,7 +33,6 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Bearer-token helpers.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
-app.add_typer(check_app, name="check")
 
 
 def _package_version() -> str:
@@ -72,6 +72,10 @@ def serve_command(
     path: PathOpt = None,
 ) -> None:
     """Run one MCP server, or `all` of them mounted in one gateway with namespaces (docs_*, sql_*, ...)."""
+    from toolmesh.protocols.gateway import build_gateway
+    from toolmesh.protocols.serving import serve
+    from toolmesh.protocols.settings import ServingSettings
+
     overrides = _overrides(transport, host, port, path)
     try:
         if name == "all":
@@ -99,19 +103,13 @@ def token_hash(
     token: Annotated[str, typer.Argument(help="The bearer token; use '-' to read it from stdin.")],
 ) -> None:
     """Print the SHA-256 digest to put in settings instead of the token itself."""
+    from toolmesh.protocols.settings import hash_token
+
     raw = sys.stdin.readline().strip() if token == "-" else token  # noqa: S105 ("-" means stdin)
     typer.echo(hash_token(raw))
 
 
-def _add_plugin_commands() -> None:
-    for name, group in discover_commands().items():
-        app.add_typer(group, name=name)
-    for name, command in discover_toplevel().items():
-        app.command(name)(command)
-
-
 def main() -> None:
-    _add_plugin_commands()
     app()
 
 

@@ -13,20 +13,19 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
 from toolmesh.protocols.errors import ConfigError, NotFoundError
-from toolmesh.protocols.settings import ServingSettings
 
 if TYPE_CHECKING:
-    import typer
     from fastmcp import FastMCP
+
+    from toolmesh.protocols.settings import ServingSettings
 
 __all__ = [
     "COMMANDS_GROUP",
     "SERVERS_GROUP",
     "TOPLEVEL_GROUP",
     "ServerSpec",
-    "discover_commands",
+    "command_targets",
     "discover_servers",
-    "discover_toplevel",
     "load_server",
 ]
 
@@ -86,11 +85,9 @@ def load_server(name: str) -> ServerSpec:
     raise NotFoundError(f"no server named {name!r}", hint=f"Installed servers: {known}.")
 
 
-def discover_commands() -> dict[str, typer.Typer]:
-    """Extra CLI groups contributed by other slices, by name."""
-    return {ep.name: ep.load() for ep in entry_points(group=COMMANDS_GROUP)}
-
-
-def discover_toplevel() -> dict[str, Callable[..., Any]]:
-    """Top-level CLI commands contributed by other slices (typer command functions), by name."""
-    return {ep.name: ep.load() for ep in entry_points(group=TOPLEVEL_GROUP)}
+def command_targets() -> dict[str, str]:
+    """CLI commands other slices contribute, by name, as ``module:attribute``, not imported (the CLI
+    loads one when it runs): typer groups (``toolmesh.commands``), functions (``toolmesh.toplevel``)."""
+    return {
+        ep.name: ep.value for group in (COMMANDS_GROUP, TOPLEVEL_GROUP) for ep in entry_points(group=group)
+    }

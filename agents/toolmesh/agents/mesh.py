@@ -15,33 +15,29 @@ import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-from fastmcp import FastMCP
-from prometheus_client.registry import Collector
 
-from toolmesh.agents.catalog import CatalogCache
 from toolmesh.agents.discovery import Discovery, RegistryDiscovery
 from toolmesh.agents.errors import MeshConfigError
-from toolmesh.agents.executor.agent import ExecutorAgent, executor_skills
-from toolmesh.agents.executor.breaker import BreakerBoard
-from toolmesh.agents.executor.cache import ResultCache
-from toolmesh.agents.executor.engine import Engine, EngineSettings
-from toolmesh.agents.gateway import Gateway
-from toolmesh.agents.mcp import McpPool
 from toolmesh.agents.model import ChatModel, build_model
-from toolmesh.agents.planner.agent import PlannerAgent, planner_skills
-from toolmesh.agents.planner.loop import Budget
-from toolmesh.agents.reviewer.agent import ReviewerAgent, reviewer_skills
 from toolmesh.agents.runtime import AgentApp, build_agent, build_task_store, instance_id
 from toolmesh.agents.settings import AgentSettings, peer_headers
 from toolmesh.agents.tracing import traced_httpx_client
 from toolmesh.protocols.cards import McpServerEntry, McpTool
-from toolmesh.protocols.glossary import Glossary
 from toolmesh.protocols.registry_client import RegistryClient
 from toolmesh.protocols.serving import bind_socket, mcp_http_app, running
 from toolmesh.protocols.settings import ServingSettings, hash_token
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
+    from prometheus_client.registry import Collector
+
+    from toolmesh.agents.mcp import McpPool
+
+# Each builder imports its own role's modules: an agent started alone (`toolmesh agents serve reviewer`)
+# does not import the other two (start-up time, bench/startup.py).
 
 __all__ = [
     "AgentRole",
@@ -74,6 +70,13 @@ def registry_discovery(settings: AgentSettings) -> tuple[Discovery, RegistryClie
 def build_executor(
     settings: AgentSettings, base_url: str, discovery: Discovery, *, pool: McpPool | None = None
 ) -> AgentApp:
+    from toolmesh.agents.catalog import CatalogCache
+    from toolmesh.agents.executor.agent import ExecutorAgent, executor_skills
+    from toolmesh.agents.executor.breaker import BreakerBoard
+    from toolmesh.agents.executor.cache import ResultCache
+    from toolmesh.agents.executor.engine import Engine, EngineSettings
+    from toolmesh.agents.mcp import McpPool
+
     pool = pool or McpPool(max_per_server=settings.max_parallel)
     engine = Engine(
         pool,
@@ -112,10 +115,14 @@ def build_executor(
 
 def model_collectors(model: ChatModel | None) -> list[Collector]:
     """The model gateway's metrics (tokens, latency, cache hits, retries, fallbacks, cost) for /metrics."""
+    from toolmesh.agents.gateway import Gateway
+
     return [model.metrics.collector()] if isinstance(model, Gateway) else []
 
 
 def build_reviewer(settings: AgentSettings, base_url: str, *, model: ChatModel | None = None) -> AgentApp:
+    from toolmesh.agents.reviewer.agent import ReviewerAgent, reviewer_skills
+
     instance = instance_id("reviewer", base_url)
     return build_agent(
         name="reviewer",
@@ -132,6 +139,12 @@ def build_reviewer(settings: AgentSettings, base_url: str, *, model: ChatModel |
 def build_planner(
     settings: AgentSettings, base_url: str, discovery: Discovery, *, model: ChatModel | None = None
 ) -> AgentApp:
+    from toolmesh.agents.catalog import CatalogCache
+    from toolmesh.agents.mcp import McpPool
+    from toolmesh.agents.planner.agent import PlannerAgent, planner_skills
+    from toolmesh.agents.planner.loop import Budget
+    from toolmesh.protocols.glossary import Glossary
+
     pool = McpPool()
     http = traced_httpx_client(timeout=settings.handoff_timeout, headers=peer_headers(settings))
     instance = instance_id("planner", base_url)
@@ -277,6 +290,7 @@ async def launch_mesh(
     ``servers`` gives ready FastMCP servers by name; otherwise each of ``server_names`` is built from its
     installed spec with ``server_settings[name]`` applied on top of its environment settings.
     """
+    from toolmesh.agents.gateway import Gateway
     from toolmesh.registry.app import build_app
     from toolmesh.registry.settings import RegistrySettings
 

@@ -82,6 +82,8 @@ class RefreshStats:
     skipped_binary: int = 0
     skipped_large: int = 0
     errors: int = 0
+    # Every reason the walk passed a file or directory over: large, hardlink, special, deep, changed.
+    skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     languages: dict[str, int] = field(default_factory=dict)
 
@@ -215,6 +217,7 @@ class Index:
         entries: dict[str, FileEntry] = {entry.rel: entry for entry in walker}
         stats.files = len(entries)
         stats.skipped_large = walker.skipped_large
+        stats.skipped = dict(walker.skipped)
         with self._writer() as conn:
             known = {
                 row[0]: (row[1], row[2], row[3], row[4])

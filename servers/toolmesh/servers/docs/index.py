@@ -209,7 +209,7 @@ class Indexer:
             try:
                 item = self._read(path, collection, config, states.get(key), redo)
             except DocsError as exc:
-                report.skipped.append((key, exc.message))
+                report.skipped.append((key, str(exc)))  # the message and what to do about it
                 item = None
                 if key in states:  # it became unreadable: drop the stale version
                     self.store.delete_document(collection, key)

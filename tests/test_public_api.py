@@ -88,10 +88,10 @@ PINNED: dict[str, list[str]] = {
         "PathWrongKind",
         "Sandbox",
         "SandboxError",
-        "TreeReader",
         "is_secret",
+        "show",
     ],
-    "toolmesh.protocols.treewalk": ["DirView", "TreeWalk", "WalkedFile"],
+    "toolmesh.protocols.treewalk": ["DirView", "TreeReader", "TreeWalk", "WalkedFile"],
     "toolmesh.protocols.logs": ["ExpectedErrorFilter", "configure_logging", "quiet_expected_errors"],
     "toolmesh.protocols.cli": ["app", "main", "run_server_main"],
     "toolmesh.protocols.egress": [

@@ -15,10 +15,9 @@ from toolmesh.protocols.sandbox import (
     PathForbidden,
     PathRejected,
     Sandbox,
-    TreeReader,
     is_secret,
 )
-from toolmesh.protocols.treewalk import TreeWalk
+from toolmesh.protocols.treewalk import TreeReader, TreeWalk
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ directories), so a directory flipped to a symlink between any two steps is refus
 file is gets decided by ``fstat`` on the open descriptor (regular, size, hard links) and its bytes come from
 that same descriptor. Paths a client names may go through symlinks that stay inside the root: they are read
 with ``readlinkat`` and resolved here, component by component, never by the kernel. Walked paths (the
-indexers') follow no link at all. The iterative walker lives in :mod:`toolmesh.protocols.treewalk`.
+indexers') follow no link at all. The iterative walker and the reader of walked files are in
+:mod:`toolmesh.protocols.treewalk`.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ __all__ = [
     "PathWrongKind",
     "Sandbox",
     "SandboxError",
-    "TreeReader",
     "is_secret",
+    "show",
 ]
 
 MAX_PATH_CHARS = 4096
@@ -111,7 +112,8 @@ class Opened:
     info: os.stat_result
 
 
-def _show(text: str) -> str:
+def show(text: str) -> str:
+    """A path as quoted in messages (cut when long)."""
     return repr(text if len(text) <= 120 else text[:117] + "...")
 
 
@@ -179,7 +181,7 @@ class Sandbox:
         """A client's path as components below the root; malformed, home-relative, outside paths refused."""
         if not isinstance(user_path, str):
             raise PathRejected("path must be a string")
-        shown = _show(user_path)
+        shown = show(user_path)
         if "\x00" in user_path:
             raise PathRejected(f"path {shown} contains a NUL byte", hint=self._plain_hint())
         if len(user_path) > MAX_PATH_CHARS:
@@ -295,7 +297,7 @@ class Sandbox:
             return PathWrongKind(f"{'/'.join([*names, name])!r} in {shown} is not a directory")
         return PathForbidden(f"{shown} cannot be opened safely ({exc.strerror})")
 
-    def _allowed(self, names: list[str], parts: list[str], shown: str) -> str:
+    def allowed(self, names: list[str], parts: list[str], shown: str) -> str:
         rel = "/".join(names)
         lexical = posixpath.normpath("/".join(parts) or ".")
         reason = self.refusal(rel) or (None if lexical.startswith("..") else self.refusal(lexical))
@@ -315,8 +317,8 @@ class Sandbox:
     def locate(self, user_path: str) -> tuple[str, bool | None]:
         """(canonical root-relative path, is a directory; None when nothing is there) of a client path."""
         parts = self.parse(user_path)
-        names, fd = self._resolve(parts, _show(user_path), follow=True, want_dir=False, missing_ok=True)
-        rel = self._allowed(names, parts, _show(user_path))
+        names, fd = self._resolve(parts, show(user_path), follow=True, want_dir=False, missing_ok=True)
+        rel = self.allowed(names, parts, show(user_path))
         if fd is None:
             return rel, None
         try:
@@ -327,11 +329,11 @@ class Sandbox:
     def read(self, user_path: str) -> Opened:
         """A client's file (symlinks inside the root followed here, not by the kernel), checked and read."""
         parts = self.parse(user_path)
-        shown = _show(user_path)
+        shown = show(user_path)
         names, fd = self._resolve(parts, shown, follow=True, want_dir=False)
         assert fd is not None
         try:
-            rel = self._allowed(names, parts, shown)
+            rel = self.allowed(names, parts, shown)
             info = self.verify(fd, shown)
             return Opened(rel, self.read_fd(fd, info, shown), info)
         finally:
@@ -339,7 +341,7 @@ class Sandbox:
 
     def open_dir(self, rel: str) -> int:
         """A descriptor of a walked (link-free) directory, opened component by component."""
-        _names, fd = self._resolve(rel.split("/") if rel else [], _show(rel), follow=False, want_dir=True)
+        _names, fd = self._resolve(rel.split("/") if rel else [], show(rel), follow=False, want_dir=True)
         assert fd is not None
         return fd
 
@@ -385,73 +387,9 @@ class Sandbox:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise PathForbidden(f"{shown} is now a symbolic link; refused") from exc
-            raise self._open_error(exc, _show(shown), [], name) from exc
+            raise self._open_error(exc, show(shown), [], name) from exc
         try:
-            info = self.verify(fd, _show(shown))
-            return Opened(shown, self.read_fd(fd, info, _show(shown)), info)
+            info = self.verify(fd, show(shown))
+            return Opened(shown, self.read_fd(fd, info, show(shown)), info)
         finally:
             os.close(fd)
-
-
-class TreeReader:
-    """Reads walked (link-free) root-relative files, reusing the descriptors of the last directory chain.
-
-    Files come in walk order, so most reads cost one ``openat`` and one ``fstat``; a directory is opened
-    once per visit, never through a link.
-    """
-
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        self._names: list[str] = []
-        self._fds: list[int] = []
-
-    def __enter__(self) -> TreeReader:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
-
-    def close(self) -> None:
-        _close_all(self._fds)
-        self._names.clear()
-
-    def read(self, rel: str) -> Opened:
-        """The walked file ``rel``: every component opened without following links, checked on its fd."""
-        parts = self._parts(rel)
-        return self.sandbox.read_at(self._dir_fd(parts[:-1], rel), parts[-1], rel)
-
-    def lstat(self, rel: str) -> os.stat_result:
-        """``fstatat`` of the walked path ``rel`` (no link followed at any component)."""
-        parts = self._parts(rel)
-        return os.stat(parts[-1], dir_fd=self._dir_fd(parts[:-1], rel), follow_symlinks=False)
-
-    def _parts(self, rel: str) -> list[str]:
-        parts = rel.split("/")
-        if any(part in ("", ".", "..") for part in parts):
-            raise PathRejected(f"{_show(rel)} is not a walked root-relative path")
-        self.sandbox._allowed(parts, parts, _show(rel))
-        return parts
-
-    def _dir_fd(self, dirs: list[str], rel: str) -> int:
-        keep = 0
-        while keep < min(len(dirs), len(self._names)) and dirs[keep] == self._names[keep]:
-            keep += 1
-        if not self._fds:
-            self._fds.append(self.sandbox.open_root())
-        while len(self._names) > keep:
-            os.close(self._fds.pop())
-            self._names.pop()
-        for name in dirs[keep:]:
-            try:
-                fd = os.open(name, _DIR, dir_fd=self._fds[-1])
-            except OSError as exc:
-                where = "/".join([*self._names, name])
-                raise PathForbidden(
-                    f"{where!r} is no longer a plain directory ({exc.strerror}); {_show(rel)} is not read"
-                ) from exc
-            self._fds.append(fd)
-            self._names.append(name)
-        return self._fds[-1]

@@ -5,7 +5,7 @@ parent and listed through its own descriptor, so a directory swapped for a symli
 not entered. Files are listed with ``fstatat`` (no link followed): only regular files with one link (unless
 hard links are allowed), within the size cap, not secret and not excluded. Too-deep directories are skipped
 with a reason instead of exhausting the stack, and at most a few directory descriptors are held at a time.
-Content is read later through :class:`toolmesh.protocols.sandbox.TreeReader`, the same descriptor chain.
+Content is read later through :class:`TreeReader`, down the same kind of descriptor chain.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from toolmesh.protocols.sandbox import Opened, Sandbox, SandboxError
+from toolmesh.protocols.sandbox import Opened, PathForbidden, PathRejected, Sandbox, SandboxError, show
 
-__all__ = ["DirView", "TreeWalk", "WalkedFile"]
+__all__ = ["DirView", "TreeReader", "TreeWalk", "WalkedFile"]
 
 S = TypeVar("S")
 _OPEN_DIRS = 32  # directory descriptors held at once; older ones are re-opened from the root when needed
 _SAMPLES = 200  # skipped paths remembered with their reason
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,3 +189,69 @@ class TreeWalk(Generic[S]):
                 yield WalkedFile(rel, info.st_size, info.st_mtime_ns, info.st_mtime)
         frame.subdirs.reverse()
         return frame
+
+
+class TreeReader:
+    """Reads walked (link-free) root-relative files, reusing the descriptors of the last directory chain.
+
+    Files come in walk order, so most reads cost one ``openat`` and one ``fstat``; a directory is opened
+    once per visit, never through a link.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._names: list[str] = []
+        self._fds: list[int] = []
+
+    def __enter__(self) -> TreeReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+        self._names.clear()
+
+    def read(self, rel: str) -> Opened:
+        """The walked file ``rel``: every component opened without following links, checked on its fd."""
+        parts = self._parts(rel)
+        return self.sandbox.read_at(self._dir_fd(parts[:-1], rel), parts[-1], rel)
+
+    def lstat(self, rel: str) -> os.stat_result:
+        """``fstatat`` of the walked path ``rel`` (no link followed at any component)."""
+        parts = self._parts(rel)
+        return os.stat(parts[-1], dir_fd=self._dir_fd(parts[:-1], rel), follow_symlinks=False)
+
+    def _parts(self, rel: str) -> list[str]:
+        parts = rel.split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            raise PathRejected(f"{show(rel)} is not a walked root-relative path")
+        self.sandbox.allowed(parts, parts, show(rel))
+        return parts
+
+    def _dir_fd(self, dirs: list[str], rel: str) -> int:
+        keep = 0
+        while keep < min(len(dirs), len(self._names)) and dirs[keep] == self._names[keep]:
+            keep += 1
+        if not self._fds:
+            self._fds.append(self.sandbox.open_root())
+        while len(self._names) > keep:
+            os.close(self._fds.pop())
+            self._names.pop()
+        for name in dirs[keep:]:
+            try:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=self._fds[-1])
+            except OSError as exc:
+                where = "/".join([*self._names, name])
+                raise PathForbidden(
+                    f"{where!r} is no longer a plain directory ({exc.strerror}); {show(rel)} is not read"
+                ) from exc
+            self._fds.append(fd)
+            self._names.append(name)
+        return self._fds[-1]

@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolmesh.protocols.sandbox import SandboxError, TreeReader
+from toolmesh.protocols.sandbox import SandboxError
+from toolmesh.protocols.treewalk import TreeReader
 from toolmesh.servers.code.errors import CodeConfigError
 from toolmesh.servers.code.extract import extract
 from toolmesh.servers.code.languages import grammar_for, language_of

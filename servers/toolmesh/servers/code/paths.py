@@ -22,10 +22,10 @@ from toolmesh.protocols.sandbox import (
     PathTooLarge,
     PathWrongKind,
     SandboxError,
-    TreeReader,
     is_secret,
 )
 from toolmesh.protocols.sandbox import Sandbox as FsSandbox
+from toolmesh.protocols.treewalk import TreeReader
 from toolmesh.servers.code.errors import (
     CodeConfigError,
     CodeError,

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import regex
 
-from toolmesh.protocols.sandbox import SandboxError, TreeReader
+from toolmesh.protocols.sandbox import SandboxError
+from toolmesh.protocols.treewalk import TreeReader
 from toolmesh.servers.code.errors import CodeInputError, CodeTimeout
 from toolmesh.servers.code.models import SearchMatch, SearchResult
 from toolmesh.servers.code.paths import Sandbox, is_binary

@@ -23,9 +23,8 @@ from toolmesh.protocols.sandbox import (
     PathWrongKind,
     Sandbox,
     SandboxError,
-    TreeReader,
 )
-from toolmesh.protocols.treewalk import TreeWalk
+from toolmesh.protocols.treewalk import TreeReader, TreeWalk
 from toolmesh.servers.docs.errors import (
     DocsConfigError,
     DocsError,
@@ -146,6 +145,13 @@ class Roots:
 
     def excluded(self, name: str) -> bool:
         return self.sandboxes[0].excluded(name)
+
+    def served(self, path: Path) -> bool:
+        """Whether an absolute path inside a root is neither a secret nor excluded (names only, no I/O)."""
+        for sandbox in sorted(self.sandboxes, key=lambda s: len(s.root.parts), reverse=True):
+            if sandbox.contains(path):
+                return sandbox.refusal(sandbox.relative(path)) is None
+        return False
 
     def walk(self, place: Located, skipped: list[tuple[str, str]]) -> Generator[Path, None, None]:
         """Document files under a located directory (sorted, no link followed, excluded names and secrets

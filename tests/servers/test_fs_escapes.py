@@ -425,3 +425,15 @@ def test_hard_links_are_served_when_allowed(server: str, tmp_path: Path) -> None
         assert DocsService(settings_d, embedder=None).index(["pkg/again.md"]).indexed == 1
         report = _docs_service(t, tmp_path).index(["pkg/again.md"])
         assert report.indexed == 0 and "TOOLMESH_DOCS_ALLOW_HARDLINKS" in report.skipped[0].reason
+
+
+def test_docs_watch_filter_keeps_secrets_out(tmp_path: Path) -> None:
+    """Secrets left the docs EXCLUDE list for the shared secret list; the watcher must still pass them over."""
+    from toolmesh.servers.docs.roots import Roots
+
+    t = _tree(tmp_path, ".md")
+    roots = Roots([t.repo])
+    assert roots.served(t.repo / "README.md")
+    for secret in (".env", ".git/config", "keys/id_rsa", "conf/server.pem"):
+        assert not roots.served(t.repo / secret), secret
+    assert not roots.served(t.outside / "canary.md")

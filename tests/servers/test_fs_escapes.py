@@ -428,7 +428,7 @@ def test_hard_links_are_served_when_allowed(server: str, tmp_path: Path) -> None
 
 
 def test_docs_watch_filter_keeps_secrets_out(tmp_path: Path) -> None:
-    """Secrets left the docs EXCLUDE list for the shared secret list; the watcher must still pass them over."""
+    """Secrets left the docs EXCLUDE list for the shared secret list; the watcher still passes them over."""
     from toolmesh.servers.docs.roots import Roots
 
     t = _tree(tmp_path, ".md")

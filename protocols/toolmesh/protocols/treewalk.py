@@ -10,6 +10,7 @@ Content is read later through :class:`TreeReader`, down the same kind of descrip
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections import Counter
@@ -210,7 +211,8 @@ class TreeReader:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        with contextlib.suppress(Exception):  # also at interpreter shutdown
+            self.close()
 
     def close(self) -> None:
         for fd in self._fds:

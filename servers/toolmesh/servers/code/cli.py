@@ -38,11 +38,19 @@ def _service(path: Path | None, index_path: Path | None) -> CodeService:
     return CodeService(settings)
 
 
+_SKIP_WORDS = {
+    "hardlink": "hard-linked (TOOLMESH_CODE_ALLOW_HARDLINKS)",
+    "deep": "directories too deep (TOOLMESH_CODE_MAX_DEPTH)",
+    "changed": "changed during the walk",
+}
+
+
 def _summary(stats: RefreshStats) -> str:
+    other = "".join(f", {stats.skipped[k]} {w}" for k, w in _SKIP_WORDS.items() if stats.skipped.get(k))
     return (
         f"{stats.files} files: {stats.added} added, {stats.updated} updated, {stats.removed} removed, "
-        f"{stats.unchanged} unchanged, {stats.skipped_binary} binary, {stats.skipped_large} too large, "
-        f"{stats.errors} errors in {stats.seconds:.2f}s"
+        f"{stats.unchanged} unchanged, {stats.skipped_binary} binary, {stats.skipped_large} too large"
+        f"{other}, {stats.errors} errors in {stats.seconds:.2f}s"
     )
 
 

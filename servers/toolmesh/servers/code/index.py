@@ -14,7 +14,6 @@ import logging
 import multiprocessing
 import os
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolmesh.protocols.sandbox import SandboxError
+from toolmesh.protocols.treewalk import TreeReader
 from toolmesh.servers.code.errors import CodeConfigError
 from toolmesh.servers.code.extract import extract
 from toolmesh.servers.code.languages import grammar_for, language_of
@@ -82,6 +83,8 @@ class RefreshStats:
     skipped_binary: int = 0
     skipped_large: int = 0
     errors: int = 0
+    # Every reason the walk passed a file or directory over: large, hardlink, special, deep, changed.
+    skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     languages: dict[str, int] = field(default_factory=dict)
 
@@ -215,6 +218,7 @@ class Index:
         entries: dict[str, FileEntry] = {entry.rel: entry for entry in walker}
         stats.files = len(entries)
         stats.skipped_large = walker.skipped_large
+        stats.skipped = dict(walker.skipped)
         with self._writer() as conn:
             known = {
                 row[0]: (row[1], row[2], row[3], row[4])
@@ -245,17 +249,11 @@ class Index:
                 conn.executescript(_DROP_INDEXES)
             next_symbol_id = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM symbols").fetchone()[0]) + 1
             jobs = [
-                (
-                    str(self.sandbox.root),
-                    e.rel,
-                    self.sandbox.max_file_bytes,
-                    self.references,
-                    None if (force or bulk or e.rel not in known) else known[e.rel][3],
-                )
+                (e.rel, self.references, None if (force or bulk or e.rel not in known) else known[e.rel][3])
                 for e in todo
             ]
             done = 0
-            with _parser_pool(workers if total >= _POOL_THRESHOLD else 1) as run:
+            with _parser_pool(self.sandbox, workers if total >= _POOL_THRESHOLD else 1) as run:
                 results_iter = run(jobs)
                 for start in range(0, total, _BATCH_FILES):
                     batch = todo[start : start + _BATCH_FILES]
@@ -392,33 +390,33 @@ _Payload = tuple[
 ]
 # (hash, lines, binary, language, payload or None when unchanged/binary/unparsed, error text)
 _Parsed = tuple[str, int, bool, str | None, _Payload | None, str]
-_Job = tuple[str, str, int, bool, str | None]
+_Job = tuple[str, bool, str | None]  # (path, store references, hash already indexed)
+_WORKER_READER: TreeReader | None = None  # a worker process's reader (set by its initializer)
 
 
-def _read_file(root: str, rel: str, max_bytes: int) -> bytes | None:
-    """Read a walked file without following a swapped-in symlink; None when it vanished or changed type."""
-    path = os.path.join(root, rel)
-    try:  # the walker lists no symlinks, so one here was swapped in since: O_NOFOLLOW refuses it
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError:
-        return None
+def _init_worker(root: str, max_bytes: int, serve_secrets: bool, allow_hardlinks: bool) -> None:
+    global _WORKER_READER
+    sandbox = Sandbox(
+        root, serve_secrets=serve_secrets, max_file_bytes=max_bytes, allow_hardlinks=allow_hardlinks
+    )
+    _WORKER_READER = TreeReader(sandbox)
+
+
+def _parse_in_worker(job: _Job) -> _Parsed | None:
+    assert _WORKER_READER is not None
+    return _parse_job(job, _WORKER_READER)
+
+
+def _parse_job(job: _Job, reader: TreeReader) -> _Parsed | None:
+    """Read, hash and (if changed) parse one file. Runs in the indexing thread or in a worker process.
+
+    The read goes through the sandbox from the root, one ``openat`` per component (no link followed), and
+    is checked on the descriptor, so a file or directory swapped for a symlink since the walk is not read.
+    """
+    rel, references, known_hash = job
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
-            return None
-        with os.fdopen(fd, "rb") as handle:
-            fd = -1
-            return handle.read(max_bytes + 1)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-
-
-def _parse_job(job: _Job) -> _Parsed | None:
-    """Read, hash and (if changed) parse one file. Runs in the indexing thread or in a worker process."""
-    root, rel, max_bytes, references, known_hash = job
-    data = _read_file(root, rel, max_bytes)
-    if data is None or len(data) > max_bytes:
+        data = reader.read(rel).data
+    except (SandboxError, OSError):  # vanished, changed type, became a link or a hard link
         return None
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
@@ -450,11 +448,17 @@ def _parse_job(job: _Job) -> _Parsed | None:
 
 
 @contextmanager
-def _parser_pool(workers: int) -> Iterator[Callable[[list[_Job]], Iterator[_Parsed | None]]]:
+def _parser_pool(
+    sandbox: Sandbox, workers: int
+) -> Iterator[Callable[[list[_Job]], Iterator[_Parsed | None]]]:
     """Parse jobs lazily, in order: in this thread, or over a process pool when ``workers`` > 1."""
     if workers <= 1:
-        yield lambda jobs: (_parse_job(job) for job in jobs)
+        with TreeReader(sandbox) as reader:
+            yield lambda jobs: (_parse_job(job, reader) for job in jobs)
         return
     context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield lambda jobs: pool.map(_parse_job, jobs, chunksize=8)
+    args = (str(sandbox.root), sandbox.max_file_bytes, sandbox.serve_secrets, sandbox.allow_hardlinks)
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=args
+    ) as pool:
+        yield lambda jobs: pool.map(_parse_in_worker, jobs, chunksize=8)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Sequence
@@ -22,10 +23,11 @@ from dataclasses import dataclass
 
 import regex
 
-from toolmesh.protocols.errors import ToolmeshError
+from toolmesh.protocols.sandbox import SandboxError
+from toolmesh.protocols.treewalk import TreeReader
 from toolmesh.servers.code.errors import CodeInputError, CodeTimeout
 from toolmesh.servers.code.models import SearchMatch, SearchResult
-from toolmesh.servers.code.paths import Sandbox
+from toolmesh.servers.code.paths import Sandbox, is_binary
 
 __all__ = ["SearchRequest", "ripgrep_path", "run_search"]
 
@@ -95,17 +97,15 @@ def _python_search(
     # \A / \Z mean "start/end of line" to a line-oriented search, so such patterns skip the pre-check.
     anchored = any(token in compiled.pattern for token in ("\\A", "\\Z", "\\z"))
     precheck = None if anchored else regex.compile(compiled.pattern, compiled.flags | regex.MULTILINE)
+    reader = TreeReader(sandbox)  # one descriptor chain for the whole scan; closed when it goes away
     for rel in files:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise CodeTimeout(
                 "search took longer than its time budget", hint="Narrow the pattern or path_glob."
             )
-        try:
-            data, _ = sandbox.read_bytes(
-                rel
-            )  # re-checked: a file swapped for a link since indexing is refused
-        except ToolmeshError:
+        data = _read_indexed(reader, rel)
+        if data is None:
             continue
         text = data.decode("utf-8", "replace")
         try:
@@ -231,7 +231,7 @@ def run_search(
     compiled = _compile(request)  # validates the pattern for both engines
     if request.path_glob:
         files = [f for f in files if fnmatch.fnmatchcase(f, request.path_glob)]
-    files = _still_inside(sandbox, sorted(files))
+    files = _still_plain(sandbox, sorted(files))
     deadline = time.monotonic() + timeout
     rg = ripgrep_path() if use_ripgrep else None
     found: list[tuple[str, int, str]] | None = None
@@ -239,6 +239,7 @@ def run_search(
     if rg is not None:
         try:
             found, truncated = _ripgrep_search(rg, sandbox, files, request, max_matches, deadline)
+            found = _verified(sandbox, found)
             engine = "ripgrep"
         except _RipgrepRejected:
             found = None
@@ -259,31 +260,68 @@ def run_search(
     )
 
 
-def _still_inside(sandbox: Sandbox, files: list[str]) -> list[str]:
-    """Drop files that became symlinks, or moved under a symlinked directory, since they were indexed."""
-    root = str(sandbox.root)
-    dirs_ok: dict[str, bool] = {}
+def _read_indexed(reader: TreeReader, rel: str) -> bytes | None:
+    """An indexed file read through the sandbox (no link followed anywhere on its path), or None."""
+    try:
+        data = reader.read(rel).data
+    except (SandboxError, OSError):  # swapped for a link, a FIFO, a hard link, or gone since indexing
+        return None
+    return None if is_binary(data) else data
+
+
+def _still_plain(sandbox: Sandbox, files: list[str]) -> list[str]:
+    """Drop files that stopped being plain files (or whose directories became links) since they were indexed.
+
+    ``fstatat`` through the sandbox's descriptor chain; it narrows what ripgrep is handed, and
+    :func:`_verified` closes the race that remains while ripgrep runs.
+    """
     kept = []
-    for rel in files:
-        parent = os.path.dirname(rel)
-        ok = dirs_ok.get(parent)
-        if ok is None:
-            real_parent = os.path.join(root, parent) if parent else root
-            ok = dirs_ok[parent] = os.path.realpath(real_parent) == real_parent
-        if ok and not os.path.islink(os.path.join(root, rel)):
-            kept.append(rel)
+    with TreeReader(sandbox) as reader:
+        for rel in files:
+            try:
+                info = reader.lstat(rel)
+            except (SandboxError, OSError):
+                continue
+            if stat.S_ISREG(info.st_mode) and (info.st_nlink == 1 or sandbox.allow_hardlinks):
+                kept.append(rel)
+    return kept
+
+
+_RG_PREVIEW = " [... omitted end of long line]"
+
+
+def _verified(sandbox: Sandbox, found: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
+    """ripgrep's matches re-read through the sandbox: a line is kept only if the file, opened from the root
+    without following links, has that very line, and the text returned is the sandbox's copy.
+
+    ripgrep opens the paths it is given through the kernel, which follows a directory or file swapped for a
+    symlink after :func:`_still_plain`; such a match (outside content) does not survive this check.
+    """
+    kept: list[tuple[str, int, str]] = []
+    lines: list[str] = []
+    current: str | None = None
+    with TreeReader(sandbox) as reader:
+        for rel, number, text in found:
+            if rel != current:
+                current = rel
+                data = _read_indexed(reader, rel)
+                lines = [] if data is None else data.decode("utf-8", "replace").split("\n")
+            if not 0 < number <= len(lines):
+                continue
+            line = lines[number - 1].rstrip("\r")
+            preview = text.endswith(_RG_PREVIEW)  # a long line ripgrep cut short
+            if line.startswith(text[: -len(_RG_PREVIEW)]) if preview else line == text:
+                kept.append((rel, number, line))
     return kept
 
 
 def _add_context(sandbox: Sandbox, matches: list[SearchMatch], context: int) -> None:
     cache: dict[str, list[str]] = {}
+    reader = TreeReader(sandbox)  # closed when it goes away
     for match in matches:
         if match.path not in cache:
-            try:
-                data, _ = sandbox.read_bytes(match.path)
-                cache[match.path] = data.decode("utf-8", "replace").splitlines()
-            except Exception:  # changed since the search: no context
-                cache[match.path] = []
+            data = _read_indexed(reader, match.path)  # changed since the search: no context
+            cache[match.path] = [] if data is None else data.decode("utf-8", "replace").splitlines()
         lines = cache[match.path]
         i = match.line - 1
         match.before = [line[:_MAX_LINE_CHARS] for line in lines[max(0, i - context) : i]]

@@ -48,7 +48,11 @@ class CodeService:
     def __init__(self, settings: CodeSettings) -> None:
         self.settings = settings
         self.sandbox = Sandbox.at(
-            settings.root, serve_secrets=settings.serve_secrets, max_file_bytes=settings.max_file_bytes
+            settings.root,
+            serve_secrets=settings.serve_secrets,
+            max_file_bytes=settings.max_file_bytes,
+            allow_hardlinks=settings.allow_hardlinks,
+            max_depth=settings.max_depth,
         )
         self._index: Index | None = None
         self._open_lock = threading.Lock()

@@ -65,6 +65,10 @@ class CodeSettings(ServingSettings):
     respect_gitignore: bool = True
     serve_secrets: bool = Field(default=False, description="Serve .env*, private keys and .git internals.")
     max_file_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="Larger files are skipped.")
+    allow_hardlinks: bool = Field(
+        default=False, description="Serve and index files with more than one hard link (refused by default)."
+    )
+    max_depth: int = Field(default=2048, ge=1, description="Deeper directories are skipped, with a reason.")
     max_files: int = Field(default=200_000, ge=1)
     max_read_lines: int = Field(default=2000, ge=10)
     max_read_bytes: int = Field(default=256 * 1024, ge=1024)

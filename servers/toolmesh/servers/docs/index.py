@@ -11,7 +11,6 @@ import bisect
 import hashlib
 import itertools
 import logging
-import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import numpy as np
 from toolmesh.protocols.text import analyzer_named
 from toolmesh.servers.docs.chunking import ChunkingConfig, ChunkSpan, Strategy, chunk_text
 from toolmesh.servers.docs.embedders import Embedder
-from toolmesh.servers.docs.errors import DocsError, DocsInputError, DocsLimitExceeded
+from toolmesh.servers.docs.errors import DocsError, DocsInputError
 from toolmesh.servers.docs.formats import Extracted, Kind, extract, kind_of
 from toolmesh.servers.docs.roots import Roots
 from toolmesh.servers.docs.stores.base import CollectionConfig, DocumentRecord, NewChunk, Store
@@ -150,23 +149,30 @@ class Indexer:
 
     # --- files ----------------------------------------------------------------------------------------------
 
-    def collect(self, paths: Sequence[Path]) -> tuple[list[Path], list[Path], bool]:
-        """(files to consider, directories/files whose stale documents may be pruned, truncated)."""
+    def collect(
+        self, paths: Sequence[Path], skipped: list[tuple[str, str]] | None = None
+    ) -> tuple[list[Path], list[Path], bool]:
+        """(files to consider, directories/files whose stale documents may be pruned, truncated).
+
+        Files the walk passes over for a reason (size, hard links, depth) are appended to ``skipped``.
+        """
         files: dict[Path, None] = {}
         scopes: list[Path] = []
         truncated = False
+        notes: list[tuple[str, str]] = [] if skipped is None else skipped
         for raw in paths:
-            path = self.roots.resolve(raw)
-            scopes.append(path)
-            if path.is_dir():
-                for file in self.roots.walk(path):
-                    if kind_of(file) is not None:
-                        files.setdefault(file, None)
+            place = self.roots.locate(raw)
+            scopes.append(place.path)
+            if place.is_dir:
+                walk = self.roots.walk(place, notes)
+                for file in walk:
+                    files.setdefault(file, None)
                     if len(files) >= self.max_files:
                         truncated = True
                         break
-            elif path.is_file():
-                files.setdefault(path, None)
+                walk.close()
+            elif place.is_dir is False:
+                files.setdefault(place.path, None)
             if truncated:
                 break
         return list(files), scopes, truncated
@@ -184,8 +190,9 @@ class Indexer:
     ) -> IndexReport:
         started = time.perf_counter()
         config, redo = self.prepare(collection, strategy=strategy, tokens=tokens, overlap=overlap)
-        files, scopes, truncated = self.collect(paths)
-        report = IndexReport(collection=collection, truncated=truncated)
+        passed_over: list[tuple[str, str]] = []
+        files, scopes, truncated = self.collect(paths, passed_over)
+        report = IndexReport(collection=collection, truncated=truncated, skipped=passed_over)
         states = self.store.document_states(collection)
         state = Progress(files_total=len(files))
         pending: list[_Pending] = []
@@ -202,7 +209,7 @@ class Indexer:
             try:
                 item = self._read(path, collection, config, states.get(key), redo)
             except DocsError as exc:
-                report.skipped.append((key, exc.message))
+                report.skipped.append((key, str(exc)))  # the message and what to do about it
                 item = None
                 if key in states:  # it became unreadable: drop the stale version
                     self.store.delete_document(collection, key)
@@ -239,16 +246,10 @@ class Indexer:
         redo: bool,
     ) -> _Pending | str | None:
         kind = kind_of(path) or "text"
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise DocsInputError(f"{path.name} is not a regular file")
-        if info.st_size > self.max_file_bytes:
-            raise DocsLimitExceeded(
-                f"{path.name} is {info.st_size:,} bytes, over the {self.max_file_bytes:,}-byte limit",
-                hint="Raise TOOLMESH_DOCS_MAX_FILE_BYTES to index it.",
-            )
-        with path.open("rb") as fh:
-            data = fh.read(self.max_file_bytes + 1)
+        # Opened from its root one component at a time (no link followed), checked with fstat on the
+        # descriptor (regular file, one link, size cap) and read from it: no stat-then-open gap.
+        opened = self.roots.read(path)
+        data, info = opened.data, opened.info
         sha = hashlib.sha256(data).hexdigest()
         if previous is not None and previous[0] == sha and not redo:
             if previous[2] != info.st_mtime:

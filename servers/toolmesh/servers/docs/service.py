@@ -126,7 +126,14 @@ class DocsService:
         self._download = download_models
         self._retry_at: float | None = None  # set while the model failed to load: when to look again
         self._limit_blas(embedder)
-        self.roots = Roots(settings.roots, settings.exclude)
+        self.roots = Roots(
+            settings.roots,
+            settings.exclude,
+            serve_secrets=settings.serve_secrets,
+            allow_hardlinks=settings.allow_hardlinks,
+            max_file_bytes=settings.max_file_bytes,
+            max_depth=settings.max_depth,
+        )
         self.store = store if store is not None else open_store(settings)
         self.glossary = Glossary.load(settings.glossary) if settings.glossary else None
         self._embedder_lock = threading.Lock()

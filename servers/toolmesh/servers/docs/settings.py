@@ -87,10 +87,14 @@ class DocsSettings(ServingSettings):
             ".pytest_cache",
             "dist",
             "build",
-            ".env",
-            "*.pem",
-            "*.key",
-            "id_rsa*",
             ".DS_Store",
         ]
     )
+    # Secrets (.env*, private keys, credential files, VCS internals: the shared list of
+    # toolmesh.protocols.sandbox) are never indexed unless this is set, whatever EXCLUDE says.
+    serve_secrets: bool = False
+    # Files with more than one hard link are refused unless this is set (a hard link can give a file from
+    # outside the roots, or a secret, an innocent name inside them).
+    allow_hardlinks: bool = False
+    # Directories deeper than this are skipped with a reason.
+    max_depth: int = Field(default=2048, ge=1)

@@ -35,8 +35,8 @@ def watch_collection(
         removed: set[Path] = set()
         for change, raw in batch:
             path = Path(raw)
-            if any(service.roots.excluded(part) for part in path.parts):
-                continue
+            if any(service.roots.excluded(part) for part in path.parts) or not service.roots.served(path):
+                continue  # excluded names and secrets (.env, keys, .git) are not re-indexed
             if change == Change.deleted:
                 removed.add(path)
             elif kind_of(path) is not None and path.is_file():

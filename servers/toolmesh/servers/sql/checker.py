@@ -1,7 +1,7 @@
 """The parser check (guard.py) run off the event loop, with a size limit, a nesting limit and a time bound.
 
 sqlglot spends about a second of CPU on a 100,000-character query; on the event loop that stalls every other
-caller (and, on the gateway, every other server). Here each check runs in a worker thread, at most
+caller (and, on the gateway, every other server). Here each check runs in a worker thread, big ones at most
 ``_WORKERS`` at a time (a refused or timed-out check keeps its slot until its thread ends, so a burst of big
 queries cannot take every core), and the caller stops waiting at its time limit. A query nested deeper than
 the parser can recurse is refused with a message, not a masked RecursionError.
@@ -17,6 +17,7 @@ from toolmesh.servers.sql.guard import CheckedQuery, Dialect, check_query
 __all__ = ["QueryChecker"]
 
 _WORKERS = 2
+_SMALL = 4_000  # characters: a check this size takes a few milliseconds, so it takes no slot
 
 
 def _nesting_error(sql: str) -> SqlLimitExceeded:
@@ -56,6 +57,8 @@ class QueryChecker:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(time_limit):
+                if len(sql) <= _SMALL:  # milliseconds of work: never queued behind the big ones
+                    return await loop.run_in_executor(None, _check, sql, dialect, write)
                 await self._slots.acquire()
                 work = loop.run_in_executor(None, _check, sql, dialect, write)
                 work.add_done_callback(lambda _: self._slots.release())

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -166,18 +168,20 @@ async def test_sqlite_printf_cannot_outlive_the_limit(bombed: Client[Any], db: D
     assert data_of(same)["rows"] == [[" 3.14|7   |it''s|zzz"]]
 
 
-async def test_sqlite_abandons_a_call_that_ignores_interrupts(tmp_path: Any) -> None:
-    """One call that no progress handler or interrupt can stop: the caller still gets its timeout at the limit,
-    and the pool gets a fresh connection."""
-    import sqlite3
+def _stuck() -> int:
+    time.sleep(3.5)  # one C call: no progress handler or interrupt reaches inside it
+    return 1
 
+
+async def test_sqlite_abandons_a_call_that_ignores_interrupts(tmp_path: Path) -> None:
+    """The caller still gets its timeout at the limit, and the pool gets a fresh connection."""
     path = tmp_path / "t.sqlite"
     sqlite3.connect(path).close()
     backend = SqliteBackend(path, pool_size=1, allow_writes=False)
     await backend.open()
     assert backend._pool is not None
     conn, _ = backend._pool._queue[0]  # type: ignore[attr-defined]
-    await conn.create_function("stuck", 0, lambda: time.sleep(3.5) or 1)
+    await conn.create_function("stuck", 0, _stuck)
     try:
         started = time.monotonic()
         with anyio.fail_after(1.0 + 3), pytest.raises(QueryTimeout, match="stopped after the 1 s limit"):

@@ -107,7 +107,7 @@ class Connection:
         self.sample_path = sample_path
         self._tables: tuple[float, list[TableSummary]] | None = None
         self._snapshot: tuple[float, list[TableDescription]] | None = None
-        self._lock = asyncio.Lock()
+        self._opening: asyncio.Future[None] | None = None
         self._opened = False
 
     @property
@@ -128,19 +128,30 @@ class Connection:
         )
 
     async def open(self) -> None:
+        """Open the backend once; callers arriving while it opens share that one attempt (and its error), so
+        a database that does not answer costs each of them one connect timeout, not one each in turn."""
         if self._opened:
             return
-        async with self._lock:
-            if self._opened:
-                return
-            if self.sample_path is not None:
-                from pathlib import Path
+        if self._opening is None:
+            attempt = asyncio.ensure_future(self._open())
+            attempt.add_done_callback(self._opening_done)
+            self._opening = attempt
+        await asyncio.shield(self._opening)
 
-                from toolmesh.servers.sql.sample import ensure_sample
+    def _opening_done(self, attempt: asyncio.Future[None]) -> None:
+        self._opening = None
+        if not attempt.cancelled():
+            attempt.exception()  # retrieved here: every caller may have stopped waiting
 
-                await asyncio.to_thread(ensure_sample, Path(self.sample_path))
-            await self.backend.open()
-            self._opened = True
+    async def _open(self) -> None:
+        if self.sample_path is not None:
+            from pathlib import Path
+
+            from toolmesh.servers.sql.sample import ensure_sample
+
+            await asyncio.to_thread(ensure_sample, Path(self.sample_path))
+        await self.backend.open()
+        self._opened = True
 
     async def close(self) -> None:
         await self.backend.close()

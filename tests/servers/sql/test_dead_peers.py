@@ -16,8 +16,10 @@ import pytest
 import pytest_asyncio
 from fastmcp import Client
 
-from tests.servers.sql.conftest import data_of, text_of
+from tests.servers.sql.conftest import Db, data_of, text_of
 from toolmesh.servers.sql import SqlSettings, build_server
+from toolmesh.servers.sql.connections import make_backend
+from toolmesh.servers.sql.errors import ConnectionUnavailable
 from toolmesh.servers.sql.sample import generate_sample
 from toolmesh.servers.sql.settings import ConnectionSettings
 
@@ -91,3 +93,23 @@ async def test_the_connect_timeout_is_a_setting_with_a_default() -> None:
     assert SqlSettings(sample=False).connect_timeout_seconds == 10.0
     settings: Any = SqlSettings(sample=False, connect_timeout_seconds=2.5)
     assert settings.connect_timeout_seconds == 2.5
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_waiting_for_a_pooled_connection_is_bounded_by_the_call(db: Db) -> None:
+    if db.dialect == "sqlite":
+        pytest.skip("SQLite's pool wait is covered in test_bombs (it raises QueryTimeout)")
+    sleep = {"postgres": "SELECT pg_sleep(3)", "mysql": "SELECT SLEEP(3)"}[db.dialect]
+    backend = make_backend(db.connection(pool_size=1), 5.0)
+    try:
+        busy = asyncio.create_task(backend.query(sleep, None, max_rows=1, max_bytes=1000, time_limit=5.0))
+        await asyncio.sleep(0.3)  # the only connection is taken
+        with (
+            anyio.fail_after(1.0 + 2),
+            pytest.raises(ConnectionUnavailable, match=r"became (free|ready) within 1 s"),
+        ):
+            await backend.query("SELECT 1", None, max_rows=1, max_bytes=1000, time_limit=1.0)
+        assert not busy.done()
+        await busy
+    finally:
+        await backend.close()

@@ -152,7 +152,7 @@ class MysqlBackend(Backend):
         pool = self._pool
         if pool is None:
             raise ConnectionUnavailable("the MySQL/MariaDB connection was closed", hint="Retry the call.")
-        wait = max(time_limit, self.connect_timeout)
+        wait = time_limit  # bounded by the call's own limit
         try:
             async with asyncio.timeout(wait):  # a free connection, or a new one (connect and handshake)
                 conn = await pool.acquire()

@@ -167,7 +167,7 @@ class PostgresBackend(Backend):
         pool = self._pool
         if pool is None:
             raise ConnectionUnavailable("the PostgreSQL connection was closed", hint="Retry the call.")
-        wait = max(time_limit or self.timeout, self.connect_timeout)
+        wait = time_limit or self.timeout  # bounded by the call's own limit
         try:
             conn = await pool.acquire(timeout=wait)
         except TimeoutError as exc:

@@ -1,4 +1,4 @@
-"""The parser check (guard.py) run off the event loop, with a size limit, a nesting limit and a time bound.
+"""The parser check (guard.py) and parameter binding, off the event loop, with size, nesting and time bounds.
 
 sqlglot spends about a second of CPU on a 100,000-character query; on the event loop that stalls every other
 caller (and, on the gateway, every other server). Here each check runs in a worker thread, big ones at most
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 
+from toolmesh.servers.sql.backend import Params
 from toolmesh.servers.sql.errors import QueryTimeout, SqlLimitExceeded
-from toolmesh.servers.sql.guard import CheckedQuery, Dialect, check_query
+from toolmesh.servers.sql.guard import CheckedQuery, Dialect, Scalar, bind_params, check_query
 
-__all__ = ["QueryChecker"]
+__all__ = ["Bound", "QueryChecker"]
 
 _WORKERS = 2
 _SMALL = 4_000  # characters: a check this size takes a few milliseconds, so it takes no slot
@@ -32,11 +33,16 @@ def _nesting_error(sql: str) -> SqlLimitExceeded:
     )
 
 
-def _check(sql: str, dialect: Dialect, write: bool) -> CheckedQuery:
+Bound = tuple[CheckedQuery, str, list[Scalar] | dict[str, Scalar] | None]
+
+
+def _check(sql: str, dialect: Dialect, write: bool, params: Params) -> Bound:
+    """The guard's verdict, then the placeholders rewritten for the driver (both tokenize the text)."""
     try:
-        return check_query(sql, dialect, write=write)
+        checked = check_query(sql, dialect, write=write)
     except RecursionError as exc:
         raise _nesting_error(sql) from exc
+    return (checked, *bind_params(checked.sql, dialect, params))
 
 
 class QueryChecker:
@@ -47,8 +53,9 @@ class QueryChecker:
         self._slots = asyncio.Semaphore(_WORKERS)
 
     async def check(
-        self, sql: str, dialect: Dialect, *, write: bool = False, time_limit: float
-    ) -> CheckedQuery:
+        self, sql: str, dialect: Dialect, params: Params, *, write: bool = False, time_limit: float
+    ) -> Bound:
+        """The checked query, its text for the driver and its values in the driver's order."""
         if len(sql) > self.max_chars:
             raise SqlLimitExceeded(
                 f"the query is {len(sql):,} characters long; this server accepts at most {self.max_chars:,}",
@@ -58,9 +65,9 @@ class QueryChecker:
         try:
             async with asyncio.timeout(time_limit):
                 if len(sql) <= _SMALL:  # milliseconds of work: never queued behind the big ones
-                    return await loop.run_in_executor(None, _check, sql, dialect, write)
+                    return await loop.run_in_executor(None, _check, sql, dialect, write, params)
                 await self._slots.acquire()
-                work = loop.run_in_executor(None, _check, sql, dialect, write)
+                work = loop.run_in_executor(None, _check, sql, dialect, write, params)
                 work.add_done_callback(lambda _: self._slots.release())
                 return await asyncio.shield(work)
         except TimeoutError as exc:

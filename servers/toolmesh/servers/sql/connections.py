@@ -13,7 +13,7 @@ from typing import Literal
 from toolmesh.servers.sql.backend import Backend, Params, UnknownName
 from toolmesh.servers.sql.checker import QueryChecker
 from toolmesh.servers.sql.errors import QueryRejected, SqlInputError, SqlNotFound
-from toolmesh.servers.sql.guard import CheckedQuery, Scalar, bind_params
+from toolmesh.servers.sql.guard import CheckedQuery, Scalar
 from toolmesh.servers.sql.models import (
     ConnectionInfo,
     ExplainResult,
@@ -220,20 +220,19 @@ class Connection:
 
     # -- queries -------------------------------------------------------------------------------------------
 
-    async def _check(self, sql: str, *, write: bool = False) -> CheckedQuery:
-        return await self.checker.check(sql, self.backend.dialect, write=write, time_limit=self.timeout)
-
-    def _bind(
-        self, checked: CheckedQuery, params: Sequence[Scalar] | Mapping[str, Scalar] | None
-    ) -> tuple[str, Params]:
-        return bind_params(checked.sql, self.backend.dialect, params)
+    async def _check(
+        self, sql: str, params: Sequence[Scalar] | Mapping[str, Scalar] | None, *, write: bool = False
+    ) -> tuple[CheckedQuery, str, Params]:
+        """Check and bind ``sql`` off the event loop (see checker.py)."""
+        return await self.checker.check(
+            sql, self.backend.dialect, params, write=write, time_limit=self.timeout
+        )
 
     async def run(
         self, sql: str, params: Sequence[Scalar] | Mapping[str, Scalar] | None, max_rows: int | None
     ) -> QueryResult:
         rows_cap = min(max_rows or self.limits.default_max_rows, self.limits.max_rows_limit)
-        checked = await self._check(sql)
-        text, bound = self._bind(checked, params)
+        checked, text, bound = await self._check(sql, params)
         await self.open()
         started = time.perf_counter()
         try:
@@ -257,8 +256,7 @@ class Connection:
     async def explain(
         self, sql: str, params: Sequence[Scalar] | Mapping[str, Scalar] | None, analyze: bool
     ) -> ExplainResult:
-        checked = await self._check(sql)
-        text, bound = self._bind(checked, params)
+        checked, text, bound = await self._check(sql, params)
         await self.open()
         try:
             plan = await self.backend.explain(text, bound, analyze=analyze, time_limit=self.timeout)
@@ -272,8 +270,7 @@ class Connection:
                 f"connection `{self.name}` is read-only",
                 hint="Writes need allow_writes = true in this connection's settings.",
             )
-        checked = await self._check(sql, write=True)
-        text, bound = self._bind(checked, params)
+        checked, text, bound = await self._check(sql, params, write=True)
         await self.open()
         try:
             count = await self.backend.write(text, bound, time_limit=self.timeout)

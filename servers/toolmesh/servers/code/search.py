@@ -3,7 +3,9 @@
 Both engines search exactly the files in the index (so .gitignore, excludes, secrets, binaries and huge files
 are honoured the same way), line by line, and return matches sorted by (path, line). The fallback uses the
 ``regex`` module with a per-call timeout, so a catastrophic pattern cannot hang the server; ripgrep's engine
-is linear-time and the subprocess is killed at the deadline. Pages are cut from the sorted match list with
+is linear-time and the subprocess is killed at the deadline. Every pattern is measured before it is compiled
+(patterns.py): counted repeats that would expand past a bound are refused, since compiling is not
+interruptible and its memory is not bounded by any timeout. Pages are cut from the sorted match list with
 an opaque cursor that binds the page to its query.
 """
 
@@ -28,6 +30,7 @@ from toolmesh.protocols.treewalk import TreeReader
 from toolmesh.servers.code.errors import CodeInputError, CodeTimeout
 from toolmesh.servers.code.models import SearchMatch, SearchResult
 from toolmesh.servers.code.paths import Sandbox, is_binary
+from toolmesh.servers.code.patterns import compile_pattern
 
 __all__ = ["SearchRequest", "ripgrep_path", "run_search"]
 
@@ -78,15 +81,7 @@ def _decode_cursor(cursor: str, key: str) -> int:
 
 def _compile(request: SearchRequest) -> regex.Pattern[str]:
     source = request.pattern if request.regex else regex.escape(request.pattern)
-    flags = 0
-    if request.ignore_case:
-        flags |= regex.IGNORECASE
-    try:
-        return regex.compile(source, flags)
-    except regex.error as exc:
-        raise CodeInputError(
-            f"invalid regular expression: {exc}", hint="Check the syntax, or pass regex=false."
-        ) from exc
+    return compile_pattern(source, regex.IGNORECASE if request.ignore_case else 0)
 
 
 def _python_search(
@@ -228,11 +223,11 @@ def run_search(
         raise CodeInputError("pattern contains a NUL byte")
     key = request.key()
     offset = _decode_cursor(request.cursor, key) if request.cursor else 0
-    compiled = _compile(request)  # validates the pattern for both engines
+    deadline = time.monotonic() + timeout  # compiling counts against the time budget too
+    compiled = _compile(request)  # validates the pattern (syntax, expanded size) for both engines
     if request.path_glob:
         files = [f for f in files if fnmatch.fnmatchcase(f, request.path_glob)]
     files = _still_plain(sandbox, sorted(files))
-    deadline = time.monotonic() + timeout
     rg = ripgrep_path() if use_ripgrep else None
     found: list[tuple[str, int, str]] | None = None
     engine = "python"

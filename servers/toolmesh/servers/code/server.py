@@ -184,7 +184,9 @@ def register_tools(server: FastMCP[Any], service: CodeService) -> None:
     ) -> SearchResult:
         """Search file contents line by line (ripgrep when installed), sorted by path and line, paginated."""
         request = SearchRequest(pattern, regex, ignore_case, path_glob, context_lines, limit, cursor)
-        return await service.run(lambda: service.search(request))
+        # a little grace, so the search's own timeout (with its more specific message) usually answers first
+        budget = service.settings.search_timeout + 0.5
+        return await service.run(lambda: service.search(request), time_limit=budget)
 
     @server.tool(annotations=_READ, tags={"files"})
     async def read_file(

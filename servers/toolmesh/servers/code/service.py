@@ -19,7 +19,7 @@ import anyio.to_thread
 from fastmcp.exceptions import ToolError
 
 from toolmesh.protocols.errors import ToolmeshError
-from toolmesh.servers.code.errors import CodeInputError
+from toolmesh.servers.code.errors import CodeInputError, CodeTimeout
 from toolmesh.servers.code.index import Index, Progress, RefreshStats
 from toolmesh.servers.code.lookup import number_lines, symbols_by_ids
 from toolmesh.servers.code.models import (
@@ -172,8 +172,8 @@ class CodeService:
         if wait > 0:
             await anyio.to_thread.run_sync(self._refresh_done.wait, wait)
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Refresh if due, then run ``fn`` in a worker thread.
+    async def run(self, fn: Callable[[], T], *, time_limit: float | None = None) -> T:
+        """Refresh if due, then run ``fn`` in a worker thread (given up on after ``time_limit`` seconds).
 
         A ToolmeshError becomes a FastMCP ToolError carrying the same text here, inside the tool: FastMCP logs
         other exceptions with a full (slow, noisy) traceback before any middleware sees them, and an expected
@@ -181,7 +181,18 @@ class CodeService:
         """
         try:
             await self.ensure_fresh()
-            return await anyio.to_thread.run_sync(fn)
+            if time_limit is None:
+                return await anyio.to_thread.run_sync(fn)
+            try:
+                with anyio.fail_after(time_limit):
+                    # abandoned at the limit: the thread ends by itself (the regex engine's own timeout
+                    # fires late under load, up to twice the budget, so the caller does not wait for it)
+                    return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
+            except TimeoutError as exc:
+                raise CodeTimeout(
+                    f"the search took longer than its {self.settings.search_timeout:g} s time budget",
+                    hint="Narrow the pattern or path_glob; avoid nested quantifiers like (a+)+.",
+                ) from exc
         except ToolmeshError as exc:
             raise ToolError(str(exc)) from exc
 

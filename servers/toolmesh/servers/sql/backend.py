@@ -17,7 +17,7 @@ from toolmesh.servers.sql.errors import SqlNotFound
 from toolmesh.servers.sql.guard import Dialect, Scalar
 from toolmesh.servers.sql.models import TableDescription, TableSummary
 
-__all__ = ["Backend", "Capped", "Params", "RawResult", "UnknownName", "to_json_value"]
+__all__ = ["MAX_BATCH", "Backend", "Capped", "Params", "RawResult", "UnknownName", "to_json_value"]
 
 Params = Sequence[Scalar] | Mapping[str, Scalar] | None
 _MAX_CELL_CHARS = 10_000
@@ -117,21 +117,47 @@ def to_json_value(value: Any) -> JsonValue:
     return str(value)
 
 
+def _raw_size(row: Sequence[Any]) -> int:
+    """What the driver's row holds in memory, roughly: text and bytes by length, anything else ~8 bytes."""
+    return sum(len(c) if isinstance(c, str | bytes | bytearray) else 8 for c in row) + 16
+
+
+# Rows fetched per round trip, at most: enough to amortise the round trips of big results.
+MAX_BATCH = 1000
+
+
 @dataclass
 class Capped:
-    """Collects converted rows until the row or byte cap; ``reason`` says which cap stopped it."""
+    """Collects converted rows until the row or byte cap; ``reason`` says which cap stopped it.
+
+    ``batch()`` says how many rows to fetch next so that the rows in flight stay within the byte cap: it
+    starts at one row and doubles while the widest row seen so far (as the driver holds it, before cells
+    are shortened) fits that many times in the room left; after a row wider than the room, rows come one at
+    a time.
+    """
 
     max_rows: int
     max_bytes: int
     rows: list[list[JsonValue]] = field(default_factory=list)
     size: int = 0
     reason: Literal["max_rows", "max_bytes"] | None = None
+    widest: int = 0
+    _next: int = 1
+
+    def batch(self) -> int:
+        """Rows to fetch next (the row cap plus one, so the fetch tells whether more rows exist)."""
+        room = max(self.max_bytes - self.size, 0)
+        fits = room // self.widest if self.widest else MAX_BATCH
+        count = max(1, min(self._next, fits, MAX_BATCH, self.max_rows - len(self.rows) + 1))
+        self._next = min(self._next * 2, MAX_BATCH)
+        return count
 
     def add(self, row: Sequence[Any]) -> bool:
         """Add one row; False when the result is full (the row was not added)."""
         if len(self.rows) >= self.max_rows:
             self.reason = "max_rows"
             return False
+        self.widest = max(self.widest, _raw_size(row))
         converted = _convert(row)
         size = len(repr(converted)) + 1  # close to the JSON size, at a fraction of the cost
         if self.size + size > self.max_bytes:
@@ -152,6 +178,8 @@ class Capped:
         if size is not None and self.size + size <= self.max_bytes:
             self.rows.extend(map(list, batch))
             self.size += size
+            # every cell is short here: the average row, doubled, stands in for the widest
+            self.widest = max(self.widest, 2 * size // len(batch))
             return True
         return all(self.add(row) for row in batch)
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from toolmesh.servers.sql.backend import Backend, Params, UnknownName
+from toolmesh.servers.sql.checker import QueryChecker
 from toolmesh.servers.sql.errors import QueryRejected, SqlInputError, SqlNotFound
-from toolmesh.servers.sql.guard import CheckedQuery, Scalar, bind_params, check_query
+from toolmesh.servers.sql.guard import CheckedQuery, Scalar
 from toolmesh.servers.sql.models import (
     ConnectionInfo,
     ExplainResult,
@@ -44,10 +45,13 @@ class Limits:
     max_bytes: int
     time_limit: float
     sample_rows: int
+    connect_timeout: float = 10.0
 
 
-def make_backend(settings: ConnectionSettings, time_limit: float) -> Backend:
-    """The backend for a connection URL (secrets expanded from the environment now)."""
+def make_backend(settings: ConnectionSettings, time_limit: float, connect_timeout: float = 10.0) -> Backend:
+    """The backend for a connection URL (secrets expanded from the environment now); ``connect_timeout``
+    bounds each new connection's TCP connect, TLS and login handshake.
+    """
     url = expand_secrets(settings.url)
     scheme = url.split(":", 1)[0].lower().split("+", 1)[0]
     if scheme == "sqlite":
@@ -61,11 +65,21 @@ def make_backend(settings: ConnectionSettings, time_limit: float) -> Backend:
 
         dsn = "postgresql:" + url.split(":", 1)[1]
         return PostgresBackend(
-            dsn, pool_size=settings.pool_size, schemas=settings.schemas, time_limit=time_limit
+            dsn,
+            pool_size=settings.pool_size,
+            schemas=settings.schemas,
+            time_limit=time_limit,
+            connect_timeout=connect_timeout,
         )
     from toolmesh.servers.sql.mysql import MysqlBackend
 
-    return MysqlBackend(url, pool_size=settings.pool_size, schemas=settings.schemas, time_limit=time_limit)
+    return MysqlBackend(
+        url,
+        pool_size=settings.pool_size,
+        schemas=settings.schemas,
+        time_limit=time_limit,
+        connect_timeout=connect_timeout,
+    )
 
 
 def _label(backend: Backend) -> Literal["sqlite", "postgresql", "mysql"]:
@@ -76,17 +90,24 @@ class Connection:
     """One named database: guarded queries, the catalog, and the sample database generated on first use."""
 
     def __init__(
-        self, name: str, settings: ConnectionSettings, limits: Limits, *, sample_path: str | None = None
+        self,
+        name: str,
+        settings: ConnectionSettings,
+        limits: Limits,
+        *,
+        checker: QueryChecker,
+        sample_path: str | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self.limits = limits
+        self.checker = checker
         self.timeout = settings.timeout_seconds or limits.time_limit
-        self.backend = make_backend(settings, self.timeout)
+        self.backend = make_backend(settings, self.timeout, limits.connect_timeout)
         self.sample_path = sample_path
         self._tables: tuple[float, list[TableSummary]] | None = None
         self._snapshot: tuple[float, list[TableDescription]] | None = None
-        self._lock = asyncio.Lock()
+        self._opening: asyncio.Future[None] | None = None
         self._opened = False
 
     @property
@@ -107,19 +128,30 @@ class Connection:
         )
 
     async def open(self) -> None:
+        """Open the backend once; callers arriving while it opens share that one attempt (and its error), so
+        a database that does not answer costs each of them one connect timeout, not one each in turn."""
         if self._opened:
             return
-        async with self._lock:
-            if self._opened:
-                return
-            if self.sample_path is not None:
-                from pathlib import Path
+        if self._opening is None:
+            attempt = asyncio.ensure_future(self._open())
+            attempt.add_done_callback(self._opening_done)
+            self._opening = attempt
+        await asyncio.shield(self._opening)
 
-                from toolmesh.servers.sql.sample import ensure_sample
+    def _opening_done(self, attempt: asyncio.Future[None]) -> None:
+        self._opening = None
+        if not attempt.cancelled():
+            attempt.exception()  # retrieved here: every caller may have stopped waiting
 
-                await asyncio.to_thread(ensure_sample, Path(self.sample_path))
-            await self.backend.open()
-            self._opened = True
+    async def _open(self) -> None:
+        if self.sample_path is not None:
+            from pathlib import Path
+
+            from toolmesh.servers.sql.sample import ensure_sample
+
+            await asyncio.to_thread(ensure_sample, Path(self.sample_path))
+        await self.backend.open()
+        self._opened = True
 
     async def close(self) -> None:
         await self.backend.close()
@@ -188,20 +220,19 @@ class Connection:
 
     # -- queries -------------------------------------------------------------------------------------------
 
-    def _check(self, sql: str, *, write: bool = False) -> CheckedQuery:
-        return check_query(sql, self.backend.dialect, write=write)
-
-    def _bind(
-        self, checked: CheckedQuery, params: Sequence[Scalar] | Mapping[str, Scalar] | None
-    ) -> tuple[str, Params]:
-        return bind_params(checked.sql, self.backend.dialect, params)
+    async def _check(
+        self, sql: str, params: Sequence[Scalar] | Mapping[str, Scalar] | None, *, write: bool = False
+    ) -> tuple[CheckedQuery, str, Params]:
+        """Check and bind ``sql`` off the event loop (see checker.py)."""
+        return await self.checker.check(
+            sql, self.backend.dialect, params, write=write, time_limit=self.timeout
+        )
 
     async def run(
         self, sql: str, params: Sequence[Scalar] | Mapping[str, Scalar] | None, max_rows: int | None
     ) -> QueryResult:
         rows_cap = min(max_rows or self.limits.default_max_rows, self.limits.max_rows_limit)
-        checked = self._check(sql)
-        text, bound = self._bind(checked, params)
+        checked, text, bound = await self._check(sql, params)
         await self.open()
         started = time.perf_counter()
         try:
@@ -225,8 +256,7 @@ class Connection:
     async def explain(
         self, sql: str, params: Sequence[Scalar] | Mapping[str, Scalar] | None, analyze: bool
     ) -> ExplainResult:
-        checked = self._check(sql)
-        text, bound = self._bind(checked, params)
+        checked, text, bound = await self._check(sql, params)
         await self.open()
         try:
             plan = await self.backend.explain(text, bound, analyze=analyze, time_limit=self.timeout)
@@ -240,8 +270,7 @@ class Connection:
                 f"connection `{self.name}` is read-only",
                 hint="Writes need allow_writes = true in this connection's settings.",
             )
-        checked = self._check(sql, write=True)
-        text, bound = self._bind(checked, params)
+        checked, text, bound = await self._check(sql, params, write=True)
         await self.open()
         try:
             count = await self.backend.write(text, bound, time_limit=self.timeout)
@@ -295,7 +324,9 @@ class ConnectionManager:
             max_bytes=settings.max_bytes,
             time_limit=settings.timeout_seconds,
             sample_rows=settings.sample_rows,
+            connect_timeout=settings.connect_timeout_seconds,
         )
+        self.checker = QueryChecker(max_chars=settings.max_query_chars)
         self.connections: dict[str, Connection] = {}
         from toolmesh.servers.sql.settings import default_sample_path
 
@@ -303,7 +334,11 @@ class ConnectionManager:
         for name, conn_settings in settings.all_connections().items():
             is_sample = settings.sample and name == SAMPLE_CONNECTION and name not in settings.connections
             self.connections[name] = Connection(
-                name, conn_settings, self.limits, sample_path=sample if is_sample else None
+                name,
+                conn_settings,
+                self.limits,
+                checker=self.checker,
+                sample_path=sample if is_sample else None,
             )
 
     @property

@@ -60,21 +60,51 @@ def mysql_params(url: str) -> dict[str, Any]:
 class MysqlBackend(Backend):
     dialect = "mysql"
 
-    def __init__(self, url: str, *, pool_size: int, schemas: list[str], time_limit: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int,
+        schemas: list[str],
+        time_limit: float,
+        connect_timeout: float = 10.0,
+    ) -> None:
         self.params = mysql_params(url)
         self.pool_size = pool_size
         self.schemas = schemas or [self.params["db"]]
         self.timeout = time_limit
+        self.connect_timeout = connect_timeout
         self._pool: aiomysql.Pool | None = None
         self._mariadb = False
         # Connections already set up: session read-only, and the execution limit last set on them.
         self._ready: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self._lock = asyncio.Lock()
 
+    def _unavailable(self, exc: BaseException) -> ConnectionUnavailable:
+        address = f"{self.params['host']}:{self.params['port']}"
+        if isinstance(exc, TimeoutError):
+            reason = f"timed out after {self.connect_timeout:g} s connecting to {address}"
+        else:
+            reason = (str(exc.args[1]) if len(exc.args) > 1 else str(exc)) or type(exc).__name__
+        return ConnectionUnavailable(
+            f"cannot connect to MySQL/MariaDB: {reason}",
+            hint="Check that the server is up and reachable; a peer that never answers is given up on after "
+            "TOOLMESH_SQL_CONNECT_TIMEOUT_SECONDS.",
+        )
+
     async def open(self) -> None:
+        # aiomysql bounds only the TCP connect: the lock wait, the handshake and TLS are bounded here.
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                await self._open()
+        except TimeoutError as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _open(self) -> None:
         async with self._lock:
             if self._pool is not None:
                 return
+            pool = None
             try:
                 pool = await aiomysql.create_pool(
                     minsize=1,
@@ -82,7 +112,7 @@ class MysqlBackend(Backend):
                     autocommit=True,
                     charset="utf8mb4",
                     local_infile=False,
-                    connect_timeout=10,
+                    connect_timeout=self.connect_timeout,
                     **self.params,
                 )
                 async with pool.acquire() as conn, conn.cursor() as cur:
@@ -91,13 +121,24 @@ class MysqlBackend(Backend):
                 self._mariadb = "mariadb" in str(row[0]).lower() if row else False
                 self._pool = pool
             except (OSError, pymysql.MySQLError) as exc:
-                raise ConnectionUnavailable(f"cannot connect to MySQL/MariaDB: {exc}") from exc
+                if pool is not None:
+                    pool.terminate()
+                raise self._unavailable(exc) from exc
+            except BaseException:  # timed out or cancelled mid-handshake: no half-open pool left behind
+                if pool is not None:
+                    pool.terminate()
+                raise
 
     async def close(self) -> None:
-        async with self._lock:
-            pool, self._pool = self._pool, None
-            if pool is not None:
-                pool.close()
+        """Close the pool; connections still busy (or a peer that stopped answering) are cut after a grace
+        period instead of holding up shutdown."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+            try:
+                await asyncio.wait_for(pool.wait_closed(), timeout=self.connect_timeout)
+            except TimeoutError:
+                pool.terminate()
                 await pool.wait_closed()
 
     def _limit_sql(self, time_limit: float) -> str:
@@ -108,21 +149,35 @@ class MysqlBackend(Backend):
     @contextlib.asynccontextmanager
     async def _connection(self, time_limit: float) -> AsyncIterator[Any]:
         await self.open()
-        assert self._pool is not None
+        pool = self._pool
+        if pool is None:
+            raise ConnectionUnavailable("the MySQL/MariaDB connection was closed", hint="Retry the call.")
+        wait = time_limit  # bounded by the call's own limit
         try:
-            conn = await self._pool.acquire()
+            async with asyncio.timeout(wait):  # a free connection, or a new one (connect and handshake)
+                conn = await pool.acquire()
+        except TimeoutError as exc:
+            raise ConnectionUnavailable(
+                f"no MySQL/MariaDB connection became ready within {wait:g} s (all {self.pool_size} are "
+                f"busy, or {self.params['host']}:{self.params['port']} stopped answering)",
+                hint="Retry in a moment, or raise pool_size for this connection.",
+            ) from exc
         except (OSError, pymysql.MySQLError) as exc:
-            raise ConnectionUnavailable(f"cannot connect to MySQL/MariaDB: {exc}") from exc
+            raise self._unavailable(exc) from exc
         try:
-            async with conn.cursor() as cur:
-                if conn not in self._ready:
-                    await cur.execute("SET SESSION TRANSACTION READ ONLY")
-                if self._ready.get(conn) != time_limit:  # one round trip saved when the limit is unchanged
-                    await cur.execute(self._limit_sql(time_limit))
-                    self._ready[conn] = time_limit
+            try:
+                async with asyncio.timeout(wait), conn.cursor() as cur:
+                    if conn not in self._ready:
+                        await cur.execute("SET SESSION TRANSACTION READ ONLY")
+                    if self._ready.get(conn) != time_limit:  # a round trip saved when the limit is unchanged
+                        await cur.execute(self._limit_sql(time_limit))
+                        self._ready[conn] = time_limit
+            except TimeoutError as exc:
+                conn.close()
+                raise self._unavailable(exc) from exc
             yield conn
         finally:
-            self._pool.release(conn)
+            pool.release(conn)
 
     def _error(self, exc: BaseException, time_limit: float) -> Exception:
         if isinstance(exc, asyncio.TimeoutError):
@@ -163,7 +218,8 @@ class MysqlBackend(Backend):
                     await cur.execute(sql, params)
                     columns = [(d[0], _TYPE_NAMES.get(d[1], str(d[1]))) for d in cur.description or ()]
                     while capped.reason is None and columns:
-                        batch = await cur.fetchmany(min(max_rows + 1, 1000))
+                        # unbuffered: rows are read off the socket one by one as the batch fills
+                        batch = await cur.fetchmany(capped.batch())
                         if not batch or not capped.add_many(batch):
                             break
                     if capped.reason is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -76,18 +77,56 @@ ORDER BY 1, 2
 """
 
 
+def _address(dsn: str) -> str:
+    """``host:port`` of a DSN, for messages."""
+    try:
+        parsed = urllib.parse.urlsplit(dsn)
+        return f"{parsed.hostname or 'localhost'}:{parsed.port or 5432}"
+    except ValueError:  # several hosts, or an unusual port: the netloc as written
+        return urllib.parse.urlsplit(dsn).netloc.rsplit("@", 1)[-1] or "the server"
+
+
 class PostgresBackend(Backend):
     dialect = "postgres"
 
-    def __init__(self, dsn: str, *, pool_size: int, schemas: list[str], time_limit: float) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_size: int,
+        schemas: list[str],
+        time_limit: float,
+        connect_timeout: float = 10.0,
+    ) -> None:
         self.dsn = dsn
         self.pool_size = pool_size
         self.schemas = schemas
         self.timeout = time_limit
+        self.connect_timeout = connect_timeout
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        self._address = _address(dsn)
+
+    def _unavailable(self, exc: BaseException) -> ConnectionUnavailable:
+        reason = str(exc) or (
+            f"timed out after {self.connect_timeout:g} s connecting to {self._address}"
+            if isinstance(exc, TimeoutError)
+            else type(exc).__name__
+        )
+        return ConnectionUnavailable(
+            f"cannot connect to PostgreSQL: {reason}",
+            hint="Check that the server is up and reachable; a peer that never answers is given up on after "
+            "TOOLMESH_SQL_CONNECT_TIMEOUT_SECONDS.",
+        )
 
     async def open(self) -> None:
+        try:
+            async with asyncio.timeout(self.connect_timeout + 1):  # the lock wait, then the first connection
+                await self._open()
+        except TimeoutError as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _open(self) -> None:
         async with self._lock:
             if self._pool is not None:
                 return
@@ -99,6 +138,7 @@ class PostgresBackend(Backend):
                     min_size=1,
                     max_size=self.pool_size,
                     command_timeout=self.timeout + 5,
+                    timeout=self.connect_timeout,  # TCP connect, TLS and startup of each connection
                     server_settings={
                         "default_transaction_read_only": "on",
                         "statement_timeout": ms,
@@ -108,27 +148,40 @@ class PostgresBackend(Backend):
                         **extra,
                     },
                 )
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                raise ConnectionUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise self._unavailable(exc) from exc
 
     async def close(self) -> None:
-        async with self._lock:
-            pool, self._pool = self._pool, None
-            if pool is not None:
-                await pool.close()
+        """Close the pool; connections still busy (or a peer that stopped answering) are cut after a grace
+        period instead of holding up shutdown."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=self.connect_timeout)
+            except TimeoutError:
+                pool.terminate()
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
+    async def _connection(self, time_limit: float | None = None) -> AsyncIterator[Any]:
         await self.open()
-        assert self._pool is not None
+        pool = self._pool
+        if pool is None:
+            raise ConnectionUnavailable("the PostgreSQL connection was closed", hint="Retry the call.")
+        wait = time_limit or self.timeout  # bounded by the call's own limit
         try:
-            conn = await self._pool.acquire()
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise ConnectionUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+            conn = await pool.acquire(timeout=wait)
+        except TimeoutError as exc:
+            raise ConnectionUnavailable(
+                f"no PostgreSQL connection became free within {wait:g} s "
+                f"(all {self.pool_size} are busy, or {self._address} stopped answering)",
+                hint="Retry in a moment, or raise pool_size for this connection.",
+            ) from exc
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise self._unavailable(exc) from exc
         try:
             yield conn
         finally:
-            await self._pool.release(conn)
+            await pool.release(conn)
 
     def _error(self, exc: BaseException, time_limit: float) -> Exception:
         text = str(exc)
@@ -169,7 +222,7 @@ class PostgresBackend(Backend):
         self, sql: str, params: Params, *, max_rows: int, max_bytes: int, time_limit: float
     ) -> RawResult:
         capped = Capped(max_rows, max_bytes)
-        async with self._connection() as conn:
+        async with self._connection(time_limit) as conn:
             try:
                 async with asyncio.timeout(time_limit + 2), conn.transaction(readonly=True):
                     if time_limit != self.timeout:  # the session default already is self.timeout
@@ -179,7 +232,7 @@ class PostgresBackend(Backend):
                     if columns:
                         cursor = await statement.cursor(*self._args(params))
                         while capped.reason is None:
-                            batch = await cursor.fetch(min(max_rows + 1, 1000))
+                            batch = await cursor.fetch(capped.batch())
                             if not batch or not capped.add_many([tuple(r) for r in batch]):
                                 break
                     else:
@@ -194,7 +247,7 @@ class PostgresBackend(Backend):
         return RawResult(columns, capped.rows, capped.reason)
 
     async def write(self, sql: str, params: Params, *, time_limit: float) -> int:
-        async with self._connection() as conn:
+        async with self._connection(time_limit) as conn:
             try:
                 async with asyncio.timeout(time_limit + 2):
                     await conn.execute("BEGIN READ WRITE")

@@ -24,6 +24,7 @@ from pydantic_settings import SettingsConfigDict
 
 from toolmesh.protocols.settings import ServingSettings
 from toolmesh.servers.sql.errors import SqlConfigError
+from toolmesh.servers.sql.guard import MAX_SQL_CHARS
 
 __all__ = ["SAMPLE_CONNECTION", "ConnectionSettings", "SqlSettings", "default_sample_path", "expand_secrets"]
 
@@ -92,6 +93,11 @@ class SqlSettings(ServingSettings):
     max_rows_limit: int = Field(default=10_000, ge=1)
     max_bytes: int = Field(default=1_000_000, ge=1024)
     timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Each new database connection: TCP connect, TLS and login handshake (a peer that accepts and never
+    # answers is given up on after this long).
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    # The longest SQL text accepted (the tools' schema also caps it at 100,000 characters).
+    max_query_chars: int = Field(default=MAX_SQL_CHARS, ge=100, le=MAX_SQL_CHARS)
     sample_rows: int = Field(default=3, ge=0, le=50)
 
     @field_validator("connections")

@@ -27,6 +27,7 @@ from toolmesh.servers.sql.errors import (
 )
 from toolmesh.servers.sql.guard import DENIED_FUNCTIONS
 from toolmesh.servers.sql.models import ColumnInfo, ForeignKey, IndexInfo, TableDescription, TableSummary
+from toolmesh.servers.sql.sqlite_printf import bounded_printf
 
 __all__ = ["SqliteBackend", "parse_create_comments", "sqlite_path"]
 
@@ -162,6 +163,12 @@ class _LimitedConnection(sqlite3.Connection):
         self.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
 
 
+def _interrupt(conn: aiosqlite.Connection) -> None:
+    """Interrupt the statement ``conn`` is running (sqlite3_interrupt is safe from any thread)."""
+    with contextlib.suppress(ValueError, sqlite3.Error):  # already closed
+        conn._conn.interrupt()
+
+
 class SqliteBackend(Backend):
     dialect = "sqlite"
 
@@ -173,6 +180,7 @@ class SqliteBackend(Backend):
         self._all: list[aiosqlite.Connection] = []
         self._writer: tuple[aiosqlite.Connection, _State] | None = None
         self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def _connect(self, *, writable: bool) -> tuple[aiosqlite.Connection, _State]:
         if not self.path.is_file():
@@ -189,6 +197,8 @@ class SqliteBackend(Backend):
         await conn.execute("PRAGMA trusted_schema = 0")
         await conn.set_authorizer(_authorizer(writable))
         await conn.set_progress_handler(_progress(state), 2_000)
+        for name in ("printf", "format"):  # overrides the built-ins on this connection (see sqlite_printf)
+            await conn.create_function(name, -1, bounded_printf(MAX_VALUE_BYTES), deterministic=True)
         self._all.append(conn)
         return conn, state
 
@@ -211,16 +221,60 @@ class SqliteBackend(Backend):
 
     @contextlib.asynccontextmanager
     async def _acquire(self, time_limit: float) -> AsyncIterator[tuple[aiosqlite.Connection, _State]]:
+        """A pooled connection for one call of at most ``time_limit`` seconds.
+
+        The progress handler stops a statement between VM steps; a timer interrupts it from outside at the
+        limit too; and a call still running a second later (one function call, such as a huge printf, is not
+        interruptible) is abandoned: the caller gets its timeout, and the connection leaves the pool to be
+        closed when its thread is done, a fresh one taking its place.
+        """
         await self.open()
         assert self._pool is not None
         pool = self._pool
-        item = await pool.get()
-        item[1].deadline = time.monotonic() + time_limit
         try:
-            yield item
+            async with asyncio.timeout(time_limit):
+                item = await pool.get()
+        except TimeoutError as exc:
+            raise QueryTimeout(
+                f"no SQLite connection became free within {time_limit:g} s (all {self.pool_size} are busy)",
+                hint="Retry in a moment.",
+            ) from exc
+        conn, state = item
+        state.deadline = time.monotonic() + time_limit
+        timer = asyncio.get_running_loop().call_later(time_limit, _interrupt, conn)
+        abandoned = False
+        try:
+            async with asyncio.timeout(time_limit + 1):
+                yield item
+        except TimeoutError as exc:
+            abandoned = True
+            raise QueryTimeout(
+                f"the query was stopped after the {time_limit:g} s limit",
+                hint="Narrow it: add WHERE conditions or a LIMIT, aggregate, or avoid cross joins; avoid "
+                "building huge strings (printf widths, replace, zeroblob).",
+            ) from exc
         finally:
-            item[1].deadline = float("inf")
-            pool.put_nowait(item)
+            timer.cancel()
+            state.deadline = float("inf")
+            if abandoned:
+                task = asyncio.create_task(self._replace(conn, pool))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            else:
+                pool.put_nowait(item)
+
+    async def _replace(
+        self, stuck: aiosqlite.Connection, pool: asyncio.Queue[tuple[aiosqlite.Connection, _State]]
+    ) -> None:
+        """Put a fresh connection in the pool in place of ``stuck``, then close ``stuck`` once it is free."""
+        with contextlib.suppress(ValueError):
+            self._all.remove(stuck)
+        try:
+            if pool is self._pool:
+                pool.put_nowait(await self._connect(writable=False))
+        finally:
+            with contextlib.suppress(Exception):
+                await stuck.close()
 
     def _error(self, exc: sqlite3.Error, time_limit: float) -> Exception:
         text = str(exc)
@@ -250,11 +304,15 @@ class SqliteBackend(Backend):
                 try:
                     names = [d[0] for d in cursor.description or ()]
                     while capped.reason is None:
-                        batch = await cursor.fetchmany(min(max_rows + 1, 1000))
+                        batch = await cursor.fetchmany(capped.batch())
                         if not batch or not capped.add_many(list(batch)):
                             break
-                finally:
+                except asyncio.CancelledError:
+                    raise  # timed out: the connection is abandoned with its cursor (see _acquire)
+                except BaseException:
                     await cursor.close()
+                    raise
+                await cursor.close()
             except sqlite3.Error as exc:
                 raise self._error(exc, time_limit) from exc
         types = [self._column_type(capped, i) for i in range(len(names))]

@@ -1,0 +1,194 @@
+"""CPU and memory bombs (issue 15), per engine: each is answered within its limits, and another caller's
+``SELECT 1`` is answered while the bomb is still being worked on (the event loop is never held).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import tracemalloc
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import pytest_asyncio
+from fastmcp import Client
+
+from tests.servers.sql.conftest import Db, data_of, text_of
+from toolmesh.servers.sql import SqlSettings, build_server
+from toolmesh.servers.sql.connections import make_backend
+from toolmesh.servers.sql.errors import QueryTimeout
+from toolmesh.servers.sql.sqlite import SqliteBackend
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LIMIT = 3.0  # seconds: the server's statement time limit in these tests
+CAP = 1_000_000  # bytes: the server's result cap in these tests
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bombed(db: Db) -> AsyncIterator[Client[Any]]:
+    settings = SqlSettings(
+        sample=False,
+        connections={"test": db.connection()},
+        timeout_seconds=LIMIT,
+        max_bytes=CAP,
+        max_query_chars=100_000,
+    )
+    async with Client(build_server(settings)) as mcp:
+        yield mcp
+
+
+async def _select_1_while(client: Client[Any], bomb: asyncio.Task[Any]) -> None:
+    """``SELECT 1`` answers (within the limit) while ``bomb`` is still running."""
+    with anyio.fail_after(LIMIT):
+        answer = await client.call_tool("run_query", {"sql": "SELECT 1 AS one"})
+    assert data_of(answer)["rows"] == [[1]]
+    assert not bomb.done(), "the bomb finished first: it held the event loop, or it was not a bomb"
+
+
+_seeds = iter(range(10**6, 10**7))
+
+
+def _huge_sum(chars: int) -> str:
+    """A new (never cached) query of about ``chars`` characters that takes sqlglot about a second."""
+    head = f"SELECT {next(_seeds)}"
+    return head + " + 1" * ((chars - len(head)) // 4)
+
+
+async def test_a_99k_character_query_is_checked_off_the_event_loop(bombed: Client[Any]) -> None:
+    sql = _huge_sum(99_000)
+    assert 98_990 < len(sql) <= 99_000
+    bomb = asyncio.create_task(bombed.call_tool("run_query", {"sql": sql}, raise_on_error=False))
+    await asyncio.sleep(0.05)  # the check has started
+    await _select_1_while(bombed, bomb)
+    with anyio.fail_after(LIMIT + 3):
+        await bomb
+
+
+async def test_two_big_queries_do_not_stall_a_third_caller(bombed: Client[Any]) -> None:
+    bombs = [
+        asyncio.create_task(bombed.call_tool("run_query", {"sql": _huge_sum(99_000)}, raise_on_error=False))
+        for i in range(2)
+    ]
+    await asyncio.sleep(0.05)
+    await _select_1_while(bombed, bombs[1])
+    with anyio.fail_after(2 * LIMIT + 3):
+        await asyncio.gather(*bombs)
+
+
+@pytest.mark.parametrize("depth", [60, 3_000, 20_000])
+async def test_deep_nesting_is_refused_with_a_message(bombed: Client[Any], depth: int) -> None:
+    sql = "SELECT " + "(" * depth + "1" + ")" * depth
+    with anyio.fail_after(LIMIT + 3):
+        result = await bombed.call_tool("run_query", {"sql": sql}, raise_on_error=False)
+    assert result.is_error
+    message = text_of(result)
+    assert "nests too deeply" in message and "WITH" in message, message
+    assert "RecursionError" not in message and "recursion" not in message.lower()
+
+
+async def test_the_query_size_limit_is_a_setting_with_a_clear_error(db: Db) -> None:
+    settings = SqlSettings(sample=False, connections={"test": db.connection()}, max_query_chars=1_000)
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("run_query", {"sql": _huge_sum(1_200)}, raise_on_error=False)
+        ok = await client.call_tool("run_query", {"sql": _huge_sum(900)})
+    assert result.is_error
+    assert "characters long; this server accepts at most 1,000" in text_of(result)
+    assert data_of(ok)["row_count"] == 1
+
+
+_WIDE_ROWS = {  # 20 rows of 5 MB each: ~100 MB if a batch of them were held at once
+    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20) "
+    "SELECT i, zeroblob(5000000) AS b FROM n",
+    "postgres": "SELECT i, repeat('x', 5000000) AS b FROM generate_series(1, 20) AS i",
+    "mysql": "SELECT seq, REPEAT('x', 5000000) AS b FROM seq_1_to_20",
+}
+
+
+async def test_wide_rows_are_read_a_few_at_a_time(db: Db) -> None:
+    """The peak is about one row (as the driver holds it), not a batch of them."""
+    backend = make_backend(db.connection(), LIMIT)
+    try:
+        await backend.query("SELECT 1", None, max_rows=1, max_bytes=CAP, time_limit=LIMIT)  # pool opened
+        tracemalloc.start()
+        try:
+            result = await backend.query(
+                _WIDE_ROWS[db.dialect], None, max_rows=200, max_bytes=CAP, time_limit=LIMIT * 3
+            )
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    finally:
+        await backend.close()
+    assert result.rows, "no rows came back"
+    assert peak < 30_000_000, f"peak {peak / 1e6:.0f} MB for 5 MB rows under a 1 MB cap"
+
+
+async def test_many_small_rows_stop_at_the_byte_cap(db: Db) -> None:
+    sql = {
+        "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000) "
+        "SELECT i, printf('%.500c', 'x') FROM n",
+        "postgres": "SELECT i, repeat('x', 500) FROM generate_series(1, 200000) AS i",
+        "mysql": "SELECT s1.seq, REPEAT('x', 500) FROM seq_1_to_1000 s1, seq_1_to_200 s2",
+    }[db.dialect]
+    backend = make_backend(db.connection(), LIMIT)
+    try:
+        tracemalloc.start()
+        try:
+            result = await backend.query(sql, None, max_rows=100_000, max_bytes=CAP, time_limit=LIMIT * 3)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    finally:
+        await backend.close()
+    assert result.truncated == "max_bytes"
+    assert peak < 2 * CAP + 8_000_000, f"peak {peak / 1e6:.1f} MB under a 1 MB cap"
+
+
+async def test_sqlite_printf_cannot_outlive_the_limit(bombed: Client[Any], db: Db) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("printf() is SQLite's; PostgreSQL and MariaDB stop long calls at their statement limit")
+    bomb = asyncio.create_task(
+        bombed.call_tool(
+            "run_query",
+            {"sql": "SELECT printf('%.*c', 2000000000, 'x') AS a, format('%.*c', 2000000000, 'y') AS b"},
+            raise_on_error=False,
+        )
+    )
+    with anyio.fail_after(LIMIT + 3):
+        result = await bomb
+    assert data_of(result)["rows"] == [[None, None]]  # what SQLite's own printf returns, 20 s later
+    same = await bombed.call_tool(
+        "run_query", {"sql": "SELECT printf('%5.2f|%-4d|%q|%.3c', 3.14159, 7, 'it''s', 'z') AS s"}
+    )
+    assert data_of(same)["rows"] == [[" 3.14|7   |it''s|zzz"]]
+
+
+def _stuck() -> int:
+    time.sleep(3.5)  # one C call: no progress handler or interrupt reaches inside it
+    return 1
+
+
+async def test_sqlite_abandons_a_call_that_ignores_interrupts(tmp_path: Path) -> None:
+    """The caller still gets its timeout at the limit, and the pool gets a fresh connection."""
+    path = tmp_path / "t.sqlite"
+    sqlite3.connect(path).close()
+    backend = SqliteBackend(path, pool_size=1, allow_writes=False)
+    await backend.open()
+    assert backend._pool is not None
+    conn, _ = backend._pool._queue[0]  # type: ignore[attr-defined]
+    await conn.create_function("stuck", 0, _stuck)
+    try:
+        started = time.monotonic()
+        with anyio.fail_after(1.0 + 3), pytest.raises(QueryTimeout, match="stopped after the 1 s limit"):
+            await backend.query("SELECT stuck()", None, max_rows=1, max_bytes=CAP, time_limit=1.0)
+        assert time.monotonic() - started < 1.0 + 2
+        with anyio.fail_after(3):
+            after = await backend.query("SELECT 2", None, max_rows=1, max_bytes=CAP, time_limit=1.0)
+        assert after.rows == [[2]]
+    finally:
+        await backend.close()

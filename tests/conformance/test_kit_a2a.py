@@ -1,4 +1,4 @@
-"""The A2A checks: an independent a2a-sdk sample agent passes on both bindings, each injected fault fails
+"""The A2A checks: an independent a2a-sdk sample agent passes on all three bindings (gRPC too), each injected fault fails
 its requirement, and capabilities the agent lacks are checked as refusals or skipped with a reason."""
 
 from __future__ import annotations
@@ -30,15 +30,18 @@ def not_passing(report: Report) -> list[str]:
 
 
 @pytest.mark.asyncio
-async def test_sample_agent_passes_every_check_on_both_bindings() -> None:
+async def test_sample_agent_passes_every_check_on_every_binding() -> None:
     with anyio.fail_after(60):
         async with serve_sample() as base:
             report = await check_a2a(base, FULL)
     assert report.passed, not_passing(report)
     assert not_passing(report) == []
-    assert report.details["bindings"] == "HTTP+JSON, JSONRPC"
+    assert report.details["bindings"] == "GRPC, HTTP+JSON, JSONRPC"
     variants = {(r.requirement_id, r.variant) for r in report.results}
-    assert ("A2A-CANCEL-TASK", "HTTP+JSON") in variants and ("A2A-CANCEL-TASK", "JSONRPC") in variants
+    for binding in ("HTTP+JSON", "JSONRPC", "GRPC"):
+        assert ("A2A-CANCEL-TASK", binding) in variants and ("A2A-ERROR-CODES", binding) in variants
+    reachable = next(r for r in report.results if r.requirement_id == "A2A-INTERFACES-REACHABLE")
+    assert "GRPC 127.0.0.1:" in reachable.observed and "answers" in reachable.observed
     cancel = [r for r in report.results if r.requirement_id == "A2A-CANCEL-TASK"]
     assert all("running task: canceled" in r.observed for r in cancel)
     subscribe = [r for r in report.results if r.requirement_id == "A2A-SUBSCRIBE"]
@@ -52,9 +55,12 @@ async def test_the_kit_catches_what_a2a_sdk_leaves_open() -> None:
         async with serve_sample(plain_sdk=True) as base:
             report = await check_a2a(base, FULL)
     outcomes = {(r.requirement_id, r.variant): r for r in report.results}
-    for binding in ("JSONRPC", "HTTP+JSON"):
+    for binding in ("JSONRPC", "HTTP+JSON", "GRPC"):
         for rid in ("A2A-CONTENT-TYPE", "A2A-FOLLOW-UP-TASK-ID", "A2A-STREAM-FOLLOW-UP"):
             assert outcomes[(rid, binding)].outcome == Outcome.FAIL, outcomes[(rid, binding)]
+    # a2a-sdk's gRPC handler ignores the a2a-version metadata (its HTTP routes check the header)
+    assert outcomes[("A2A-VERSION", "GRPC")].outcome == Outcome.FAIL
+    assert outcomes[("A2A-VERSION", "JSONRPC")].outcome == Outcome.PASS
     assert outcomes[("A2A-CARD-CACHING", "card")].outcome == Outcome.WARN
     assert not report.passed
 
@@ -81,7 +87,9 @@ async def test_missing_behaviours_skip_with_a_reason_and_absent_capabilities_are
     assert "refused" in by_id["A2A-STREAMING"].observed
     assert by_id["A2A-PUSH-CONFIG"].outcome == Outcome.PASS
     assert "PUSH_NOTIFICATION_NOT_SUPPORTED" in by_id["A2A-PUSH-CONFIG"].observed
-    assert report.details["bindings"] == "JSONRPC"
+    assert report.details["bindings"] == "GRPC, JSONRPC"
+    streaming = {r.variant: r for r in report.results if r.requirement_id == "A2A-STREAMING"}
+    assert "refused" in streaming["GRPC"].observed
 
 
 @pytest.mark.asyncio

@@ -31,7 +31,7 @@ from a2a.utils.errors import VersionNotSupportedError
 from toolmesh.protocols.auth import TokenCheck, check_bearer
 from toolmesh.protocols.errors import ConfigError
 
-__all__ = ["GrpcFace", "grpc_address"]
+__all__ = ["GrpcCallContextBuilder", "GrpcFace", "grpc_address"]
 
 _caller: contextvars.ContextVar[User | None] = contextvars.ContextVar("toolmesh_grpc_caller", default=None)
 _UNAUTHENTICATED = (
@@ -66,7 +66,7 @@ def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
     return values
 
 
-class _ContextBuilder(DefaultGrpcServerCallContextBuilder):
+class GrpcCallContextBuilder(DefaultGrpcServerCallContextBuilder):
     """The call context: the caller the token check named, the metadata as headers, the version checked."""
 
     def build(self, context: grpc.aio.ServicerContext) -> ServerCallContext:
@@ -153,7 +153,7 @@ class GrpcFace:
                 ("grpc.max_send_message_length", max_message_bytes),
             ],
         )
-        servicer = GrpcHandler(handler, context_builder=_ContextBuilder())
+        servicer = GrpcHandler(handler, context_builder=GrpcCallContextBuilder())
         a2a_pb2_grpc.add_A2AServiceServicer_to_server(servicer, self.server)  # type: ignore[no-untyped-call]
         target = grpc_address(host, port)
         try:

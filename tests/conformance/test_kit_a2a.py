@@ -1,5 +1,6 @@
-"""The A2A checks: an independent a2a-sdk sample agent passes on all three bindings (gRPC too), each injected fault fails
-its requirement, and capabilities the agent lacks are checked as refusals or skipped with a reason."""
+"""The A2A checks: an independent a2a-sdk sample agent passes on all three bindings (gRPC too), each
+injected fault fails its requirement, and capabilities the agent lacks are checked as refusals or
+skipped with a reason."""
 
 from __future__ import annotations
 

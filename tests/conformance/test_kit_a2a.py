@@ -146,3 +146,54 @@ async def test_each_fault_fails_its_check(fault: str, rid: str, variant: str) ->
 
 def test_every_fault_of_the_broken_agent_is_exercised() -> None:
     assert {f[0] for f in FAULTS} == BrokenAgent.FAULTS
+
+
+@pytest.mark.asyncio
+async def test_the_kit_speaks_grpc_to_an_agent_with_auth_on() -> None:
+    """--header Authorization reaches the gRPC interface as metadata (the kit's calls and a2a-sdk's)."""
+    from tests.agents.test_grpc import TOKEN, _agent
+
+    only = frozenset({"A2A-INTERFACES-REACHABLE", "A2A-SEND-MESSAGE", "A2A-GET-TASK", "A2A-VERSION"})
+    with anyio.fail_after(60):
+        async with _agent(auth=True) as served:
+            good = A2aOptions(timeout=10, headers={"Authorization": f"Bearer {TOKEN}"}, only=only)
+            report = await check_a2a(served.base, good)
+            bad = A2aOptions(
+                timeout=10, headers={"Authorization": "Bearer wrong"}, only=only, bindings=frozenset({"GRPC"})
+            )
+            refused = await check_a2a(served.base, bad)
+    assert report.passed, not_passing(report)
+    assert {r.variant for r in report.results} >= {"GRPC", "JSONRPC", "HTTP+JSON"}
+    sent = {r.variant: r for r in refused.results if r.requirement_id == "A2A-SEND-MESSAGE"}
+    assert sent["GRPC"].outcome == Outcome.FAIL and "UNAUTHENTICATED" in sent["GRPC"].observed
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("binding", "url", "ok"),
+    [
+        ("GRPC", "agents.example.com:50051", True),
+        ("GRPC", "grpcs://agents.example.com", True),
+        ("GRPC", "agents.example.com", False),  # no port
+        ("GRPC", "agents.example.com:50051/a2a", False),
+        ("JSONRPC", "agents.example.com:50051", False),  # host:port is for gRPC only
+    ],
+)
+async def test_card_fields_take_host_port_for_grpc_only(binding: str, url: str, ok: bool) -> None:
+    import httpx
+
+    from toolmesh.protocols.conformance.a2a_checks import CardContext, check_card_fields
+
+    card = {
+        "name": "a",
+        "description": "d",
+        "version": "1",
+        "defaultInputModes": ["text/plain"],
+        "defaultOutputModes": ["text/plain"],
+        "capabilities": {},
+        "skills": [{"id": "s", "name": "s", "description": "s", "tags": ["t"]}],
+        "supportedInterfaces": [{"url": url, "protocolBinding": binding, "protocolVersion": "1.0"}],
+    }
+    async with httpx.AsyncClient() as client:
+        finding = await check_card_fields(CardContext("u", client, A2aOptions(), card=card))
+    assert (finding.outcome == Outcome.PASS) == ok, finding.observed

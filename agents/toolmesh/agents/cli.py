@@ -46,7 +46,8 @@ def _print_mesh(mesh: MeshHandle) -> None:
     for name, url in mesh.servers.items():
         out.print(f"mcp       {name:<8} {url}")
     for role, agent in mesh.agents.items():
-        out.print(f"agent     {role:<8} {agent.url}")
+        grpc = f"  (gRPC {agent.agent.grpc.address})" if agent.agent.grpc is not None else ""
+        out.print(f"agent     {role:<8} {agent.url}{grpc}")
     out.print(f'\nask it:   toolmesh agents ask --planner {mesh.planner_url} "..."')
 
 
@@ -195,7 +196,8 @@ def serve_command(
         model = build_model(settings.model)
         try:
             async with run_agent(role, settings, model=model) as agent:
-                err.print(f"{role} on {agent.url} (card: {agent.url}/.well-known/agent-card.json)")
+                grpc = f", gRPC {agent.agent.grpc.address}" if agent.agent.grpc is not None else ""
+                err.print(f"{role} on {agent.url}{grpc} (card: {agent.url}/.well-known/agent-card.json)")
                 await _wait_for_signal()
         finally:
             if isinstance(model, Gateway):

@@ -4,6 +4,7 @@ a multi-turn task, the A2A 1.0 gaps our handler closes, bearer auth and the vers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from a2a.types import (
     SendMessageConfiguration,
     SendMessageRequest,
     StreamResponse,
+    SubscribeToTaskRequest,
     Task,
     TaskState,
     a2a_pb2,
@@ -289,3 +291,31 @@ async def test_a_grpc_port_in_use_is_an_error_that_says_what_to_do() -> None:
         with pytest.raises(ConfigError) as raised:
             GrpcFace(served.agent.handler, host="127.0.0.1", port=served.agent.grpc.port)
     assert "GRPC_PORT" in str(raised.value) or "GRPC_PORT" in (raised.value.hint or "")
+
+
+@pytest.mark.asyncio
+async def test_shutdown_ends_an_open_grpc_stream_within_the_grace() -> None:
+    """A subscriber left open does not hold the agent up: the gRPC server stops within its grace."""
+    events: list[StreamResponse] = []
+    async with _agent() as served:  # graceful_timeout=2
+        client = _client(served.card, streaming=True)
+        sender = _client(served.card, streaming=False)
+        started = await _send(sender, _message("wait"), return_immediately=True)
+        await sender.close()
+        task_id = started[-1].task.id
+
+        async def listen() -> None:
+            with contextlib.suppress(Exception):  # the stream ends when the server stops
+                async for event in client.subscribe(SubscribeToTaskRequest(id=task_id)):
+                    events.append(event)
+
+        listener = asyncio.create_task(listen())
+        with anyio.fail_after(10):
+            while not events:  # the snapshot arrived: the stream is open
+                await asyncio.sleep(0.01)
+        stopping = anyio.current_time()
+    assert anyio.current_time() - stopping < 2 + 5  # the grace, plus the HTTP side's own
+    with anyio.fail_after(5):
+        await listener
+    await client.close()
+    assert events[0].WhichOneof("payload") == "task"

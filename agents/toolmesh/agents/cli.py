@@ -183,9 +183,14 @@ def serve_command(
     role: Annotated[Literal["planner", "executor", "reviewer"], typer.Argument(help="Which agent.")],
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(help="A2A gRPC port (0 picks a free one; TOOLMESH_AGENTS_GRPC_ENABLED=false: none)."),
+    ] = None,
 ) -> None:
     """Serve one agent; it registers in TOOLMESH_AGENTS_REGISTRY_URL and finds its peers there."""
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    given = {"host": host, "port": port, "grpc_port": grpc_port}
+    overrides = {k: v for k, v in given.items() if v is not None}
     settings = AgentSettings().model_copy(update=overrides)
     configure_logging(settings.log_level)
     configure_tracing(

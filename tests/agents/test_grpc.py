@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import grpc
 import grpc.aio
-import httpx
 import pytest
-from a2a.client import A2ACardResolver, Client, ClientCallContext, ClientConfig, ClientFactory
-from a2a.server.agent_execution import AgentExecutor, RequestContext
-from a2a.server.events import EventQueue
+from a2a.client import Client, ClientCallContext, ClientConfig, ClientFactory
 from a2a.types import (
     AgentCard,
-    AgentSkill,
     CancelTaskRequest,
     GetTaskRequest,
     ListTasksRequest,
@@ -39,72 +32,9 @@ from a2a.types import (
 from a2a.utils.errors import ContentTypeNotSupportedError
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
+from tests.agents.grpc_agent import TOKEN, grpc_agent
 from toolmesh.agents.grpc_server import GrpcFace
-from toolmesh.agents.runtime import AgentApp, build_agent, new_task, updater_for
-from toolmesh.agents.settings import AgentSettings
 from toolmesh.protocols.errors import ConfigError
-from toolmesh.protocols.serving import bind_socket, running
-from toolmesh.protocols.settings import AuthSettings, TokenGrant, hash_token
-
-TOKEN = "grpc-test-token"
-
-
-class _Turns(AgentExecutor):
-    """ "confirm ..." asks for input, "wait" works until cancelled, anything else completes (echoed)."""
-
-    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        if context.current_task is None:
-            await event_queue.enqueue_event(new_task(context, "grpc-test"))
-        updater = updater_for(context, event_queue)
-        await updater.start_work()
-        text = context.get_user_input()
-        if text.startswith("confirm"):
-            await updater.requires_input(updater.new_agent_message([Part(text="which one?")]))
-        elif text == "wait":
-            await asyncio.Event().wait()  # until CancelTask cancels it
-        else:
-            await updater.add_artifact([Part(text=text.upper())], name="echo")
-            await updater.complete(updater.new_agent_message([Part(text="finished")]))
-
-    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        await updater_for(context, event_queue).cancel()
-
-
-@dataclass
-class Served:
-    base: str
-    agent: AgentApp
-    card: AgentCard
-    http: httpx.AsyncClient
-
-    @property
-    def grpc_url(self) -> str:
-        return str(next(i.url for i in self.card.supported_interfaces if i.protocol_binding == "GRPC"))
-
-
-@asynccontextmanager
-async def _agent(*, auth: bool = False, **overrides: Any) -> AsyncIterator[Served]:
-    grants = {hash_token(TOKEN): TokenGrant(client_id="alice")} if auth else {}
-    settings = AgentSettings(
-        task_db_url="memory://", graceful_timeout=2, auth=AuthSettings(tokens=grants), **overrides
-    )
-    sock = bind_socket()
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    skill = AgentSkill(id="t", name="t", description="turns", tags=["test"], input_modes=["text/plain"])
-    agent = build_agent(
-        name="grpc-test",
-        description="test",
-        skills=[skill],
-        executor=_Turns(),
-        settings=settings,
-        base_url=base,
-        instance="grpc-test",
-    )
-    headers = {"authorization": f"Bearer {TOKEN}"} if auth else {}
-    with anyio.fail_after(60):
-        async with running(agent.app, settings, sock=sock), httpx.AsyncClient(headers=headers) as http:
-            card = await A2ACardResolver(http, base).get_agent_card()  # the card stays HTTP
-            yield Served(base=base, agent=agent, card=card, http=http)
 
 
 def _client(card: AgentCard, *, streaming: bool) -> Client:
@@ -140,7 +70,7 @@ async def _final_task(client: Client, message: Message) -> Task:
 
 @pytest.mark.asyncio
 async def test_the_card_lists_grpc_as_host_port_last() -> None:
-    async with _agent() as served:
+    async with grpc_agent() as served:
         interfaces = [(i.protocol_binding, i.url) for i in served.card.supported_interfaces]
         assert served.agent.grpc is not None
         port = served.agent.grpc.port
@@ -150,14 +80,14 @@ async def test_the_card_lists_grpc_as_host_port_last() -> None:
 
 @pytest.mark.asyncio
 async def test_grpc_can_be_turned_off() -> None:
-    async with _agent(grpc_enabled=False) as served:
+    async with grpc_agent(grpc_enabled=False) as served:
         assert served.agent.grpc is None
         assert [i.protocol_binding for i in served.card.supported_interfaces] == ["JSONRPC", "HTTP+JSON"]
 
 
 @pytest.mark.asyncio
 async def test_every_operation_over_grpc_with_the_sdk_client() -> None:
-    async with _agent() as served:
+    async with grpc_agent() as served:
         client = _client(served.card, streaming=False)
         streamer = _client(served.card, streaming=True)
         try:
@@ -196,7 +126,7 @@ async def test_every_operation_over_grpc_with_the_sdk_client() -> None:
 
 @pytest.mark.asyncio
 async def test_a_streamed_follow_up_over_grpc_begins_with_the_task() -> None:
-    async with _agent() as served:
+    async with grpc_agent() as served:
         client = _client(served.card, streaming=True)
         try:
             first = await _send(client, _message("confirm it"))
@@ -230,7 +160,7 @@ async def _raw_send(target: str, message: Message, metadata: list[tuple[str, str
 
 @pytest.mark.asyncio
 async def test_parts_the_card_does_not_declare_are_refused_over_grpc() -> None:
-    async with _agent() as served:
+    async with grpc_agent() as served:
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await _raw_send(served.grpc_url, _message("{}", media="image/png"), [("a2a-version", "1.0")])
         client = _client(served.card, streaming=False)
@@ -248,7 +178,7 @@ async def test_parts_the_card_does_not_declare_are_refused_over_grpc() -> None:
 
 @pytest.mark.asyncio
 async def test_another_major_version_is_refused_over_grpc() -> None:
-    async with _agent() as served:
+    async with grpc_agent() as served:
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await _raw_send(served.grpc_url, _message("hi"), [("a2a-version", "2.0")])
         answered = await _raw_send(served.grpc_url, _message("hi"), [])  # absent: the 1.0 service
@@ -259,7 +189,7 @@ async def test_another_major_version_is_refused_over_grpc() -> None:
 
 @pytest.mark.asyncio
 async def test_with_auth_on_grpc_takes_the_http_token_and_nothing_else() -> None:
-    async with _agent(auth=True) as served:
+    async with grpc_agent(auth=True) as served:
         refusals = []
         for metadata in ([], [("authorization", "Bearer wrong")], [("authorization", TOKEN)]):
             with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -286,7 +216,7 @@ async def test_with_auth_on_grpc_takes_the_http_token_and_nothing_else() -> None
 
 @pytest.mark.asyncio
 async def test_a_grpc_port_in_use_is_an_error_that_says_what_to_do() -> None:
-    async with _agent() as served:
+    async with grpc_agent() as served:
         assert served.agent.grpc is not None
         with pytest.raises(ConfigError) as raised:
             GrpcFace(served.agent.handler, host="127.0.0.1", port=served.agent.grpc.port)
@@ -297,7 +227,7 @@ async def test_a_grpc_port_in_use_is_an_error_that_says_what_to_do() -> None:
 async def test_shutdown_ends_an_open_grpc_stream_within_the_grace() -> None:
     """A subscriber left open does not hold the agent up: the gRPC server stops within its grace."""
     events: list[StreamResponse] = []
-    async with _agent() as served:  # graceful_timeout=2
+    async with grpc_agent() as served:  # graceful_timeout=2
         client = _client(served.card, streaming=True)
         sender = _client(served.card, streaming=False)
         started = await _send(sender, _message("wait"), return_immediately=True)

@@ -151,11 +151,11 @@ def test_every_fault_of_the_broken_agent_is_exercised() -> None:
 @pytest.mark.asyncio
 async def test_the_kit_speaks_grpc_to_an_agent_with_auth_on() -> None:
     """--header Authorization reaches the gRPC interface as metadata (the kit's calls and a2a-sdk's)."""
-    from tests.agents.test_grpc import TOKEN, _agent
+    from tests.agents.grpc_agent import TOKEN, grpc_agent
 
     only = frozenset({"A2A-INTERFACES-REACHABLE", "A2A-SEND-MESSAGE", "A2A-GET-TASK", "A2A-VERSION"})
     with anyio.fail_after(60):
-        async with _agent(auth=True) as served:
+        async with grpc_agent(auth=True) as served:
             good = A2aOptions(timeout=10, headers={"Authorization": f"Bearer {TOKEN}"}, only=only)
             report = await check_a2a(served.base, good)
             bad = A2aOptions(

@@ -159,10 +159,10 @@ async def js_grpc_client(base: str, asking: str, token: str = "") -> dict[str, A
 )
 @pytest.mark.asyncio
 async def test_the_js_grpc_client_drives_a_multi_turn_task_on_our_agent() -> None:
-    from tests.agents.test_grpc import TOKEN, _agent
+    from tests.agents.grpc_agent import TOKEN, grpc_agent
 
     with anyio.fail_after(90):
-        async with _agent(auth=True) as served:  # bearer auth on: the token goes as gRPC metadata
+        async with grpc_agent(auth=True) as served:  # bearer auth on: the token goes as gRPC metadata
             summary = await js_grpc_client(served.base, "confirm the plan", TOKEN)
             refused = await js_grpc_client(served.base, "confirm the plan")
     assert summary["ok"], summary.get("error")

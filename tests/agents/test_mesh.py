@@ -93,7 +93,12 @@ async def test_agent_cards_and_registry_entries(mesh: MeshHandle) -> None:
             card = (await http.get(f"{agent.url}/.well-known/agent-card.json")).json()
             assert card["name"] == role
             bindings = {i["protocolBinding"]: i["url"] for i in card["supportedInterfaces"]}
-            assert bindings == {"JSONRPC": f"{agent.url}/a2a/jsonrpc", "HTTP+JSON": f"{agent.url}/a2a/rest"}
+            assert agent.agent.grpc is not None
+            assert bindings == {
+                "JSONRPC": f"{agent.url}/a2a/jsonrpc",
+                "HTTP+JSON": f"{agent.url}/a2a/rest",
+                "GRPC": f"127.0.0.1:{agent.agent.grpc.port}",  # and the registry took host:port
+            }
             assert card["capabilities"] == {"streaming": True, "pushNotifications": True}
             assert card["skills"] and "securitySchemes" not in card
         listed = (await http.get(f"{mesh.registry_url}/api/v1/entries", params={"limit": 50})).json()["items"]

@@ -15,11 +15,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+import grpc
+import grpc.aio
 import httpx
 from a2a.helpers import new_task_from_user_message, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.server.request_handlers.grpc_handler import GrpcHandler
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes
 from a2a.server.tasks import (
     BasePushNotificationSender,
@@ -27,7 +30,7 @@ from a2a.server.tasks import (
     InMemoryTaskStore,
     TaskUpdater,
 )
-from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill, TaskState
+from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill, TaskState, a2a_pb2_grpc
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -61,7 +64,9 @@ class SampleExecutor(AgentExecutor):
         await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
 
 
-def sample_card(base: str, *, streaming: bool = True, push: bool = True, rest: bool = True) -> AgentCard:
+def sample_card(
+    base: str, *, streaming: bool = True, push: bool = True, rest: bool = True, grpc_url: str | None = None
+) -> AgentCard:
     interfaces = [
         AgentInterface(url=f"{base}/a2a/jsonrpc", protocol_binding="JSONRPC", protocol_version="1.0")
     ]
@@ -69,6 +74,8 @@ def sample_card(base: str, *, streaming: bool = True, push: bool = True, rest: b
         interfaces.append(
             AgentInterface(url=f"{base}/a2a/rest", protocol_binding="HTTP+JSON", protocol_version="1.0")
         )
+    if grpc_url:  # A2A 1.0: host:port
+        interfaces.append(AgentInterface(url=grpc_url, protocol_binding="GRPC", protocol_version="1.0"))
     return AgentCard(
         name="sample-upper",
         description="Upper-cases text (an a2a-sdk sample agent for the conformance kit).",
@@ -108,6 +115,21 @@ def _closed_handler() -> type[DefaultRequestHandler]:
     from toolmesh.agents.handler import AgentRequestHandler  # the agents slice; the kit itself needs none
 
     return AgentRequestHandler
+
+
+def grpc_server(handler: DefaultRequestHandler, *, plain_sdk: bool = False) -> tuple[grpc.aio.Server, int]:
+    """a2a-sdk's gRPC server for ``handler`` on a free loopback port (not started); the server and port.
+
+    ``plain_sdk`` serves a2a-sdk's ``GrpcHandler`` as it ships (it ignores the ``a2a-version`` metadata);
+    otherwise with the call-context builder toolmesh's agents use, which checks it."""
+    builder = None
+    if not plain_sdk:
+        from toolmesh.agents.grpc_server import GrpcCallContextBuilder
+
+        builder = GrpcCallContextBuilder()
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    a2a_pb2_grpc.add_A2AServiceServicer_to_server(GrpcHandler(handler, context_builder=builder), server)  # type: ignore[no-untyped-call]
+    return server, server.add_insecure_port("127.0.0.1:0")
 
 
 class BrokenAgent:
@@ -324,13 +346,22 @@ async def serve_sample(
     streaming: bool = True,
     push: bool = True,
     rest: bool = True,
+    grpc: bool = True,
     plain_sdk: bool = False,
 ) -> AsyncIterator[str]:
-    """Serve the sample agent (with ``faults``) on an ephemeral port; yields its base URL."""
+    """Serve the sample agent (with ``faults``; faults break the HTTP bindings only) on ephemeral ports,
+    with a gRPC interface unless ``grpc`` is off; yields its base URL."""
     sock = bind_socket()
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     card = sample_card(base, streaming=streaming, push=push, rest=rest)
     app, handler = sample_app(card, push=push, plain_sdk=plain_sdk)
+    server = None
+    if grpc:
+        server, port = grpc_server(handler, plain_sdk=plain_sdk)
+        card.supported_interfaces.append(  # the handler and card routes hold this very card
+            AgentInterface(url=f"127.0.0.1:{port}", protocol_binding="GRPC", protocol_version="1.0")
+        )
+        await server.start()
     faults = set(faults)
     outer = Starlette()
     outer.mount("/", BrokenAgent(app, faults) if faults else app)
@@ -339,4 +370,6 @@ async def serve_sample(
         async with running(outer, settings, sock=sock) as url:
             yield url
     finally:
+        if server is not None:
+            await server.stop(1)
         await handler.aclose()

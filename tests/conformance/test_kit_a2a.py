@@ -1,5 +1,6 @@
-"""The A2A checks: an independent a2a-sdk sample agent passes on both bindings, each injected fault fails
-its requirement, and capabilities the agent lacks are checked as refusals or skipped with a reason."""
+"""The A2A checks: an independent a2a-sdk sample agent passes on all three bindings (gRPC too), each
+injected fault fails its requirement, and capabilities the agent lacks are checked as refusals or
+skipped with a reason."""
 
 from __future__ import annotations
 
@@ -30,15 +31,18 @@ def not_passing(report: Report) -> list[str]:
 
 
 @pytest.mark.asyncio
-async def test_sample_agent_passes_every_check_on_both_bindings() -> None:
+async def test_sample_agent_passes_every_check_on_every_binding() -> None:
     with anyio.fail_after(60):
         async with serve_sample() as base:
             report = await check_a2a(base, FULL)
     assert report.passed, not_passing(report)
     assert not_passing(report) == []
-    assert report.details["bindings"] == "HTTP+JSON, JSONRPC"
+    assert report.details["bindings"] == "GRPC, HTTP+JSON, JSONRPC"
     variants = {(r.requirement_id, r.variant) for r in report.results}
-    assert ("A2A-CANCEL-TASK", "HTTP+JSON") in variants and ("A2A-CANCEL-TASK", "JSONRPC") in variants
+    for binding in ("HTTP+JSON", "JSONRPC", "GRPC"):
+        assert ("A2A-CANCEL-TASK", binding) in variants and ("A2A-ERROR-CODES", binding) in variants
+    reachable = next(r for r in report.results if r.requirement_id == "A2A-INTERFACES-REACHABLE")
+    assert "GRPC 127.0.0.1:" in reachable.observed and "answers" in reachable.observed
     cancel = [r for r in report.results if r.requirement_id == "A2A-CANCEL-TASK"]
     assert all("running task: canceled" in r.observed for r in cancel)
     subscribe = [r for r in report.results if r.requirement_id == "A2A-SUBSCRIBE"]
@@ -52,9 +56,12 @@ async def test_the_kit_catches_what_a2a_sdk_leaves_open() -> None:
         async with serve_sample(plain_sdk=True) as base:
             report = await check_a2a(base, FULL)
     outcomes = {(r.requirement_id, r.variant): r for r in report.results}
-    for binding in ("JSONRPC", "HTTP+JSON"):
+    for binding in ("JSONRPC", "HTTP+JSON", "GRPC"):
         for rid in ("A2A-CONTENT-TYPE", "A2A-FOLLOW-UP-TASK-ID", "A2A-STREAM-FOLLOW-UP"):
             assert outcomes[(rid, binding)].outcome == Outcome.FAIL, outcomes[(rid, binding)]
+    # a2a-sdk's gRPC handler ignores the a2a-version metadata (its HTTP routes check the header)
+    assert outcomes[("A2A-VERSION", "GRPC")].outcome == Outcome.FAIL
+    assert outcomes[("A2A-VERSION", "JSONRPC")].outcome == Outcome.PASS
     assert outcomes[("A2A-CARD-CACHING", "card")].outcome == Outcome.WARN
     assert not report.passed
 
@@ -81,7 +88,9 @@ async def test_missing_behaviours_skip_with_a_reason_and_absent_capabilities_are
     assert "refused" in by_id["A2A-STREAMING"].observed
     assert by_id["A2A-PUSH-CONFIG"].outcome == Outcome.PASS
     assert "PUSH_NOTIFICATION_NOT_SUPPORTED" in by_id["A2A-PUSH-CONFIG"].observed
-    assert report.details["bindings"] == "JSONRPC"
+    assert report.details["bindings"] == "GRPC, JSONRPC"
+    streaming = {r.variant: r for r in report.results if r.requirement_id == "A2A-STREAMING"}
+    assert "refused" in streaming["GRPC"].observed
 
 
 @pytest.mark.asyncio
@@ -137,3 +146,54 @@ async def test_each_fault_fails_its_check(fault: str, rid: str, variant: str) ->
 
 def test_every_fault_of_the_broken_agent_is_exercised() -> None:
     assert {f[0] for f in FAULTS} == BrokenAgent.FAULTS
+
+
+@pytest.mark.asyncio
+async def test_the_kit_speaks_grpc_to_an_agent_with_auth_on() -> None:
+    """--header Authorization reaches the gRPC interface as metadata (the kit's calls and a2a-sdk's)."""
+    from tests.agents.grpc_agent import TOKEN, grpc_agent
+
+    only = frozenset({"A2A-INTERFACES-REACHABLE", "A2A-SEND-MESSAGE", "A2A-GET-TASK", "A2A-VERSION"})
+    with anyio.fail_after(60):
+        async with grpc_agent(auth=True) as served:
+            good = A2aOptions(timeout=10, headers={"Authorization": f"Bearer {TOKEN}"}, only=only)
+            report = await check_a2a(served.base, good)
+            bad = A2aOptions(
+                timeout=10, headers={"Authorization": "Bearer wrong"}, only=only, bindings=frozenset({"GRPC"})
+            )
+            refused = await check_a2a(served.base, bad)
+    assert report.passed, not_passing(report)
+    assert {r.variant for r in report.results} >= {"GRPC", "JSONRPC", "HTTP+JSON"}
+    sent = {r.variant: r for r in refused.results if r.requirement_id == "A2A-SEND-MESSAGE"}
+    assert sent["GRPC"].outcome == Outcome.FAIL and "UNAUTHENTICATED" in sent["GRPC"].observed
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("binding", "url", "ok"),
+    [
+        ("GRPC", "agents.example.com:50051", True),
+        ("GRPC", "grpcs://agents.example.com", True),
+        ("GRPC", "agents.example.com", False),  # no port
+        ("GRPC", "agents.example.com:50051/a2a", False),
+        ("JSONRPC", "agents.example.com:50051", False),  # host:port is for gRPC only
+    ],
+)
+async def test_card_fields_take_host_port_for_grpc_only(binding: str, url: str, ok: bool) -> None:
+    import httpx
+
+    from toolmesh.protocols.conformance.a2a_checks import CardContext, check_card_fields
+
+    card = {
+        "name": "a",
+        "description": "d",
+        "version": "1",
+        "defaultInputModes": ["text/plain"],
+        "defaultOutputModes": ["text/plain"],
+        "capabilities": {},
+        "skills": [{"id": "s", "name": "s", "description": "s", "tags": ["t"]}],
+        "supportedInterfaces": [{"url": url, "protocolBinding": binding, "protocolVersion": "1.0"}],
+    }
+    async with httpx.AsyncClient() as client:
+        finding = await check_card_fields(CardContext("u", client, A2aOptions(), card=card))
+    assert (finding.outcome == Outcome.PASS) == ok, finding.observed

@@ -71,7 +71,7 @@ async def test_our_agents(tmp_path: Path) -> None:
     assert set(reports) == {"planner", "executor", "reviewer"}
     for role, report in reports.items():
         assert report.passed, (role, problems(report))
-        assert report.details["bindings"] == "HTTP+JSON, JSONRPC"
+        assert report.details["bindings"] == "GRPC, HTTP+JSON, JSONRPC"
 
 
 @pytest.mark.slow

@@ -458,3 +458,16 @@ async def test_publisher_quota_over_http() -> None:
             assert (
                 await client.post("/api/v1/agents", json={"card": make_card("three")}, headers=auth(ADMIN))
             ).status_code == 201
+
+
+@pytest.mark.asyncio
+async def test_a_card_with_a_grpc_host_port_interface_registers(api_on: Api) -> None:
+    client, _ = api_on
+    card = make_card("grpc-agent")
+    card["supportedInterfaces"].append(
+        {"url": "agents.example.com:50051", "protocolBinding": "GRPC", "protocolVersion": "1.0"}
+    )
+    with anyio.fail_after(10):
+        created = await client.post("/api/v1/agents", json={"card": card}, headers=auth(PUBLISHER_A))
+    assert created.status_code == 201, created.text
+    assert "GRPC" in created.json()["bindings"]

@@ -45,7 +45,8 @@ def _print_mesh(mesh: MeshHandle) -> None:
     for name, url in mesh.servers.items():
         out.print(f"mcp       {name:<8} {url}")
     for role, agent in mesh.agents.items():
-        out.print(f"agent     {role:<8} {agent.url}")
+        grpc = f"  (gRPC {agent.agent.grpc.address})" if agent.agent.grpc is not None else ""
+        out.print(f"agent     {role:<8} {agent.url}{grpc}")
     out.print(f'\nask it:   toolmesh agents ask --planner {mesh.planner_url} "..."')
 
 
@@ -191,6 +192,10 @@ def serve_command(
     role: Annotated[Literal["planner", "executor", "reviewer"], typer.Argument(help="Which agent.")],
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(help="A2A gRPC port (0 picks a free one; TOOLMESH_AGENTS_GRPC_ENABLED=false: none)."),
+    ] = None,
 ) -> None:
     """Serve one agent; it registers in TOOLMESH_AGENTS_REGISTRY_URL and finds its peers there."""
     from toolmesh.agents.gateway import Gateway
@@ -200,7 +205,8 @@ def serve_command(
     from toolmesh.agents.tracing import configure_tracing
     from toolmesh.protocols.logs import configure_logging
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    given = {"host": host, "port": port, "grpc_port": grpc_port}
+    overrides = {k: v for k, v in given.items() if v is not None}
     settings = AgentSettings().model_copy(update=overrides)
     configure_logging(settings.log_level)
     configure_tracing(
@@ -211,7 +217,8 @@ def serve_command(
         model = build_model(settings.model)
         try:
             async with run_agent(role, settings, model=model) as agent:
-                err.print(f"{role} on {agent.url} (card: {agent.url}/.well-known/agent-card.json)")
+                grpc = f", gRPC {agent.agent.grpc.address}" if agent.agent.grpc is not None else ""
+                err.print(f"{role} on {agent.url}{grpc} (card: {agent.url}/.well-known/agent-card.json)")
                 await _wait_for_signal()
         finally:
             if isinstance(model, Gateway):

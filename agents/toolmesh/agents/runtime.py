@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from a2a.auth.user import User
 from a2a.helpers import new_task_from_user_message
@@ -52,10 +53,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware as AsgiMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from toolmesh.agents.grpc_server import GrpcFace, grpc_address
 from toolmesh.agents.handler import AgentRequestHandler
 from toolmesh.agents.settings import AgentSettings
 from toolmesh.agents.tracing import traced_httpx_client
-from toolmesh.protocols.auth import build_auth
+from toolmesh.protocols.auth import TokenCheck, build_auth, check_bearer
 from toolmesh.protocols.egress import PublicOnlyBackend, PublicOnlyTransport
 from toolmesh.protocols.registry_client import RegistryClient
 from toolmesh.protocols.serving import a2a_http_app
@@ -91,7 +93,10 @@ def build_card(
     auth: bool,
     version: str = "0.1.0",
 ) -> AgentCard:
-    """An A2A 1.0 card: JSON-RPC and HTTP+JSON interfaces, streaming and push, bearer scheme with auth on."""
+    """An A2A 1.0 card: JSON-RPC and HTTP+JSON interfaces, streaming and push, bearer scheme with auth on.
+
+    :func:`build_agent` appends the gRPC interface (``host:port``, last: HTTP stays preferred) once its
+    port is bound."""
     card = AgentCard(
         name=name,
         description=description,
@@ -225,7 +230,7 @@ def _instance_of(task: Task) -> str | None:
 class BearerGuard:
     """Requires a valid bearer token on every route except the agent card and health."""
 
-    def __init__(self, app: ASGIApp, verify: Callable[[str], Awaitable[Any]]) -> None:
+    def __init__(self, app: ASGIApp, verify: TokenCheck) -> None:
         self.app = app
         self.verify = verify
 
@@ -234,9 +239,7 @@ class BearerGuard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        value = headers.get("authorization", "")
-        token = value[7:].strip() if value.lower().startswith("bearer ") else ""
-        access = await self.verify(token) if token else None
+        access = await check_bearer(self.verify, headers.get("authorization", ""))
         if access is None:
             body = (
                 b'{"error":{"message":"a valid bearer token is required",'
@@ -272,6 +275,7 @@ class AgentApp:
     instance: str = ""
     recovered: list[str] = field(default_factory=list)
     presence: Any = None
+    grpc: GrpcFace | None = None
 
 
 def build_agent(
@@ -296,9 +300,8 @@ def build_agent(
     executor passed in must stamp new tasks with the same value (see :func:`new_task`).
     """
     instance = instance or instance_id(name, base_url)
-    card = build_card(
-        name=name, description=description, base_url=base_url, skills=skills, auth=settings.auth.enabled
-    )
+    provider = build_auth(settings.auth)
+    verify: TokenCheck | None = provider.verify_token if provider is not None else None
     store = task_store
     if store is None:
         store, _ = build_task_store(settings.task_db_url)
@@ -309,6 +312,9 @@ def build_agent(
     screen = None if settings.allow_private_push else validate_push_notification_url
     guarded = PublicOnlyTransport(PublicOnlyBackend(hint=_PUSH_HINT)) if screen is not None else None
     push_http = traced_httpx_client(timeout=10.0, transport=guarded)
+    card = build_card(
+        name=name, description=description, base_url=base_url, skills=skills, auth=settings.auth.enabled
+    )
     handler = AgentRequestHandler(
         agent_executor=executor,
         task_store=store,
@@ -318,6 +324,22 @@ def build_agent(
         push_url_validator=screen,
         push_hint=_PUSH_HINT,
     )
+    face = None
+    if settings.grpc_enabled:
+        # the same handler (task store, push, A2A gaps closed) and the same token check as HTTP
+        face = GrpcFace(
+            handler,
+            host=settings.host,
+            port=settings.grpc_port,
+            verify=verify,
+            max_message_bytes=settings.max_body_bytes,
+            grace=settings.graceful_timeout,
+        )
+        host = urlsplit(base_url).hostname or settings.host
+        public = settings.grpc_public_url or grpc_address(host, face.port)
+        card.supported_interfaces.append(
+            AgentInterface(url=public, protocol_binding="GRPC", protocol_version="1.0")
+        )
     routes = [
         # cards change when an agent moves or gains skills: cached briefly, revalidated by ETag after that
         *create_agent_card_routes(card, cache_control=CARD_CACHE_CONTROL),
@@ -325,7 +347,7 @@ def build_agent(
         *create_jsonrpc_routes(handler, rpc_url=f"{JSONRPC_PATH}/"),  # clients that join URLs with a slash
         *create_rest_routes(handler, path_prefix=REST_PATH),
     ]
-    built = AgentApp(app=Starlette(), card=card, handler=handler, store=store, instance=instance)
+    built = AgentApp(app=Starlette(), card=card, handler=handler, store=store, instance=instance, grpc=face)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -340,6 +362,9 @@ def build_agent(
         if on_start is not None:
             await on_start()
         async with contextlib.AsyncExitStack() as stack:
+            if face is not None:  # served before the card is registered: every interface it lists answers
+                await face.start()
+                stack.push_async_callback(face.stop)  # if registering fails
             if settings.registry_url:
                 token = settings.registry_token.get_secret_value() if settings.registry_token else None
                 registry = await stack.enter_async_context(RegistryClient(settings.registry_url, token=token))
@@ -351,16 +376,16 @@ def build_agent(
             try:
                 yield
             finally:
+                if face is not None:
+                    await face.stop()  # no new gRPC calls while the handler drains
                 await handler.aclose()
                 if on_stop is not None:
                     await on_stop()
                 await push_http.aclose()
 
     middleware: list[AsgiMiddleware] = []
-    if settings.auth.enabled:
-        provider = build_auth(settings.auth)
-        assert provider is not None
-        middleware.append(AsgiMiddleware(BearerGuard, verify=provider.verify_token))
+    if verify is not None:
+        middleware.append(AsgiMiddleware(BearerGuard, verify=verify))
     built.app = a2a_http_app(
         routes, settings, name=name, lifespan=lifespan, middleware=middleware, collectors=collectors
     )

@@ -29,6 +29,11 @@ class AgentSettings(ServingSettings):
     port: int = Field(default=0, ge=0, le=65535)
     # The base URL peers use (the card's interface URLs); default http://HOST:PORT of the bound socket.
     public_url: str | None = None
+    # A2A over gRPC on its own port (0 picks a free one); the card lists it as host:port. grpc_public_url
+    # is the host:port peers use (default: the host of the public URL and the bound port).
+    grpc_enabled: bool = True
+    grpc_port: int = Field(default=0, ge=0, le=65535)
+    grpc_public_url: str | None = None
     registry_url: str | None = None
     registry_token: SecretStr | None = None
     # Bearer token this agent sends to its peers (when their auth is on).

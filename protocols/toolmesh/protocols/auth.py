@@ -8,6 +8,8 @@ protected-resource metadata (RFC 9728) and points the 401 challenge at it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastmcp.server.auth import AccessToken, AuthProvider, RemoteAuthProvider, TokenVerifier
 from fastmcp.server.auth.providers.jwt import JWTVerifier
 from pydantic import AnyHttpUrl
@@ -15,7 +17,16 @@ from pydantic import AnyHttpUrl
 from toolmesh.protocols.errors import ConfigError
 from toolmesh.protocols.settings import AuthSettings, TokenGrant, hash_token
 
-__all__ = ["ChainedTokenVerifier", "HashedTokenVerifier", "build_auth"]
+__all__ = [
+    "ChainedTokenVerifier",
+    "HashedTokenVerifier",
+    "TokenCheck",
+    "bearer_token",
+    "build_auth",
+    "check_bearer",
+]
+
+TokenCheck = Callable[[str], Awaitable[AccessToken | None]]
 
 
 class HashedTokenVerifier(TokenVerifier):
@@ -86,3 +97,17 @@ def build_auth(settings: AuthSettings) -> AuthProvider | None:
         base_url=settings.resource_url,
         required_scopes=scopes,
     )
+
+
+def bearer_token(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` value (``""`` when it holds none)."""
+    return authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+
+
+async def check_bearer(verify: TokenCheck, authorization: str) -> AccessToken | None:
+    """The access an ``Authorization`` value grants (``None``: no bearer token, or one ``verify`` refuses).
+
+    The one token check of every A2A face of an agent (HTTP bindings and gRPC alike).
+    """
+    token = bearer_token(authorization)
+    return await verify(token) if token else None

@@ -4,7 +4,7 @@ The registry and every agent share these shapes:
 
 - :func:`parse_agent_card` turns untrusted JSON (camelCase A2A 1.0 field names) into the SDK's protobuf
   :class:`~a2a.types.AgentCard`, with clear :class:`CardError` messages for everything the schema alone
-  does not catch (required fields, http(s) URLs, sizes).
+  does not catch (required fields, http(s) URLs — ``host:port`` for gRPC — sizes).
 - :class:`McpServerEntry` describes an MCP server (transport URL or stdio command, tools snapshot).
 - :func:`verify_card_signatures` checks JWS card signatures against known keys.
 - :class:`EntryView` / :class:`SearchPage` are what the registry's HTTP API returns and the client reads.
@@ -43,7 +43,10 @@ __all__ = [
     "card_from_json",
     "card_to_dict",
     "check_http_url",
+    "check_interface_url",
     "entry_id_for",
+    "grpc_target",
+    "interface_http_url",
     "parse_agent_card",
     "slugify",
     "verify_card_signatures",
@@ -135,6 +138,52 @@ def check_http_url(value: str, *, field: str, max_length: int = 2048) -> str:
     return value
 
 
+def grpc_target(value: str, *, field: str = "url", max_length: int = 2048) -> tuple[str, bool]:
+    """``(host:port, tls)`` of a GRPC interface URL, else :class:`CardError`.
+
+    A2A 1.0 names gRPC endpoints ``host:port`` (no scheme; TLS when the port is 443); ``grpc://`` and
+    ``grpcs://host:port`` and ``http(s)://host[:port]`` are taken too (as some SDKs and the proto's own
+    example write them; a path there is not part of the gRPC target).
+    """
+    if not isinstance(value, str) or not value:
+        raise CardError(f"{field} must be a non-empty host:port string")
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "", value
+    tls = {"": None, "grpc": False, "http": False, "grpcs": True, "https": True}
+    if scheme.lower() not in tls:
+        raise CardError(f"{field} of a GRPC interface must be host:port (A2A 1.0), not {value[:80]!r}")
+    secure = tls[scheme.lower()]
+    url = f"{'https' if secure else 'http'}://{rest.rstrip('/')}"
+    check_http_url(url, field=field, max_length=max_length)
+    parts = urlsplit(url)
+    if not scheme and (parts.path or parts.query or parts.fragment):
+        raise CardError(f"{field} of a GRPC interface is host:port, without a path: {value[:80]!r}")
+    port = parts.port or (443 if secure else None)
+    if port is None:
+        raise CardError(f"{field} of a GRPC interface needs a port: {value[:80]!r}", hint="Write host:port.")
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}", secure if secure is not None else port == 443
+
+
+def check_interface_url(value: str, binding: str, *, field: str, max_length: int = 2048) -> str:
+    """``value`` if it is a valid URL for ``binding``: ``host:port`` for GRPC, an http(s) URL otherwise."""
+    if binding.strip().upper() == "GRPC":
+        grpc_target(value, field=field, max_length=max_length)
+        return value
+    return check_http_url(value, field=field, max_length=max_length)
+
+
+def interface_http_url(value: str, binding: str) -> str:
+    """An interface URL as an http(s) URL (a GRPC ``host:port`` as ``http(s)://host:port``), for checks
+    written for URLs (which hosts may be reached)."""
+    if binding.strip().upper() != "GRPC":
+        return value
+    target, tls = grpc_target(value)
+    return f"{'https' if tls else 'http'}://{target}"
+
+
 def _text(value: str, field: str, limits: CardLimits, *, required: bool) -> None:
     if required and not value.strip():
         raise CardError(f"agent card field {field} is required and must not be empty")
@@ -186,7 +235,9 @@ def parse_agent_card(data: Any, *, limits: CardLimits | None = None) -> AgentCar
         raise LimitExceeded(f"agent card lists more than {limits.max_interfaces} supportedInterfaces")
     for index, iface in enumerate(card.supported_interfaces):
         where = f"supportedInterfaces[{index}]"
-        check_http_url(iface.url, field=f"{where}.url", max_length=limits.max_url)
+        check_interface_url(
+            iface.url, iface.protocol_binding, field=f"{where}.url", max_length=limits.max_url
+        )
         if not iface.protocol_binding.strip():
             raise CardError(
                 f"{where}.protocolBinding is required", hint=f"One of {', '.join(KNOWN_BINDINGS)}."

@@ -32,14 +32,17 @@ logger = logging.getLogger(__name__)
 
 
 def probe_url(record: EntryRecord) -> str | None:
-    """What to fetch for ``record``: its card URL, its first interface's well-known card, or its MCP URL."""
+    """What to fetch for ``record``: its card URL, its first HTTP interface's well-known card, its MCP URL."""
     if record.kind == "server":
         return record.url
     if record.url:
         return record.url
     interfaces = record.document.get("supportedInterfaces")
-    if isinstance(interfaces, list) and interfaces and isinstance(interfaces[0], dict):
-        url = interfaces[0].get("url")
+    listed = interfaces if isinstance(interfaces, list) else []
+    # the card is served over HTTP: a gRPC interface (host:port) does not say where
+    http = [i for i in listed if isinstance(i, dict) and str(i.get("protocolBinding")).upper() != "GRPC"]
+    if http:
+        url = http[0].get("url")
         if isinstance(url, str):
             parts = urlsplit(url)
             return urlunsplit((parts.scheme, parts.netloc, AGENT_CARD_PATH, "", ""))

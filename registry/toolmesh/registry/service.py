@@ -30,6 +30,7 @@ from toolmesh.protocols.cards import (
     SignatureCheck,
     card_to_dict,
     entry_id_for,
+    interface_http_url,
     parse_agent_card,
     verify_card_signatures,
 )
@@ -193,7 +194,8 @@ class Registry:
         """Validate card JSON fully (schema, URLs, targets, signature policy): card, document, signature."""
         card = parse_agent_card(data, limits=self.limits)
         for index, iface in enumerate(card.supported_interfaces):
-            self.guard.check_literal(iface.url, field=f"supportedInterfaces[{index}].url")
+            url = interface_http_url(iface.url, iface.protocol_binding)  # gRPC host:port too
+            self.guard.check_literal(url, field=f"supportedInterfaces[{index}].url")
         signature = verify_card_signatures(card, self.keys)
         if signature.status == "invalid":
             raise CardError(

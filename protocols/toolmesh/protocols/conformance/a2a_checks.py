@@ -1,7 +1,7 @@
 """A2A 1.0 checks, runnable against any agent: the card, then every operation on each advertised binding.
 
-The card checks run once; the operation checks run once per reachable interface (JSON-RPC and HTTP+JSON;
-gRPC interfaces are reported as skipped). Messages are plain text chosen by the user (``--message``); the
+The card checks run once; the operation checks run once per reachable interface (JSON-RPC, HTTP+JSON
+and gRPC). Messages are plain text chosen by the user (``--message``); the
 kit never assumes skill names. Checks that need a behaviour the agent may not have (a running task to
 cancel, an input-required turn) skip with a reason unless the user supplies a message that triggers it.
 """
@@ -15,10 +15,12 @@ from urllib.parse import urljoin, urlsplit
 
 import anyio
 import httpx
-from a2a.client import ClientConfig, ClientFactory
+from a2a.client import ClientCallContext, ClientConfig, ClientFactory
 from a2a.types import Message, Role, SendMessageRequest, a2a_pb2
 from google.protobuf.json_format import ParseDict  # type: ignore[import-untyped]
 
+from toolmesh.protocols.cards import CardError, check_interface_url
+from toolmesh.protocols.conformance.a2a_grpc import GrpcBinding, grpc_error_codes
 from toolmesh.protocols.conformance.a2a_wire import (
     TERMINAL_STATES,
     Binding,
@@ -50,7 +52,11 @@ __all__ = [
 
 WELL_KNOWN = "/.well-known/agent-card.json"
 _STATES = frozenset(a2a_pb2.TaskState.keys()) - {"TASK_STATE_UNSPECIFIED"}
-_BINDINGS: dict[str, type[Binding]] = {"JSONRPC": JsonRpcBinding, "HTTP+JSON": RestBinding}
+_BINDINGS: dict[str, type[Binding]] = {
+    "JSONRPC": JsonRpcBinding,
+    "HTTP+JSON": RestBinding,
+    "GRPC": GrpcBinding,
+}
 _PUSH_URL = "https://push.example.invalid/toolmesh-conformance"
 
 A2A_CARD_CHECKS: CheckRegistry[CardContext] = CheckRegistry("a2a")
@@ -225,8 +231,10 @@ async def check_card_fields(ctx: CardContext) -> Finding:
         problems.append("supportedInterfaces missing or empty")
     for iface in interfaces:
         url = iface.get("url")
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https", "grpc", "grpcs"):
-            problems.append(f"interface url {url!r} is not absolute")
+        try:  # http(s) URLs; host:port for GRPC (A2A 1.0)
+            check_interface_url(str(url or ""), str(iface.get("protocolBinding") or ""), field="url")
+        except CardError as exc:
+            problems.append(f"interface url {url!r}: {exc.message}")
         for key in ("protocolBinding", "protocolVersion"):
             if not isinstance(iface.get(key), str) or not iface.get(key):
                 problems.append(f"interface {url}: {key} missing")
@@ -276,7 +284,7 @@ async def check_interfaces(ctx: CardContext) -> Finding:
         binding_name, url = str(iface.get("protocolBinding")), str(iface.get("url"))
         cls = _BINDINGS.get(binding_name)
         if cls is None:
-            notes.append(f"{binding_name} {url}: not checked (the kit speaks JSONRPC and HTTP+JSON)")
+            notes.append(f"{binding_name} {url}: not checked (the kit speaks JSONRPC, HTTP+JSON and GRPC)")
             continue
         binding = cls(url, ctx.client, timeout=ctx.options.timeout)
         try:
@@ -284,6 +292,8 @@ async def check_interfaces(ctx: CardContext) -> Finding:
         except httpx.HTTPError as exc:
             problems.append(f"{binding_name} {url}: {type(exc).__name__}: {exc}")
             continue
+        finally:
+            await binding.aclose()
         if reply.reason == "TASK_NOT_FOUND":
             notes.append(f"{binding_name} {url}: answers")
         else:
@@ -305,13 +315,20 @@ async def _sdk_send(ctx: BindingContext) -> str | None:
         url=ctx.binding.url, protocol_binding=ctx.binding.name, protocol_version="1.0"
     )
     config = ClientConfig(
-        streaming=False, supported_protocol_bindings=[ctx.binding.name], httpx_client=ctx.binding.client
+        streaming=False, supported_protocol_bindings=[ctx.binding.name], **ctx.binding.sdk_config()
     )
     message = Message(role=Role.ROLE_USER, message_id=str(uuid.uuid4()))
     ParseDict({"parts": ctx.request(ctx.options.message)["message"]["parts"]}, message)
+    metadata = ctx.binding.sdk_metadata()
+    call = ClientCallContext(service_parameters=metadata) if metadata else None
     try:
         client = ClientFactory(config).create(card)
-        events = [event async for event in client.send_message(SendMessageRequest(message=message))]
+        try:
+            request = SendMessageRequest(message=message)
+            events = [event async for event in client.send_message(request, context=call)]
+        finally:
+            if ctx.binding.name == "GRPC":  # its own channel; the HTTP client is the kit's
+                await client.close()
     except Exception as exc:  # any failure of the reference client is the finding
         return f"{type(exc).__name__}: {exc}"
     if not events or events[-1].WhichOneof("payload") not in ("task", "message"):
@@ -355,8 +372,8 @@ async def check_streaming(ctx: BindingContext) -> Finding:
         return failed(f"streaming is off; expected UnsupportedOperationError, got {reply.describe()}")
     if not reply.ok:
         return failed(f"SendStreamingMessage: {reply.describe()}")
-    if not reply.content_type.startswith("text/event-stream"):
-        return failed(f"not an event stream: {reply.content_type!r}")
+    if not reply.content_type.startswith(ctx.binding.stream_media):
+        return failed(f"not a stream ({ctx.binding.stream_media}): {reply.content_type!r}")
     if not reply.events:
         return failed("the stream carried no events")
     task_ids: set[str] = set()
@@ -579,6 +596,8 @@ async def check_error_codes(ctx: BindingContext) -> Finding:
     expected: list[tuple[str, Reply, str, int]] = []
     bad_params = await binding.send_message({"message": "not-a-message"})
     malformed = await binding.malformed()
+    if isinstance(binding, GrpcBinding):
+        return await grpc_error_codes(binding, malformed)
     if isinstance(binding, JsonRpcBinding):
         unknown = await binding.call("toolmesh/NoSuchMethod", {})
         expected = [
@@ -876,15 +895,18 @@ async def check_a2a(url: str, options: A2aOptions | None = None) -> Report:
             if not version.startswith("1."):
                 continue
             ctx = BindingContext(cls(iface_url, client, timeout=options.timeout), card_ctx.card, options)
-            report.results.extend(
-                await run_checks(A2A_BINDING_CHECKS.checks, ctx, variant=binding_name, only=only)
-            )
+            try:
+                report.results.extend(
+                    await run_checks(A2A_BINDING_CHECKS.checks, ctx, variant=binding_name, only=only)
+                )
+            finally:
+                await ctx.binding.aclose()
             ran += 1
         if not ran:
             for check in A2A_BINDING_CHECKS.checks:
                 report.results.append(
                     CheckResult(
-                        check.requirement_id, Outcome.SKIP, "no A2A 1.x JSONRPC or HTTP+JSON interface"
+                        check.requirement_id, Outcome.SKIP, "no A2A 1.x JSONRPC, HTTP+JSON or GRPC interface"
                     )
                 )
         report.details["bindings"] = ", ".join(name for name, _ in sorted(seen)) or "none"

@@ -1,4 +1,5 @@
-"""Raw A2A 1.0 calls over the JSON-RPC and HTTP+JSON bindings, with errors normalised to one vocabulary.
+"""Raw A2A 1.0 calls over the JSON-RPC and HTTP+JSON bindings, with errors normalised to one vocabulary
+(gRPC, the third binding, is in :mod:`~toolmesh.protocols.conformance.a2a_grpc`).
 
 Both bindings answer the same operations; a :class:`Reply` carries the success payload (ProtoJSON,
 camelCase) or the error, named by its A2A reason (``TASK_NOT_FOUND``, ``UNSUPPORTED_OPERATION``, ...)
@@ -26,6 +27,7 @@ __all__ = [
     "JsonRpcBinding",
     "Reply",
     "RestBinding",
+    "final_event",
     "proto_problem",
     "user_message",
 ]
@@ -82,6 +84,8 @@ class Reply:
         return self.result is not None and self.reason is None and self.code is None
 
     def describe(self) -> str:
+        if self.content_type.startswith("application/grpc"):
+            return self._describe_grpc()
         if self.ok:
             keys = ", ".join(sorted(self.result or {}))[:80]
             return f"HTTP {self.status} result {{{keys}}}" + (
@@ -92,6 +96,12 @@ class Reply:
                 ": "
             )
         return f"HTTP {self.status} {self.message[:120]}"
+
+    def _describe_grpc(self) -> str:
+        if self.ok:
+            keys = ", ".join(sorted(self.result or {}))[:80]
+            return f"gRPC OK {{{keys}}}" + (f" + {len(self.events)} events" if self.events else "")
+        return f"gRPC status {self.code} {self.reason or ''}: {self.message[:120]}".rstrip(": ")
 
 
 def user_message(
@@ -132,8 +142,23 @@ class Binding(ABC):
         self.timeout = timeout
         self.version = version
 
+    # the media type a streaming reply must carry
+    stream_media = "text/event-stream"
+
     def headers(self, version: str | None = None) -> dict[str, str]:
         return {"A2A-Version": version if version is not None else self.version}
+
+    async def aclose(self) -> None:
+        """Release what the binding holds beyond the shared HTTP client (a gRPC channel)."""
+        return None
+
+    def sdk_config(self) -> dict[str, Any]:
+        """What a2a-sdk's ``ClientConfig`` needs to reach this interface."""
+        return {"httpx_client": self.client}
+
+    def sdk_metadata(self) -> dict[str, str] | None:
+        """Per-call service parameters for a2a-sdk's client (``None``: the HTTP client carries them)."""
+        return None
 
     @abstractmethod
     async def send_message(self, request: dict[str, Any], *, version: str | None = None) -> Reply: ...
@@ -238,7 +263,7 @@ class JsonRpcBinding(Binding):
                             content_type=ctype,
                         )
                     reply.events.append(inner.result or {})
-                    if len(reply.events) >= max_events or _final(inner.result or {}):
+                    if len(reply.events) >= max_events or final_event(inner.result or {}):
                         break
                 return reply
 
@@ -371,7 +396,7 @@ class RestBinding(Binding):
                             events=reply.events,
                         )
                     reply.events.append(event)
-                    if len(reply.events) >= max_events or _final(event):
+                    if len(reply.events) >= max_events or final_event(event):
                         break
                 return reply
 
@@ -424,7 +449,7 @@ class RestBinding(Binding):
         return await self.get_task(f"toolmesh-conformance-{uuid.uuid4()}")
 
 
-def _final(event: dict[str, Any]) -> bool:
+def final_event(event: dict[str, Any]) -> bool:
     """Does this StreamResponse end the stream (a message, or a terminal/interrupted status)?"""
     if "message" in event:
         return True

@@ -156,7 +156,8 @@ def a2a_command(
         str | None, typer.Option(help="Webhook URL for the push-config checks (one the agent accepts).")
     ] = None,
     binding: Annotated[
-        list[str] | None, typer.Option("--binding", help="Only this protocolBinding (JSONRPC, HTTP+JSON).")
+        list[str] | None,
+        typer.Option("--binding", help="Only this protocolBinding (JSONRPC, HTTP+JSON, GRPC)."),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each response.")] = 30.0,
     header: HeaderOpt = None,

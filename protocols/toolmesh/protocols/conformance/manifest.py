@@ -220,8 +220,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "A2A-CARD-FIELDS",
         "MUST",
         "The card has name, description, version, supportedInterfaces (url, protocolBinding, "
-        "protocolVersion), capabilities, defaultInputModes and defaultOutputModes, and parses as an "
-        "AgentCard",
+        "protocolVersion; an http(s) URL, host:port for GRPC), capabilities, defaultInputModes and "
+        "defaultOutputModes, and parses as an AgentCard",
         _a2a("AgentCard"),
     ),
     _req(
@@ -295,7 +295,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "A2A-ERROR-CODES",
         "MUST",
         "Errors use the binding's codes: -32601 unknown method, -32700 malformed JSON, -32602 invalid params "
-        "(JSON-RPC); HTTP 4xx statuses (HTTP+JSON)",
+        "(JSON-RPC); HTTP 4xx statuses (HTTP+JSON); UNIMPLEMENTED, INVALID_ARGUMENT, NOT_FOUND (gRPC)",
         _a2a("Error code mappings"),
     ),
     _req(

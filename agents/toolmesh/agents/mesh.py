@@ -21,6 +21,7 @@ import anyio
 from fastmcp import FastMCP
 from prometheus_client.registry import Collector
 
+from toolmesh.agents.approvals import ApprovalPolicy
 from toolmesh.agents.catalog import CatalogCache
 from toolmesh.agents.discovery import Discovery, RegistryDiscovery
 from toolmesh.agents.errors import MeshConfigError
@@ -89,7 +90,12 @@ def build_executor(
     http = traced_httpx_client(timeout=settings.handoff_timeout, headers=peer_headers(settings))
     instance = instance_id("executor", base_url)
     agent = ExecutorAgent(
-        engine, CatalogCache(pool, ttl=settings.catalog_ttl), discovery, instance=instance, http=http
+        engine,
+        CatalogCache(pool, ttl=settings.catalog_ttl),
+        discovery,
+        instance=instance,
+        http=http,
+        approvals=ApprovalPolicy(settings.approvals),
     )
 
     async def stop() -> None:

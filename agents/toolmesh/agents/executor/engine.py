@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from opentelemetry.trace import Status, StatusCode
 from pydantic import BaseModel, Field
 
+from toolmesh.agents.approvals import NOT_APPROVED, Approvals, is_unapproved
 from toolmesh.agents.catalog import Catalog, ToolInfo
 from toolmesh.agents.errors import (
     AgentError,
@@ -55,6 +56,10 @@ class StepResult(BaseModel):
     elapsed_ms: float = 0.0
     cached: bool = False
     tried: list[str] = Field(default_factory=list, description="Servers tried, in order.")
+    approval: Literal["approved", "denied"] | None = Field(
+        default=None, description="For a tool that is not read-only: whether it was approved."
+    )
+    approved_by: Literal["caller", "policy"] | None = None
 
     def output(self) -> StepOutput:
         return StepOutput(structured=self.structured, text=self.text)
@@ -112,11 +117,18 @@ class Engine:
         *,
         on_event: EventSink | None = None,
         principal: str | None = None,
+        approvals: Approvals | None = None,
+        prior: Mapping[str, StepResult] | None = None,
     ) -> list[StepResult]:
-        """Every step's result, in plan order. Failed dependencies skip their dependents."""
+        """The result of every step that ended, in plan order. Failed dependencies skip their dependents.
+
+        With ``approvals``, a tool that is not read-only runs only as :class:`Approvals` clears it; the
+        calls that wait for an answer are added to ``approvals.pending`` and have no result (nor have
+        their dependents). ``prior`` are results of an earlier run of the same plan, kept as they are.
+        """
         sink = on_event or _no_events
         done: dict[str, asyncio.Event] = {step.id: asyncio.Event() for step in plan.steps}
-        results: dict[str, StepResult] = {}
+        results: dict[str, StepResult] = dict(prior or {})
         gate = asyncio.Semaphore(self.settings.max_parallel)
 
         async def run_one(step: Step) -> None:
@@ -124,12 +136,22 @@ class Engine:
                 deps = sorted(step.dependencies())
                 for dep in deps:
                     await done[dep].wait()
+                if step.id in results or any(d not in results for d in deps):
+                    return  # ran before, or waits behind a call waiting for approval
                 failed = [d for d in deps if results[d].status != "ok"]
-                if failed:
+                unapproved = [d for d in failed if is_unapproved(results[d].status, results[d].error)]
+                if unapproved:
+                    result = _skipped(
+                        step, f"{NOT_APPROVED}: step(s) {', '.join(unapproved)} were not approved"
+                    )
+                elif failed:
                     result = _skipped(step, f"skipped: step(s) {', '.join(failed)} did not succeed")
                 else:
                     async with gate:
-                        result = await self._run_step(step, catalog, results, sink, principal)
+                        found = await self._run_step(step, catalog, results, sink, principal, approvals)
+                    if found is None:
+                        return
+                    result = found
                 results[step.id] = result
                 await sink(StepEvent(step_id=step.id, phase="end", message=result.status, result=result))
             finally:
@@ -138,7 +160,7 @@ class Engine:
         async with asyncio.TaskGroup() as group:
             for step in plan.steps:
                 group.create_task(run_one(step), name=f"step-{step.id}")
-        return [results[step.id] for step in plan.steps]
+        return [results[step.id] for step in plan.steps if step.id in results]
 
     async def _run_step(
         self,
@@ -147,7 +169,8 @@ class Engine:
         results: dict[str, StepResult],
         sink: EventSink,
         principal: str | None,
-    ) -> StepResult:
+        approvals: Approvals | None = None,
+    ) -> StepResult | None:
         started = time.perf_counter()
         outputs = {sid: r.output() for sid, r in results.items() if r.status == "ok"}
         action = step.action
@@ -160,10 +183,22 @@ class Engine:
                     if not isinstance(arguments, dict):
                         raise PlanError(f"arguments of step {step.id!r} did not resolve to an object")
                     span.set_attribute("toolmesh.tool", f"{action.server}.{action.tool}")
+                    tools = catalog.candidates(action.server, action.tool)
+                    clearance = approvals.clear(step, action, tools, arguments) if approvals else None
+                    if clearance is not None and clearance.action == "wait":
+                        return None
+                    if clearance is not None and clearance.action == "skip":
+                        return _skipped(step, clearance.reason).model_copy(
+                            update={"approval": "denied", "approved_by": clearance.by, "arguments": arguments}
+                        )
+                    if clearance is not None:
+                        arguments = clearance.arguments
                     await sink(
                         StepEvent(step_id=step.id, phase="start", message=f"{action.server}.{action.tool}")
                     )
                     result = await self._call(step, action, arguments, catalog, sink, principal)
+                    if clearance is not None and clearance.approval is not None:
+                        result.approval, result.approved_by = clearance.approval, clearance.by
                 else:
                     message = resolve_arguments(action.message, outputs)
                     await sink(

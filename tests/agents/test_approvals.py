@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
-from a2a.types import AgentCard, Message, Part, SendMessageConfiguration, SendMessageRequest, TaskState
+from a2a.types import (
+    AgentCard,
+    Message,
+    Part,
+    SendMessageConfiguration,
+    SendMessageRequest,
+    StreamResponse,
+    TaskState,
+)
 from a2a.utils.errors import ContentTypeNotSupportedError
 
 from tests.agents.fixtures import Knobs, echo_server
@@ -20,9 +29,9 @@ from toolmesh.agents.approvals import ApprovalPolicy, ApprovalRequest, read_answ
 from toolmesh.agents.discovery import MemoryDiscovery
 from toolmesh.agents.errors import AgentError
 from toolmesh.agents.mcp import ServerRef
-from toolmesh.agents.mesh import run_agent
+from toolmesh.agents.mesh import launch_mesh, run_agent
 from toolmesh.agents.settings import AgentSettings
-from toolmesh.agents.wire import Outcome, artifact_json, json_part, new_message
+from toolmesh.agents.wire import Outcome, artifact_json, json_part, new_message, stream_message
 
 BINDINGS = ["JSONRPC", "HTTP+JSON"]
 
@@ -168,3 +177,61 @@ def test_policy_patterns_and_answers_are_checked_with_what_to_do() -> None:
     assert read_answer([Part(text="deny")], request.calls, text=True) == set()
     with pytest.raises(AgentError, match="does not say whether"):
         read_answer([Part(text="yes")], request.calls, text=False)
+
+
+async def _ask(card: AgentCard, message: Message) -> tuple[Outcome, list[StreamResponse]]:
+    events: list[StreamResponse] = []
+    outcome = Outcome()
+    async with httpx.AsyncClient(timeout=60) as http:
+        with anyio.fail_after(60):
+            async for event in stream_message(card, message, http=http):
+                events.append(event)
+                outcome.absorb(event)
+    return outcome, events
+
+
+def _steps(outcome: Outcome) -> dict[str, dict[str, Any]]:
+    found = [artifact_json(a) for n, a in outcome.artifacts.items() if "/step:" in n]
+    return {s["step_id"]: s for s in found}
+
+
+@pytest.mark.asyncio
+async def test_through_the_planner_the_caller_answers_and_the_answer_reaches_the_executor(
+    tmp_path: Path,
+) -> None:
+    server, knobs = echo_server("echo")
+    with anyio.fail_after(120):
+        async with launch_mesh(tmp_path, servers={"echo": server}, agent_settings={"backoff": 0.02}) as mesh:
+            async with httpx.AsyncClient() as http:
+                card = await A2ACardResolver(http, mesh.planner_url).get_agent_card()
+            asked, events = await _ask(card, new_message([json_part(READ_WRITE_READ)]))
+            calls_before = knobs.calls
+            answer = new_message([Part(text="yes")], task_id=asked.task_id, context_id=asked.context_id)
+            approved, _ = await _ask(card, answer)
+            calls_approved = knobs.calls
+            denied_ask, _ = await _ask(card, new_message([json_part(READ_WRITE_READ)]))
+            no = new_message(
+                [json_part({"approve": False})], task_id=denied_ask.task_id, context_id=denied_ask.context_id
+            )
+            denied, _ = await _ask(card, no)
+    # The planner's task asks with the executor's calls; streaming callers see the input-required event.
+    assert asked.state == TaskState.TASK_STATE_INPUT_REQUIRED, asked.status_text
+    request = request_of(asked.status_parts)
+    assert request is not None and [(c.step_id, c.tool, c.arguments) for c in request.calls] == [
+        ("w", "shout", {"text": "x"})
+    ]
+    states = [e.status_update.status.state for e in events if e.WhichOneof("payload") == "status_update"]
+    assert states[-1] == TaskState.TASK_STATE_INPUT_REQUIRED and calls_before == 1
+    # "yes" to the planner is relayed to the same executor task, which runs the write and what follows.
+    assert approved.state == TaskState.TASK_STATE_COMPLETED, approved.status_text
+    assert approved.task_id == asked.task_id
+    assert {s: r["status"] for s, r in _steps(approved).items()} == {"r": "ok", "w": "ok", "d": "ok"}
+    assert calls_approved == 3  # r ran once (not again on resume), then w and d
+    # Denied: not run, skipped with the reason, and no answer built on it passes review.
+    steps = _steps(denied)
+    assert steps["w"]["status"] == "skipped" and steps["w"]["error"].startswith("not approved")
+    assert steps["d"]["status"] == "skipped" and knobs.calls == 3  # (the second r came from the cache)
+    assert denied.state == TaskState.TASK_STATE_FAILED, denied.status_text
+    review = artifact_json(denied.artifacts["review-1"])["verdict"]
+    assert review["approved"] is False and "not_approved" in {i["code"] for i in review["issues"]}
+    assert "not approved" in denied.status_text

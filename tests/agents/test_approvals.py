@@ -26,6 +26,7 @@ from a2a.utils.errors import ContentTypeNotSupportedError
 
 from tests.agents.fixtures import Knobs, echo_server
 from toolmesh.agents.approvals import ApprovalPolicy, ApprovalRequest, read_answer, request_of
+from toolmesh.agents.client import ask_planner
 from toolmesh.agents.discovery import MemoryDiscovery
 from toolmesh.agents.errors import AgentError
 from toolmesh.agents.mcp import ServerRef
@@ -235,3 +236,39 @@ async def test_through_the_planner_the_caller_answers_and_the_answer_reaches_the
     review = artifact_json(denied.artifacts["review-1"])["verdict"]
     assert review["approved"] is False and "not_approved" in {i["code"] for i in review["issues"]}
     assert "not approved" in denied.status_text
+
+
+@pytest.mark.asyncio
+async def test_ask_planner_approves_or_denies_a_write_the_planner_itself_plans(tmp_path: Path) -> None:
+    """The planner's own write (remembering a fact), asked because the policy says ask for every write."""
+    memory = {"memory": {"store": f"sqlite:///{tmp_path / 'memory.sqlite'}", "embedder": "none"}}
+    seen: list[ApprovalRequest] = []
+
+    async def deny(request: ApprovalRequest) -> bool:
+        seen.append(request)
+        return False
+
+    async def allow(request: ApprovalRequest) -> bool:
+        seen.append(request)
+        return True
+
+    with anyio.fail_after(120):
+        async with launch_mesh(
+            tmp_path,
+            server_names=("memory",),
+            server_settings=memory,
+            agent_settings={"approvals": {"*": "ask"}},
+        ) as mesh:
+            denied = await ask_planner(
+                mesh.planner_url, "Remember that the fiscal year starts in April.", approve=deny
+            )
+            stopped = await ask_planner(mesh.planner_url, "Remember that the fiscal year starts in May.")
+            kept = await ask_planner(
+                mesh.planner_url, "Remember that the fiscal year starts in April.", approve=allow
+            )
+    assert [(c.server, c.tool) for r in seen for c in r.calls] == [("memory", "remember")] * 2
+    assert seen[0].calls[0].arguments["text"] == "the fiscal year starts in April"
+    assert denied.state == TaskState.TASK_STATE_FAILED and "not approved" in denied.status_text
+    assert stopped.state == TaskState.TASK_STATE_INPUT_REQUIRED  # no approver: returned as it is, not run
+    assert kept.state == TaskState.TASK_STATE_COMPLETED, kept.status_text
+    assert kept.artifacts["answer"].parts[0].text.startswith("Remembered: the fiscal year starts in April")

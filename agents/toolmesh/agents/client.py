@@ -88,7 +88,7 @@ async def ask_planner(
                     outcome.absorb(event)
                     if on_event is not None:
                         await on_event(event)
-                if outcome.state != TaskState.TASK_STATE_INPUT_REQUIRED or answer is None:
+                if outcome.state != TaskState.TASK_STATE_INPUT_REQUIRED:
                     return outcome
                 asked = request_of(outcome.status_parts)
                 if asked is not None:
@@ -97,7 +97,7 @@ async def ask_planner(
                         return outcome
                     parts = [json_part({"approve": decision})]
                 else:
-                    reply = await answer(outcome.status_text)
+                    reply = await answer(outcome.status_text) if answer is not None else None
                     if reply is None:
                         return outcome
                     parts = [Part(text=reply)]

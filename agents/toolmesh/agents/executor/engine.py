@@ -11,10 +11,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from opentelemetry.trace import Status, StatusCode
-from pydantic import BaseModel, Field
 
 from toolmesh.agents.approvals import NOT_APPROVED, Approvals, is_unapproved
 from toolmesh.agents.catalog import Catalog, ToolInfo
@@ -28,50 +27,14 @@ from toolmesh.agents.errors import (
 )
 from toolmesh.agents.executor.breaker import BreakerBoard
 from toolmesh.agents.executor.cache import ResultCache
+from toolmesh.agents.executor.results import StepEvent, StepResult, failed_result, skipped_result
 from toolmesh.agents.mcp import McpPool, ToolOutcome
 from toolmesh.agents.plan import Handoff, Plan, Step, StepOutput, ToolCall, resolve_arguments
 from toolmesh.agents.tracing import tracer
 
 __all__ = ["Engine", "EngineSettings", "HandoffRunner", "StepEvent", "StepResult"]
 
-StepStatus = Literal["ok", "error", "skipped"]
 HandoffRunner = Callable[[Step, Handoff], Awaitable[StepOutput]]
-
-
-class StepResult(BaseModel):
-    """What happened to one step."""
-
-    step_id: str
-    kind: Literal["tool", "handoff"]
-    status: StepStatus
-    server: str | None = Field(default=None, description="Id of the server that answered (tool steps).")
-    server_name: str | None = None
-    tool: str | None = None
-    skill: str | None = None
-    arguments: dict[str, Any] = Field(default_factory=dict)
-    structured: Any = None
-    text: str = ""
-    error: str | None = None
-    attempts: int = 0
-    elapsed_ms: float = 0.0
-    cached: bool = False
-    tried: list[str] = Field(default_factory=list, description="Servers tried, in order.")
-    approval: Literal["approved", "denied"] | None = Field(
-        default=None, description="For a tool that is not read-only: whether it was approved."
-    )
-    approved_by: Literal["caller", "policy"] | None = None
-
-    def output(self) -> StepOutput:
-        return StepOutput(structured=self.structured, text=self.text)
-
-
-class StepEvent(BaseModel):
-    """Progress of one step, streamed to the caller."""
-
-    step_id: str
-    phase: Literal["start", "retry", "fallback", "end"]
-    message: str = ""
-    result: StepResult | None = None
 
 
 EventSink = Callable[[StepEvent], Awaitable[None]]
@@ -141,11 +104,11 @@ class Engine:
                 failed = [d for d in deps if results[d].status != "ok"]
                 unapproved = [d for d in failed if is_unapproved(results[d].status, results[d].error)]
                 if unapproved:
-                    result = _skipped(
+                    result = skipped_result(
                         step, f"{NOT_APPROVED}: step(s) {', '.join(unapproved)} were not approved"
                     )
                 elif failed:
-                    result = _skipped(step, f"skipped: step(s) {', '.join(failed)} did not succeed")
+                    result = skipped_result(step, f"skipped: step(s) {', '.join(failed)} did not succeed")
                 else:
                     async with gate:
                         found = await self._run_step(step, catalog, results, sink, principal, approvals)
@@ -188,7 +151,7 @@ class Engine:
                     if clearance is not None and clearance.action == "wait":
                         return None
                     if clearance is not None and clearance.action == "skip":
-                        return _skipped(step, clearance.reason).model_copy(
+                        return skipped_result(step, clearance.reason).model_copy(
                             update={"approval": "denied", "approved_by": clearance.by, "arguments": arguments}
                         )
                     if clearance is not None:
@@ -206,7 +169,7 @@ class Engine:
                     )
                     result = await self._handoff(step, action.model_copy(update={"message": str(message)}))
             except AgentError as exc:
-                result = _failed(step, str(exc))
+                result = failed_result(step, str(exc))
             if result.status != "ok":
                 span.set_status(Status(StatusCode.ERROR, result.error or result.status))
             result.elapsed_ms = (time.perf_counter() - started) * 1000
@@ -324,21 +287,3 @@ def _ok(base: StepResult, info: ToolInfo, outcome: ToolOutcome, *, attempts: int
             "cached": cached,
         }
     )
-
-
-def _kind(step: Step) -> Literal["tool", "handoff"]:
-    return "tool" if isinstance(step.action, ToolCall) else "handoff"
-
-
-def _identity(step: Step) -> dict[str, Any]:
-    if isinstance(step.action, ToolCall):
-        return {"tool": step.action.tool, "server_name": step.action.server}
-    return {"skill": step.action.skill}
-
-
-def _skipped(step: Step, reason: str) -> StepResult:
-    return StepResult(step_id=step.id, kind=_kind(step), status="skipped", error=reason, **_identity(step))
-
-
-def _failed(step: Step, reason: str) -> StepResult:
-    return StepResult(step_id=step.id, kind=_kind(step), status="error", error=reason, **_identity(step))

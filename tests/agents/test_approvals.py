@@ -272,3 +272,42 @@ async def test_ask_planner_approves_or_denies_a_write_the_planner_itself_plans(t
     assert stopped.state == TaskState.TASK_STATE_INPUT_REQUIRED  # no approver: returned as it is, not run
     assert kept.state == TaskState.TASK_STATE_COMPLETED, kept.status_text
     assert kept.artifacts["answer"].parts[0].text.startswith("Remembered: the fiscal year starts in April")
+
+
+def test_the_cli_denies_when_not_in_a_terminal_and_prints_what_it_denied(tmp_path: Path) -> None:
+    """`toolmesh agents ask` with no terminal to prompt in: the write is denied, and the CLI says which."""
+    import asyncio
+    import threading
+
+    from typer.testing import CliRunner
+
+    from toolmesh.agents.cli import app
+
+    memory = {"memory": {"store": f"sqlite:///{tmp_path / 'memory.sqlite'}", "embedder": "none"}}
+    up, stop, urls = threading.Event(), threading.Event(), []
+
+    async def serve() -> None:
+        async with launch_mesh(
+            tmp_path,
+            server_names=("memory",),
+            server_settings=memory,
+            agent_settings={"approvals": {"*": "ask"}},
+        ) as mesh:
+            urls.append(mesh.planner_url)
+            up.set()
+            await asyncio.to_thread(stop.wait, 120)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        assert up.wait(60), "the mesh did not start within 60 s"
+        ran = CliRunner().invoke(
+            app, ["ask", "--planner", urls[0], "Remember that the fiscal year starts in April."]
+        )
+    finally:
+        stop.set()
+        thread.join(30)
+    assert ran.exit_code == 1, ran.output
+    assert "approval needed" in ran.output and "memory.remember" in ran.output
+    assert "denied (not an interactive terminal): r1s1: memory.remember" in ran.output
+    assert "not approved" in ran.output

@@ -12,9 +12,11 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
+from a2a.client import A2ACardResolver, ClientConfig, ClientFactory, create_client
 from a2a.types import (
     AgentCard,
+    CancelTaskRequest,
+    ListTasksRequest,
     Message,
     Part,
     SendMessageConfiguration,
@@ -311,3 +313,27 @@ def test_the_cli_denies_when_not_in_a_terminal_and_prints_what_it_denied(tmp_pat
     assert "approval needed" in ran.output and "memory.remember" in ran.output
     assert "denied (not an interactive terminal): r1s1: memory.remember" in ran.output
     assert "not approved" in ran.output
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_planner_task_waiting_for_approval_cancels_the_executor_task(
+    tmp_path: Path,
+) -> None:
+    server, knobs = echo_server("echo")
+    with anyio.fail_after(120):
+        async with launch_mesh(tmp_path, servers={"echo": server}) as mesh:
+            async with httpx.AsyncClient() as http:
+                card = await A2ACardResolver(http, mesh.planner_url).get_agent_card()
+            asked, _ = await _ask(card, new_message([json_part(READ_WRITE_READ)]))
+            planner = await create_client(mesh.planner_url, client_config=ClientConfig(streaming=False))
+            async with planner:
+                canceled = await planner.cancel_task(CancelTaskRequest(id=asked.task_id))
+            executor_client = await create_client(
+                mesh.agents["executor"].url, client_config=ClientConfig(streaming=False)
+            )
+            async with executor_client:
+                listed = await executor_client.list_tasks(ListTasksRequest(context_id=asked.context_id))
+    assert asked.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    assert canceled.status.state == TaskState.TASK_STATE_CANCELED
+    assert [t.status.state for t in listed.tasks] == [TaskState.TASK_STATE_CANCELED]
+    assert knobs.calls == 1  # the write never ran

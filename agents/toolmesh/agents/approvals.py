@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from a2a.types import Part
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from toolmesh.agents.catalog import ToolInfo
 from toolmesh.agents.errors import AgentError
@@ -131,10 +131,14 @@ def approval_parts(request: ApprovalRequest, note: str = "") -> list[Part]:
 
 
 def request_of(parts: Iterable[Part]) -> ApprovalRequest | None:
-    """The approval request in a status message's parts, or None when it asks something else."""
-    for payload in json_parts(parts):
-        if isinstance(payload, dict) and isinstance(payload.get("approval"), dict):
-            return ApprovalRequest.model_validate(payload["approval"])
+    """The approval request in a status message's parts, or None when it asks something else (or a
+    malformed request: a peer's garbage is not a question to put to the caller)."""
+    try:
+        for payload in json_parts(parts):
+            if isinstance(payload, dict) and isinstance(payload.get("approval"), dict):
+                return ApprovalRequest.model_validate(payload["approval"])
+    except (AgentError, ValidationError):
+        return None
     return None
 
 

@@ -345,6 +345,15 @@ class PlannerAgent(AgentExecutor):
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         updater = updater_for(context, event_queue)
+        relay = relay_state(context.current_task) if context.current_task is not None else None
+        if relay is not None:  # the executor task waiting for the answer is cancelled with this one
+            with anyio.move_on_after(5):
+                try:
+                    cards = await self.discovery.find_agents(EXECUTE_SKILL)
+                    for card in (c for c in cards if _card_url(c) == relay.executor_url):
+                        await cancel_remote(card, relay.executor_task, http=self.http)
+                except Exception as exc:  # best effort: the planner's own task is cancelled either way
+                    logger.warning("could not cancel executor task %s: %s", relay.executor_task, exc)
         await updater.cancel(updater.new_agent_message([Part(text="canceled by the caller")]))
 
     # --- hops ------------------------------------------------------------------------------------

@@ -250,7 +250,11 @@ async def test_a_configured_model_and_plans_sent_as_json_parts_with_auth_on(tmp_
     nested = {"kind": "handoff", "skill": "plan-and-answer", "message": "say something through the echo tool"}
     handoff = {"goal": "delegate", "steps": [{"id": "h", "action": nested}]}
     with anyio.fail_after(120):
-        async with launch_mesh(tmp_path, servers={"echo": server}, model=model, agent_settings=AUTH) as mesh:
+        # the plan's `shout` is not read-only: allowed by policy here (see test_approvals.py)
+        allowed = {**AUTH, "approvals": {"echo.shout": "allow"}}
+        async with launch_mesh(
+            tmp_path, servers={"echo": server}, model=model, agent_settings=allowed
+        ) as mesh:
             async with httpx.AsyncClient() as anonymous:
                 refused_call = await anonymous.post(
                     f"{mesh.planner_url}/a2a/jsonrpc",

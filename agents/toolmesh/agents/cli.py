@@ -7,8 +7,10 @@ the top level (``toolmesh up``, ``toolmesh ask``).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -20,6 +22,7 @@ from toolmesh.protocols.errors import ToolmeshError
 if TYPE_CHECKING:
     from a2a.types import StreamResponse
 
+    from toolmesh.agents.approvals import ApprovalRequest
     from toolmesh.agents.mesh import MeshHandle
     from toolmesh.agents.wire import Outcome
 
@@ -136,10 +139,35 @@ def ask_command(
         reply = await asyncio.to_thread(input, "> ")
         return reply.strip() or None
 
+    async def approve(request: ApprovalRequest) -> bool:
+        out.print("\n[bold]approval needed[/] for calls that are not read-only:")
+        calls = [
+            f"{c.step_id}: {c.server}.{c.tool} {json.dumps(c.arguments, ensure_ascii=False)}"
+            for c in request.calls
+        ]
+        for line in calls:
+            out.print(f"  {line}", markup=False, highlight=False)
+        if interactive and sys.stdin.isatty():
+            reply = await asyncio.to_thread(input, "run them? [y/N] ")
+            if reply.strip().lower() in {"y", "yes"}:
+                return True
+            err.print("denied: " + "; ".join(calls), markup=False)
+        else:
+            err.print("denied (not an interactive terminal): " + "; ".join(calls), markup=False)
+        return False
+
     def turn(text: str, context_id: str) -> Outcome:
         try:
             return asyncio.run(
-                ask_planner(planner, text, on_event=show, answer=answer, token=token, context_id=context_id)
+                ask_planner(
+                    planner,
+                    text,
+                    on_event=show,
+                    answer=answer,
+                    token=token,
+                    context_id=context_id,
+                    approve=approve,
+                )
             )
         except ToolmeshError as exc:
             err.print(f"[red]error:[/] {exc}")

@@ -1,5 +1,5 @@
 """Talking to the planner from outside the mesh: send a request, stream every hop, resume on
-input-required."""
+input-required (a clarifying question, or a request to approve calls that are not read-only)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ from a2a.client import A2ACardResolver
 from a2a.client.errors import AgentCardResolutionError
 from a2a.types import Part, StreamResponse, TaskState
 
+from toolmesh.agents.approvals import ApprovalRequest, request_of
 from toolmesh.agents.tracing import traced_httpx_client, tracer
-from toolmesh.agents.wire import Outcome, artifact_json, new_message, stream_message, text_of
+from toolmesh.agents.wire import Outcome, artifact_json, json_part, new_message, stream_message, text_of
 from toolmesh.protocols.errors import UnavailableError
 
 __all__ = ["ask_planner", "describe_event"]
 
 EventHook = Callable[[StreamResponse], Awaitable[None]]
 Answerer = Callable[[str], Awaitable[str | None]]
+# The answer to an approval request: True (all), False (none) or the step ids to run; None stops there.
+Approver = Callable[[ApprovalRequest], Awaitable[bool | list[str] | None]]
 
 
 def describe_event(event: StreamResponse) -> str | None:
@@ -62,11 +65,14 @@ async def ask_planner(
     token: str | None = None,
     max_turns: int = 3,
     context_id: str = "",
+    approve: Approver | None = None,
 ) -> Outcome:
     """Send ``request`` to the planner at ``planner_url``; stream events to ``on_event``.
 
     When the planner asks for input, ``answer(question)`` is awaited and its reply resumes the same task
     (same task and context ids); without ``answer`` (or when it returns None) the outcome is returned as is.
+    When it asks to approve calls, ``approve(request)`` decides (sent as ``{"approve": ...}``); without
+    ``approve`` the outcome is returned as is, the calls not run.
     ``token`` is sent as a bearer token when the planner's auth is on. ``context_id`` continues a
     conversation: the planner reads follow-ups against the earlier turns of that context.
     """
@@ -81,21 +87,29 @@ async def ask_planner(
                 hint="Start the mesh (`toolmesh up`), or point --planner (TOOLMESH_PLANNER_URL) at one.",
             ) from exc
         outcome = Outcome()
-        text, task_id = request, ""
+        parts, task_id = [Part(text=request)], ""
         with tracer().start_as_current_span("toolmesh.ask"):
             for _ in range(max_turns):
                 outcome = Outcome()
-                message = new_message([Part(text=text)], task_id=task_id, context_id=context_id)
+                message = new_message(parts, task_id=task_id, context_id=context_id)
                 async for event in stream_message(card, message, http=client):
                     outcome.absorb(event)
                     if on_event is not None:
                         await on_event(event)
-                if outcome.state != TaskState.TASK_STATE_INPUT_REQUIRED or answer is None:
+                if outcome.state != TaskState.TASK_STATE_INPUT_REQUIRED:
                     return outcome
-                reply = await answer(outcome.status_text)
-                if reply is None:
-                    return outcome
-                text, task_id, context_id = reply, outcome.task_id, outcome.context_id
+                asked = request_of(outcome.status_parts)
+                if asked is not None:
+                    decision = await approve(asked) if approve is not None else None
+                    if decision is None:
+                        return outcome
+                    parts = [json_part({"approve": decision})]
+                else:
+                    reply = await answer(outcome.status_text) if answer is not None else None
+                    if reply is None:
+                        return outcome
+                    parts = [Part(text=reply)]
+                task_id, context_id = outcome.task_id, outcome.context_id
         return outcome
     finally:
         if own:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
+from toolmesh.agents.approvals import ApprovalPolicy
 from toolmesh.agents.discovery import Discovery, RegistryDiscovery
 from toolmesh.agents.errors import MeshConfigError
 from toolmesh.agents.model import ChatModel, build_model
@@ -92,7 +93,12 @@ def build_executor(
     http = traced_httpx_client(timeout=settings.handoff_timeout, headers=peer_headers(settings))
     instance = instance_id("executor", base_url)
     agent = ExecutorAgent(
-        engine, CatalogCache(pool, ttl=settings.catalog_ttl), discovery, instance=instance, http=http
+        engine,
+        CatalogCache(pool, ttl=settings.catalog_ttl),
+        discovery,
+        instance=instance,
+        http=http,
+        approvals=ApprovalPolicy(settings.approvals),
     )
 
     async def stop() -> None:

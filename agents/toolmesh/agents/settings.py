@@ -8,10 +8,13 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from toolmesh.agents.approvals import Decision, check_rules
 from toolmesh.agents.model import ModelSettings
 from toolmesh.protocols.settings import ServingSettings
 
 __all__ = ["AgentSettings", "peer_headers"]
+
+_DEFAULT_APPROVALS: dict[str, Decision] = {"memory.remember": "allow"}
 
 
 class AgentSettings(ServingSettings):
@@ -61,6 +64,10 @@ class AgentSettings(ServingSettings):
     # A glossary (TOML, JSON or "term = canonical" lines): the planner rewrites questions with it first.
     glossary: Path | None = None
     handoff_timeout: float = Field(default=600.0, gt=0)
+    # Approvals for tools that are not read-only: "server.tool" | "server.*" | "*" -> ask | allow | deny
+    # (most specific wins; no rule: ask). The planner's own memory records are allowed by default; a value
+    # set here replaces the default, e.g. TOOLMESH_AGENTS_APPROVALS='{"code.reindex": "allow", "*": "ask"}'.
+    approvals: dict[str, Decision] = Field(default_factory=lambda: dict(_DEFAULT_APPROVALS))
     # Model seam (OpenAI-compatible); unset means deterministic planning and review.
     model: ModelSettings = Field(default_factory=ModelSettings)
     # Tracing.
@@ -68,6 +75,13 @@ class AgentSettings(ServingSettings):
     otlp_endpoint: str | None = None
     # Registry presence.
     heartbeat_interval: float | None = Field(default=None, gt=0)
+
+    @field_validator("approvals", mode="before")
+    @classmethod
+    def _patterns(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            check_rules({str(k): v for k, v in value.items()})
+        return value
 
     @field_validator("public_url")
     @classmethod

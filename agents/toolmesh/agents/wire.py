@@ -126,6 +126,7 @@ class Outcome:
         self.context_id = ""
         self.artifacts: dict[str, Artifact] = {}
         self.status_text = ""
+        self.status_parts: list[Part] = []  # the last status message's parts (e.g. an approval request)
 
     @property
     def terminal(self) -> bool:
@@ -144,11 +145,13 @@ class Outcome:
                 self.artifacts[artifact.name or artifact.artifact_id] = artifact
             if event.task.status.HasField("message"):
                 self.status_text = text_of(event.task.status.message.parts)
+                self.status_parts = list(event.task.status.message.parts)
         elif kind == "status_update":
             self.task_id = self.task_id or event.status_update.task_id
             self.state = event.status_update.status.state
             if event.status_update.status.HasField("message"):
                 self.status_text = text_of(event.status_update.status.message.parts)
+                self.status_parts = list(event.status_update.status.message.parts)
         elif kind == "artifact_update":
             artifact = event.artifact_update.artifact
             self.artifacts[artifact.name or artifact.artifact_id] = artifact

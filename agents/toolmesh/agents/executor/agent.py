@@ -3,6 +3,10 @@
 Input: a message whose JSON part is the plan (or ``{"plan": ...}``). Output: one artifact per step
 (``step:ID``, the :class:`StepResult` as JSON), a final ``results`` artifact, and status updates for every
 step start, retry and fallback. Cancelling the task cancels the in-flight MCP calls.
+
+A tool that is not read-only needs approval (:mod:`toolmesh.agents.approvals`): the task goes
+``input-required`` with the calls (the ``plan`` and ``approval`` artifacts keep what the answer resumes),
+and the caller's answer — a JSON part ``{"approve": ...}`` with the task's ids — runs or skips them.
 """
 
 from __future__ import annotations
@@ -13,12 +17,19 @@ from typing import Any
 import httpx
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
-from a2a.types import AgentSkill, Part, TaskState
+from a2a.types import AgentSkill, Part, Task, TaskState
 
+from toolmesh.agents.approvals import (
+    ApprovalPolicy,
+    ApprovalRequest,
+    Approvals,
+    approval_parts,
+    read_answer,
+)
 from toolmesh.agents.catalog import Catalog, CatalogCache
 from toolmesh.agents.discovery import Discovery
 from toolmesh.agents.errors import AgentNotFound, PlanError
-from toolmesh.agents.executor.engine import Engine, StepEvent
+from toolmesh.agents.executor.engine import Engine, StepEvent, StepResult
 from toolmesh.agents.plan import Handoff, Plan, Step, StepOutput, parse_plan, validate_plan
 from toolmesh.agents.runtime import new_task, updater_for
 from toolmesh.agents.tracing import extract_context, tracer
@@ -40,7 +51,9 @@ def executor_skills() -> list[AgentSkill]:
             description=(
                 "Runs a toolmesh plan (a DAG of MCP tool calls and handoffs; JSON part) with timeouts, "
                 "retries, per-server circuit breakers, fallback servers and a read-only result cache; "
-                "streams each step."
+                "streams each step. A tool that is not read-only runs only after approval: the task goes "
+                'input-required with the calls; answer {"approve": true|false} or {"approve": [step ids]} '
+                "as a JSON part with the task's ids."
             ),
             tags=["executor", "mcp", "plan"],
             input_modes=["application/json"],
@@ -74,8 +87,10 @@ class ExecutorAgent(AgentExecutor):
         *,
         instance: str,
         http: httpx.AsyncClient,
+        approvals: ApprovalPolicy | None = None,
     ) -> None:
         self.engine = engine
+        self.approvals = approvals or ApprovalPolicy()
         self.catalogs = catalogs
         self.discovery = discovery
         self.instance = instance
@@ -95,16 +110,37 @@ class ExecutorAgent(AgentExecutor):
         return StepOutput(structured=structured, text=text)
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        if context.current_task is None:
+        current = context.current_task
+        if current is None:
             await event_queue.enqueue_event(new_task(context, self.instance))
         updater = updater_for(context, event_queue)
         headers = context.call_context.state.get("headers") if context.call_context else None
         with tracer().start_as_current_span("executor.execute", context=extract_context(headers)) as span:
             span.set_attribute("a2a.task_id", context.task_id or "")
-            await updater.start_work(updater.new_agent_message([Part(text="plan received")]))
+            approvals = Approvals(policy=self.approvals)
+            prior: dict[str, StepResult] = {}
+            resumed = False
+            waiting = _artifact(current, "approval") if current is not None else None
+            if (
+                current is not None
+                and current.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+                and waiting
+            ):
+                asked = ApprovalRequest.model_validate(waiting)
+                try:
+                    parts = list(context.message.parts) if context.message else []
+                    approvals.answered(asked.calls, read_answer(parts, asked.calls, text=False))
+                except ToolmeshError as exc:
+                    note = f"could not read the answer: {exc}"
+                    await updater.requires_input(updater.new_agent_message(approval_parts(asked, note)))
+                    return
+                prior, resumed = _prior_results(current), True
+                await updater.start_work(updater.new_agent_message([Part(text=_answer_note(approvals))]))
+            else:
+                await updater.start_work(updater.new_agent_message([Part(text="plan received")]))
             catalog: Catalog | None = None
             try:
-                plan = _plan_from(context)
+                plan = parse_plan(_artifact(current, "plan")) if resumed else _plan_from(context)
                 catalog = await self.catalogs.build(await self.discovery.list_servers())
                 validate_plan(plan, catalog.schemas(), skills=await self.discovery.skills())
             except ToolmeshError as exc:
@@ -130,7 +166,19 @@ class ExecutorAgent(AgentExecutor):
                 )
 
             user = context.call_context.user.user_name if context.call_context else None
-            results = await self.engine.run(plan, catalog, on_event=sink, principal=user or None)
+            results = await self.engine.run(
+                plan, catalog, on_event=sink, principal=user or None, approvals=approvals, prior=prior
+            )
+            if approvals.pending:
+                request = ApprovalRequest(calls=approvals.pending)
+                await updater.add_artifact(
+                    [json_part(plan.model_dump(mode="json"))], artifact_id="plan", name="plan"
+                )
+                await updater.add_artifact(
+                    [json_part(request.model_dump(mode="json"))], artifact_id="approval", name="approval"
+                )
+                await updater.requires_input(updater.new_agent_message(approval_parts(request)))
+                return
             await updater.add_artifact(
                 [json_part([r.model_dump(mode="json") for r in results])],
                 artifact_id="results",
@@ -148,3 +196,29 @@ class ExecutorAgent(AgentExecutor):
                 [Part(text="canceled by the caller; in-flight tool calls were cancelled")]
             )
         )
+
+
+def _artifact(task: Task | None, name: str) -> Any:
+    for artifact in task.artifacts if task is not None else []:
+        if artifact.name == name:
+            found = json_parts(artifact.parts)
+            return found[0] if found else None
+    return None
+
+
+def _prior_results(task: Task) -> dict[str, StepResult]:
+    """The steps that ended before the task stopped for approval (their ``step:ID`` artifacts)."""
+    out: dict[str, StepResult] = {}
+    for artifact in task.artifacts:
+        if artifact.name.startswith("step:"):
+            found = json_parts(artifact.parts)
+            if found:
+                result = StepResult.model_validate(found[0])
+                out[result.step_id] = result
+    return out
+
+
+def _answer_note(approvals: Approvals) -> str:
+    yes = ", ".join(sorted(approvals.approved)) or "none"
+    no = ", ".join(sorted(approvals.denied)) or "none"
+    return f"approval answered: running {yes}; not approved: {no}"

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from opentelemetry.trace import Status, StatusCode
-from pydantic import BaseModel, Field
 
+from toolmesh.agents.approvals import NOT_APPROVED, Approvals, is_unapproved
 from toolmesh.agents.catalog import Catalog, ToolInfo
 from toolmesh.agents.errors import (
     AgentError,
@@ -27,46 +27,14 @@ from toolmesh.agents.errors import (
 )
 from toolmesh.agents.executor.breaker import BreakerBoard
 from toolmesh.agents.executor.cache import ResultCache
+from toolmesh.agents.executor.results import StepEvent, StepResult, failed_result, skipped_result
 from toolmesh.agents.mcp import McpPool, ToolOutcome
 from toolmesh.agents.plan import Handoff, Plan, Step, StepOutput, ToolCall, resolve_arguments
 from toolmesh.agents.tracing import tracer
 
 __all__ = ["Engine", "EngineSettings", "HandoffRunner", "StepEvent", "StepResult"]
 
-StepStatus = Literal["ok", "error", "skipped"]
 HandoffRunner = Callable[[Step, Handoff], Awaitable[StepOutput]]
-
-
-class StepResult(BaseModel):
-    """What happened to one step."""
-
-    step_id: str
-    kind: Literal["tool", "handoff"]
-    status: StepStatus
-    server: str | None = Field(default=None, description="Id of the server that answered (tool steps).")
-    server_name: str | None = None
-    tool: str | None = None
-    skill: str | None = None
-    arguments: dict[str, Any] = Field(default_factory=dict)
-    structured: Any = None
-    text: str = ""
-    error: str | None = None
-    attempts: int = 0
-    elapsed_ms: float = 0.0
-    cached: bool = False
-    tried: list[str] = Field(default_factory=list, description="Servers tried, in order.")
-
-    def output(self) -> StepOutput:
-        return StepOutput(structured=self.structured, text=self.text)
-
-
-class StepEvent(BaseModel):
-    """Progress of one step, streamed to the caller."""
-
-    step_id: str
-    phase: Literal["start", "retry", "fallback", "end"]
-    message: str = ""
-    result: StepResult | None = None
 
 
 EventSink = Callable[[StepEvent], Awaitable[None]]
@@ -112,11 +80,18 @@ class Engine:
         *,
         on_event: EventSink | None = None,
         principal: str | None = None,
+        approvals: Approvals | None = None,
+        prior: Mapping[str, StepResult] | None = None,
     ) -> list[StepResult]:
-        """Every step's result, in plan order. Failed dependencies skip their dependents."""
+        """The result of every step that ended, in plan order. Failed dependencies skip their dependents.
+
+        With ``approvals``, a tool that is not read-only runs only as :class:`Approvals` clears it; the
+        calls that wait for an answer are added to ``approvals.pending`` and have no result (nor have
+        their dependents). ``prior`` are results of an earlier run of the same plan, kept as they are.
+        """
         sink = on_event or _no_events
         done: dict[str, asyncio.Event] = {step.id: asyncio.Event() for step in plan.steps}
-        results: dict[str, StepResult] = {}
+        results: dict[str, StepResult] = dict(prior or {})
         gate = asyncio.Semaphore(self.settings.max_parallel)
 
         async def run_one(step: Step) -> None:
@@ -124,12 +99,22 @@ class Engine:
                 deps = sorted(step.dependencies())
                 for dep in deps:
                     await done[dep].wait()
+                if step.id in results or any(d not in results for d in deps):
+                    return  # ran before, or waits behind a call waiting for approval
                 failed = [d for d in deps if results[d].status != "ok"]
-                if failed:
-                    result = _skipped(step, f"skipped: step(s) {', '.join(failed)} did not succeed")
+                unapproved = [d for d in failed if is_unapproved(results[d].status, results[d].error)]
+                if unapproved:
+                    result = skipped_result(
+                        step, f"{NOT_APPROVED}: step(s) {', '.join(unapproved)} were not approved"
+                    )
+                elif failed:
+                    result = skipped_result(step, f"skipped: step(s) {', '.join(failed)} did not succeed")
                 else:
                     async with gate:
-                        result = await self._run_step(step, catalog, results, sink, principal)
+                        found = await self._run_step(step, catalog, results, sink, principal, approvals)
+                    if found is None:
+                        return
+                    result = found
                 results[step.id] = result
                 await sink(StepEvent(step_id=step.id, phase="end", message=result.status, result=result))
             finally:
@@ -138,7 +123,7 @@ class Engine:
         async with asyncio.TaskGroup() as group:
             for step in plan.steps:
                 group.create_task(run_one(step), name=f"step-{step.id}")
-        return [results[step.id] for step in plan.steps]
+        return [results[step.id] for step in plan.steps if step.id in results]
 
     async def _run_step(
         self,
@@ -147,7 +132,8 @@ class Engine:
         results: dict[str, StepResult],
         sink: EventSink,
         principal: str | None,
-    ) -> StepResult:
+        approvals: Approvals | None = None,
+    ) -> StepResult | None:
         started = time.perf_counter()
         outputs = {sid: r.output() for sid, r in results.items() if r.status == "ok"}
         action = step.action
@@ -160,10 +146,22 @@ class Engine:
                     if not isinstance(arguments, dict):
                         raise PlanError(f"arguments of step {step.id!r} did not resolve to an object")
                     span.set_attribute("toolmesh.tool", f"{action.server}.{action.tool}")
+                    tools = catalog.candidates(action.server, action.tool)
+                    clearance = approvals.clear(step, action, tools, arguments) if approvals else None
+                    if clearance is not None and clearance.action == "wait":
+                        return None
+                    if clearance is not None and clearance.action == "skip":
+                        return skipped_result(step, clearance.reason).model_copy(
+                            update={"approval": "denied", "approved_by": clearance.by, "arguments": arguments}
+                        )
+                    if clearance is not None:
+                        arguments = clearance.arguments
                     await sink(
                         StepEvent(step_id=step.id, phase="start", message=f"{action.server}.{action.tool}")
                     )
                     result = await self._call(step, action, arguments, catalog, sink, principal)
+                    if clearance is not None and clearance.approval is not None:
+                        result.approval, result.approved_by = clearance.approval, clearance.by
                 else:
                     message = resolve_arguments(action.message, outputs)
                     await sink(
@@ -171,7 +169,7 @@ class Engine:
                     )
                     result = await self._handoff(step, action.model_copy(update={"message": str(message)}))
             except AgentError as exc:
-                result = _failed(step, str(exc))
+                result = failed_result(step, str(exc))
             if result.status != "ok":
                 span.set_status(Status(StatusCode.ERROR, result.error or result.status))
             result.elapsed_ms = (time.perf_counter() - started) * 1000
@@ -289,21 +287,3 @@ def _ok(base: StepResult, info: ToolInfo, outcome: ToolOutcome, *, attempts: int
             "cached": cached,
         }
     )
-
-
-def _kind(step: Step) -> Literal["tool", "handoff"]:
-    return "tool" if isinstance(step.action, ToolCall) else "handoff"
-
-
-def _identity(step: Step) -> dict[str, Any]:
-    if isinstance(step.action, ToolCall):
-        return {"tool": step.action.tool, "server_name": step.action.server}
-    return {"skill": step.action.skill}
-
-
-def _skipped(step: Step, reason: str) -> StepResult:
-    return StepResult(step_id=step.id, kind=_kind(step), status="skipped", error=reason, **_identity(step))
-
-
-def _failed(step: Step, reason: str) -> StepResult:
-    return StepResult(step_id=step.id, kind=_kind(step), status="error", error=reason, **_identity(step))

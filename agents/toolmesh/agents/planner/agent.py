@@ -6,7 +6,8 @@ step artifacts relayed as ``round-N/step:ID``, one ``round-N`` artifact per loop
 their outcomes), one ``review-K`` artifact per review, and finally ``answer`` (text), ``evidence`` (JSON),
 ``outcome`` (per part: route, status, reason) and ``memory`` (the turn, for follow-ups in the same
 context). A request that needs a choice ends ``input-required`` with a specific question; the caller's
-reply (same task and context ids) resumes it.
+reply (same task and context ids) resumes it. So does an executor's request for approval of calls that
+are not read-only (:mod:`~toolmesh.agents.planner.relay`): the same calls, and the caller's answer relayed.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskStore, TaskUpdater
-from a2a.types import AgentCard, AgentSkill, ListTasksRequest, Part, Task, TaskState
+from a2a.types import AgentCard, AgentSkill, ListTasksRequest, Message, Part, Task, TaskState
 from opentelemetry.trace import Status, StatusCode
 
+from toolmesh.agents.approvals import approval_parts, request_of
 from toolmesh.agents.catalog import CatalogCache
 from toolmesh.agents.conversation import Turn, fit
 from toolmesh.agents.discovery import Discovery
@@ -38,6 +40,7 @@ from toolmesh.agents.planner.loop import Budget, Policy, Work
 from toolmesh.agents.planner.memory import MemoryTools
 from toolmesh.agents.planner.model_policy import ModelPolicy
 from toolmesh.agents.planner.policy import DeterministicPolicy
+from toolmesh.agents.planner.relay import RELAY_ARTIFACT, ApprovalNeeded, RelayState, Replay, relay_state
 from toolmesh.agents.planner.turn import Outcome, TurnRunner
 from toolmesh.agents.planner.writing import ModelWriter
 from toolmesh.agents.reviewer.agent import REVIEW_SKILL
@@ -149,8 +152,10 @@ class PlannerAgent(AgentExecutor):
             message_parts = list(context.message.parts) if context.message else []
             text = text_of(message_parts).strip()
             given: Plan | None = None
+            relay = relay_state(current) if resumed and current is not None else None
+            replay: Replay | None = None
             try:
-                payloads = json_parts(message_parts)
+                payloads = json_parts(message_parts) if relay is None else []  # an approval answer
                 if payloads:
                     body = payloads[0]
                     given = parse_plan(body["plan"] if isinstance(body, dict) and "plan" in body else body)
@@ -158,7 +163,17 @@ class PlannerAgent(AgentExecutor):
                 await updater.failed(updater.new_agent_message([Part(text=f"invalid plan: {exc}")]))
                 return
             choices: dict[int, dict[str, Any]] = {}
-            if resumed and current is not None:
+            if relay is not None:
+                try:
+                    replay = Replay.answering(relay, message_parts)
+                except ToolmeshError as exc:
+                    note = f"could not read the answer: {exc}"
+                    await updater.requires_input(
+                        updater.new_agent_message(approval_parts(relay.request, note))
+                    )
+                    return
+                request, given = relay.text, relay.given_plan()
+            elif resumed and current is not None:
                 request = str((self._artifact(current, "request") or {}).get("request") or "")
                 options = self._artifact(current, "clarification") or []
                 choices = _choose(text, options)
@@ -191,7 +206,7 @@ class PlannerAgent(AgentExecutor):
                     policy = ModelPolicy(self.model, catalog, fallback=deterministic, native_tools=native)
                 runner = TurnRunner(
                     policy,
-                    lambda plan, n: self._execute(updater, context, plan, n, lost),
+                    lambda plan, n: self._execute(updater, context, plan, n, lost, replay),
                     lambda body: self._review(updater, context, body),
                     budget=self.budget,
                     review_rounds=self.max_rounds,
@@ -200,12 +215,26 @@ class PlannerAgent(AgentExecutor):
                     context_id=context.context_id or "",
                 )
                 work = (
-                    await self._given(updater, context, request, given, lost)
+                    await self._given(updater, context, request, given, lost, replay)
                     if given is not None
                     else runner.prepare(request, history, choices)
                 )
                 outcome = await runner.run(work, request)
+                if replay is not None and not replay.used:
+                    work.notes.append(
+                        "the plan that asked for approval was not made again; nothing was relayed"
+                    )
                 await self._finish(updater, context, work, outcome, lost)
+            except ApprovalNeeded as needed:
+                state = needed.state.model_copy(
+                    update={"text": request, "given": given.model_dump(mode="json") if given else None}
+                )
+                await updater.add_artifact(
+                    [json_part(state.model_dump(mode="json"))],
+                    artifact_id=RELAY_ARTIFACT,
+                    name=RELAY_ARTIFACT,
+                )
+                await updater.requires_input(updater.new_agent_message(approval_parts(state.request)))
             except ToolmeshError as exc:
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 await updater.failed(updater.new_agent_message([Part(text=str(exc))]))
@@ -217,9 +246,10 @@ class PlannerAgent(AgentExecutor):
         request: str,
         given: Plan,
         lost: dict[int, list[str]],
+        replay: Replay | None = None,
     ) -> Work:
         """The caller's own plan, run as is: one part, answered by every step of it."""
-        return given_work(request, await self._execute(updater, context, given, 1, lost))
+        return given_work(request, await self._execute(updater, context, given, 1, lost, replay))
 
     async def _history(self, context: RequestContext) -> list[Turn]:
         """The turns already answered in this context (newest last), trimmed to the memory budget."""
@@ -315,6 +345,15 @@ class PlannerAgent(AgentExecutor):
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         updater = updater_for(context, event_queue)
+        relay = relay_state(context.current_task) if context.current_task is not None else None
+        if relay is not None:  # the executor task waiting for the answer is cancelled with this one
+            with anyio.move_on_after(5):
+                try:
+                    cards = await self.discovery.find_agents(EXECUTE_SKILL)
+                    for card in (c for c in cards if _card_url(c) == relay.executor_url):
+                        await cancel_remote(card, relay.executor_task, http=self.http)
+                except Exception as exc:  # best effort: the planner's own task is cancelled either way
+                    logger.warning("could not cancel executor task %s: %s", relay.executor_task, exc)
         await updater.cancel(updater.new_agent_message([Part(text="canceled by the caller")]))
 
     # --- hops ------------------------------------------------------------------------------------
@@ -333,9 +372,13 @@ class PlannerAgent(AgentExecutor):
         plan: Plan,
         round_no: int,
         lost_log: dict[int, list[str]],
+        replay: Replay | None = None,
     ) -> list[StepResult]:
         """Run ``plan`` on an executor found by skill. When one is lost mid-task, the plan is resumed on
-        another (waiting up to ``replacement_wait`` s for one to register)."""
+        another (waiting up to ``replacement_wait`` s for one to register). The plan that asked for approval
+        is not sent again: the caller's answer goes to the executor task that asked (``replay``)."""
+        if replay is not None and replay.matches(plan):
+            return await self._answer_executor(updater, context, plan, round_no, replay)
         await self._status(
             updater,
             "planner",
@@ -382,10 +425,41 @@ class PlannerAgent(AgentExecutor):
             return None
         return next((c for c in cards if _card_url(c) not in gone), None)
 
-    async def _execute_on(
-        self, updater: TaskUpdater, context: RequestContext, card: AgentCard, plan: Plan, round_no: int
+    async def _answer_executor(
+        self, updater: TaskUpdater, context: RequestContext, plan: Plan, round_no: int, replay: Replay
     ) -> list[StepResult]:
-        message = new_message(
+        """Send the caller's approval answer to the executor task that asked; its results for the round."""
+        replay.used = True
+        url = replay.state.executor_url
+        cards = [c for c in await self.discovery.find_agents(EXECUTE_SKILL) if _card_url(c) == url]
+        if not cards:
+            raise AgentNotFound(
+                f"the executor {url} that holds the calls waiting for approval is gone",
+                hint="Ask again: a new plan goes to a running executor and asks again.",
+            )
+        await self._status(
+            updater, "planner", f"round {round_no}: answer relayed to the executor", round=round_no
+        )
+        try:
+            return await self._execute_on(
+                updater, context, cards[0], plan, round_no, follow_up=replay.message()
+            )
+        except _ExecutorLost as exc:
+            raise AgentError(
+                f"the executor {url} was lost while running the approved calls: {exc}",
+                hint="Its task in the executor's store says which ran; ask again to run the rest.",
+            ) from exc
+
+    async def _execute_on(
+        self,
+        updater: TaskUpdater,
+        context: RequestContext,
+        card: AgentCard,
+        plan: Plan,
+        round_no: int,
+        follow_up: Message | None = None,
+    ) -> list[StepResult]:
+        message = follow_up or new_message(
             [json_part({"plan": plan.model_dump(mode="json")})],
             context_id=context.context_id or "",
             metadata={"caller_task": context.task_id or "", "round": round_no},
@@ -408,6 +482,17 @@ class PlannerAgent(AgentExecutor):
             raise _ExecutorLost(f"no answer within {self.handoff_timeout:g} s") from exc
         except Exception as exc:
             raise _ExecutorLost(f"{type(exc).__name__}: {exc}") from exc
+        asked = request_of(outcome.status_parts)
+        if outcome.state == TaskState.TASK_STATE_INPUT_REQUIRED and asked is not None:
+            raise ApprovalNeeded(
+                RelayState(
+                    executor_url=_card_url(card),
+                    executor_task=outcome.task_id,
+                    executor_context=outcome.context_id,
+                    plan=plan.model_dump(mode="json"),
+                    request=asked,
+                )
+            )
         if not outcome.terminal:
             raise _ExecutorLost(f"stream ended with the task {outcome.state_name}")
         if outcome.state != TaskState.TASK_STATE_COMPLETED:

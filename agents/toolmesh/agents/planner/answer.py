@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolmesh.agents.approvals import is_unapproved
 from toolmesh.agents.evidence import Evidence, extract_evidence
 from toolmesh.agents.executor.engine import StepResult
 from toolmesh.agents.planner.loop import Call, PartWork, Work
@@ -50,8 +51,8 @@ def answer_steps(work: Work, pw: PartWork) -> list[StepResult]:
         "trace": ("trace",),
         "tool": ("probe:tool",),
     }.get(pw.route or "", ())
-    if pw.route == "given":
-        return [r for _, r in pw.results(work) if r.status == "ok"]
+    if pw.route == "given":  # and the calls that were not approved: review must see what did not run
+        return [r for _, r in pw.results(work) if r.status == "ok" or is_unapproved(r.status, r.error)]
     if pw.route == "schema":
         table = pw.memory.get("table")
         return [
@@ -288,8 +289,10 @@ def write_brief(work: Work) -> Draft:
     """The deterministic answer to ``work`` (see the module docs)."""
     chosen: list[StepResult] = []
     per_part: dict[int, set[str]] = {}
+    per_step: dict[int, list[StepResult]] = {}
     for pw in work.parts:
         steps = answer_steps(work, pw) if pw.status == "answered" else []
+        per_step[pw.index] = steps
         per_part[pw.index] = {r.step_id for r in steps}
         chosen += [r for r in steps if r not in chosen]
     memories = work.shared.get("memories") or []
@@ -305,6 +308,11 @@ def write_brief(work: Work) -> Draft:
         if pw.status == "answered":
             body = _part_lines(work, pw, evidence, per_part[pw.index])
             lines += body or ["- (the lookup returned nothing to quote)"]
+            lines += [
+                f"- Not answered: step {r.step_id} ({r.server_name}.{r.tool}) did not run — {r.error}."
+                for r in per_step[pw.index]
+                if is_unapproved(r.status, r.error)
+            ]
         elif pw.status == "clarify":
             lines.append(f"- Needs a choice: {pw.clarify}")
         else:

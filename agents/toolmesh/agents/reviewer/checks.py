@@ -1,9 +1,10 @@
 """The reviewer's checks: deterministic ones always, a model's judgement on top when one is configured.
 
-Deterministic checks: failed or skipped steps, empty results, an answer without citations (or citing
-evidence that does not exist), claims in the answer — numbers, quoted phrases, code identifiers — that no
-evidence contains, and instructions found inside tool output (prompt injection). An answer that repeats
-such an instruction is rejected: it followed it instead of treating it as data.
+Deterministic checks: failed or skipped steps (and calls that were not approved), empty results, an
+answer without citations (or citing evidence that does not exist), claims in the answer — numbers, quoted
+phrases, code identifiers — that no evidence contains, and instructions found inside tool output (prompt
+injection). An answer that repeats such an instruction is rejected: it followed it instead of treating it
+as data.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from toolmesh.agents.approvals import is_unapproved
 from toolmesh.agents.errors import ModelError
 from toolmesh.agents.evidence import Evidence, extract_evidence, is_empty_output
 from toolmesh.agents.executor.engine import StepResult
@@ -84,6 +86,16 @@ def review_deterministic(request: ReviewRequest) -> Verdict:
             )
             suggestions.append(
                 f"replace step {result.step_id} ({result.tool or result.skill}) or fix its arguments"
+            )
+        elif is_unapproved(result.status, result.error):
+            issues.append(
+                Issue(
+                    code="not_approved",
+                    severity="error",
+                    step_id=result.step_id,
+                    message=f"step {result.step_id} ({result.server_name}.{result.tool}) did not run: "
+                    f"{result.error}; an answer that stands on it cannot be approved",
+                )
             )
         elif result.status == "skipped":
             issues.append(

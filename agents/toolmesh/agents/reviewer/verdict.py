@@ -17,6 +17,7 @@ class Issue(BaseModel):
     code: Literal[
         "step_failed",
         "step_skipped",
+        "not_approved",
         "empty_result",
         "no_citations",
         "bad_citation",

@@ -81,6 +81,7 @@ PINNED: dict[str, list[str]] = {
         "PublicOnlyBackend",
         "PublicOnlyTransport",
         "Resolver",
+        "embedded_ipv4",
         "first_non_public",
         "is_public_address",
         "system_resolve",

@@ -55,7 +55,7 @@ PINNED: dict[str, list[str]] = {
         "serve",
     ],
     "toolmesh.protocols.settings": ["AuthSettings", "ServingSettings", "TokenGrant", "hash_token"],
-    "toolmesh.protocols.auth": ["ChainedTokenVerifier", "HashedTokenVerifier", "build_auth"],
+    "toolmesh.protocols.auth": ["ChainedTokenVerifier", "HashedTokenVerifier", "StrictJWTVerifier", "build_auth"],
     "toolmesh.protocols.guards": [
         "LOOPBACK_HOSTS",
         "BodySizeLimitMiddleware",

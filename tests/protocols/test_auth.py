@@ -122,9 +122,19 @@ async def test_jwt_audience_issuer_expiry_signature_and_scope(jwks_url: str) -> 
                     url, jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "scope": "read"}, None, algorithm="none")
                 ),
                 "missing scope": await post(url, mint(scope="write")),
+                "no expiry": await post(url, mint(exp=None)),
+                "issued in the future": await post(
+                    url, mint(iat=int(time.time()) + 3600, exp=int(time.time()) + 7200)
+                ),
+                "string expiry": await post(url, mint(exp="2999-01-01")),
+                "iat within the leeway": await post(url, mint(iat=int(time.time()) + 10)),
             }
     assert results["valid"].status_code == 200
+    assert results["iat within the leeway"].status_code == 200  # clocks differ by a few seconds
     for case in (
+        "no expiry",
+        "issued in the future",
+        "string expiry",
         "no token",
         "wrong audience",
         "no audience",
@@ -138,6 +148,27 @@ async def test_jwt_audience_issuer_expiry_signature_and_scope(jwks_url: str) -> 
     scope = results["missing scope"]
     assert scope.status_code == 403
     assert 'error="insufficient_scope"' in scope.headers["www-authenticate"]
+
+
+@pytest.mark.asyncio
+async def test_tokens_without_expiry_only_when_configured(jwks_url: str) -> None:
+    def settings(**auth: Any) -> ServingSettings:
+        return ServingSettings(
+            transport="http",
+            port=0,
+            auth=AuthSettings(jwks_uri=jwks_url, issuer=ISSUER, audience=AUDIENCE, **auth),
+        )
+
+    assert settings().auth.jwt_require_exp  # the default refuses them
+    lax = settings(jwt_require_exp=False, jwt_leeway_seconds=0)
+    with anyio.fail_after(30):
+        async with running(mcp_http_app(make_server(), lax), lax) as url:
+            no_exp = await post(url, mint(exp=None))
+            expired = await post(url, mint(exp=int(time.time()) - 60, iat=int(time.time()) - 600))
+            ahead = await post(url, mint(iat=int(time.time()) + 5))
+    assert no_exp.status_code == 200
+    assert expired.status_code == 401  # an exp that is present is still enforced
+    assert ahead.status_code == 401  # leeway 0: any future iat is refused
 
 
 @pytest.mark.asyncio

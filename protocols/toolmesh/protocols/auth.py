@@ -2,11 +2,16 @@
 
 Static tokens are configured only as SHA-256 digests, so a leaked settings file leaks no token.
 JWTs are validated for signature, expiry, issuer and audience (a token minted for another
-resource is refused). With a public ``resource_url`` the server also serves OAuth 2.0
+resource is refused); a JWT must carry ``exp`` (unless configured otherwise) and may not be issued in
+the future (``iat`` beyond the clock-skew leeway). With a public ``resource_url`` the server also serves OAuth 2.0
 protected-resource metadata (RFC 9728) and points the 401 challenge at it.
 """
 
 from __future__ import annotations
+
+import logging
+import time
+from typing import Any
 
 from fastmcp.server.auth import AccessToken, AuthProvider, RemoteAuthProvider, TokenVerifier
 from fastmcp.server.auth.providers.jwt import JWTVerifier
@@ -15,7 +20,9 @@ from pydantic import AnyHttpUrl
 from toolmesh.protocols.errors import ConfigError
 from toolmesh.protocols.settings import AuthSettings, TokenGrant, hash_token
 
-__all__ = ["ChainedTokenVerifier", "HashedTokenVerifier", "build_auth"]
+__all__ = ["ChainedTokenVerifier", "HashedTokenVerifier", "StrictJWTVerifier", "build_auth"]
+
+logger = logging.getLogger(__name__)
 
 
 class HashedTokenVerifier(TokenVerifier):
@@ -47,6 +54,48 @@ class ChainedTokenVerifier(TokenVerifier):
         return None
 
 
+class StrictJWTVerifier(JWTVerifier):
+    """FastMCP's JWT verifier, plus the time claims it lets through: a missing ``exp``, a future ``iat``.
+
+    FastMCP checks ``exp`` only when present, and ignores ``iat``; a token minted without an expiry, or
+    minted ahead of time by a compromised or misconfigured issuer, would then be good forever.
+    """
+
+    def __init__(self, *, require_exp: bool = True, leeway_seconds: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.require_exp = require_exp
+        self.leeway_seconds = leeway_seconds
+
+    async def load_access_token(self, token: str) -> AccessToken | None:
+        access = await super().load_access_token(token)  # signature, exp/nbf if present, iss, aud, scopes
+        if access is None:
+            return None
+        problem = self._time_claim_problem(access.claims)
+        if problem is not None:
+            logger.info("Bearer token rejected for client %s: %s", access.client_id, problem)
+            return None
+        return access
+
+    def _time_claim_problem(self, claims: dict[str, Any]) -> str | None:
+        exp = claims.get("exp")
+        if exp is None and self.require_exp:
+            return "no exp claim (tokens must expire; set auth.jwt_require_exp=false to accept them)"
+        if exp is not None and not _is_number(exp):
+            return f"exp is not a number: {exp!r}"
+        iat = claims.get("iat")
+        if iat is not None:
+            if not _is_number(iat):
+                return f"iat is not a number: {iat!r}"
+            ahead = float(iat) - time.time()
+            if ahead > self.leeway_seconds:
+                return f"iat is {ahead:.0f}s in the future (more than the {self.leeway_seconds:g}s leeway)"
+        return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def build_auth(settings: AuthSettings) -> AuthProvider | None:
     """The auth provider for ``settings``, or ``None`` when auth is off."""
     if not settings.enabled:
@@ -62,7 +111,9 @@ def build_auth(settings: AuthSettings) -> AuthProvider | None:
                 hint="Set auth.audience to this server's resource identifier.",
             )
         verifiers.append(
-            JWTVerifier(
+            StrictJWTVerifier(
+                require_exp=settings.jwt_require_exp,
+                leeway_seconds=settings.jwt_leeway_seconds,
                 jwks_uri=settings.jwks_uri,
                 public_key=settings.jwt_public_key,
                 issuer=settings.issuer,

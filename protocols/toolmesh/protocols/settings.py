@@ -41,6 +41,10 @@ class AuthSettings(BaseModel):
     issuer: str | None = None
     audience: str | None = None
     algorithm: str = "RS256"
+    # A JWT without `exp` never expires, so one leaked token works forever: refused unless this is False.
+    jwt_require_exp: bool = True
+    # Clock skew tolerated between the token issuer and this server: an `iat` further in the future is refused.
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=600)
     # Scopes every request needs; tools may require more.
     required_scopes: list[str] = Field(default_factory=list)
     # Public URL of this server, for protected-resource metadata (RFC 9728) and the 401 challenge.

@@ -55,7 +55,13 @@ PINNED: dict[str, list[str]] = {
         "serve",
     ],
     "toolmesh.protocols.settings": ["AuthSettings", "ServingSettings", "TokenGrant", "hash_token"],
-    "toolmesh.protocols.auth": ["ChainedTokenVerifier", "HashedTokenVerifier", "StrictJWTVerifier", "build_auth"],
+    "toolmesh.protocols.auth": [
+        "ChainedTokenVerifier",
+        "HashedTokenVerifier",
+        "StrictJWTVerifier",
+        "build_auth",
+        "require_bearer",
+    ],
     "toolmesh.protocols.guards": [
         "LOOPBACK_HOSTS",
         "BodySizeLimitMiddleware",

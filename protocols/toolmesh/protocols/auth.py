@@ -2,25 +2,34 @@
 
 Static tokens are configured only as SHA-256 digests, so a leaked settings file leaks no token.
 JWTs are validated for signature, expiry, issuer and audience (a token minted for another
-resource is refused); a JWT must carry ``exp`` (unless configured otherwise) and may not be issued in
-the future (``iat`` beyond the clock-skew leeway). With a public ``resource_url`` the server also serves OAuth 2.0
-protected-resource metadata (RFC 9728) and points the 401 challenge at it.
+resource is refused); a JWT must carry ``exp`` (unless configured otherwise) and may not be issued
+in the future (``iat`` beyond the clock-skew leeway). With a public ``resource_url`` the server also
+serves OAuth 2.0 protected-resource metadata (RFC 9728) and points the 401 challenge at it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastmcp.server.auth import AccessToken, AuthProvider, RemoteAuthProvider, TokenVerifier
 from fastmcp.server.auth.providers.jwt import JWTVerifier
 from pydantic import AnyHttpUrl
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from toolmesh.protocols.errors import ConfigError
 from toolmesh.protocols.settings import AuthSettings, TokenGrant, hash_token
 
-__all__ = ["ChainedTokenVerifier", "HashedTokenVerifier", "StrictJWTVerifier", "build_auth"]
+__all__ = [
+    "ChainedTokenVerifier",
+    "HashedTokenVerifier",
+    "StrictJWTVerifier",
+    "build_auth",
+    "require_bearer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -137,3 +146,39 @@ def build_auth(settings: AuthSettings) -> AuthProvider | None:
         base_url=settings.resource_url,
         required_scopes=scopes,
     )
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def require_bearer(endpoint: Endpoint, provider: AuthProvider, scopes: Sequence[str] = ()) -> Endpoint:
+    """``endpoint`` behind the MCP endpoint's bearer check: 401 without a good token, 403 without ``scopes``.
+
+    For the routes the serving layer adds itself (``/metrics``), which FastMCP's auth does not cover.
+    """
+    needed = frozenset(scopes)
+
+    def challenge(status: int, error: str | None, description: str) -> Response:
+        value = 'Bearer realm="toolmesh"'
+        if error is not None:
+            value += f', error="{error}", error_description="{description}"'
+        return JSONResponse(
+            {"error": error or "unauthorized", "error_description": description},
+            status_code=status,
+            headers={"www-authenticate": value},
+        )
+
+    async def guarded(request: Request) -> Response:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return challenge(401, None, "this endpoint needs a bearer token (Authorization: Bearer ...)")
+        access = await provider.verify_token(token.strip())
+        if access is None:
+            return challenge(401, "invalid_token", "the bearer token is not valid for this server")
+        missing = needed - set(access.scopes)
+        if missing:
+            lacking = " ".join(sorted(missing))
+            return challenge(403, "insufficient_scope", f"the token lacks scope(s) {lacking}")
+        return await endpoint(request)
+
+    return guarded

@@ -23,6 +23,7 @@ import uvicorn
 from fastmcp import FastMCP
 from fastmcp.exceptions import DisabledError, ToolError
 from fastmcp.exceptions import NotFoundError as FastMCPNotFoundError
+from fastmcp.server.auth import AuthProvider
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from mcp import MCPError
@@ -34,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Lifespan
 
-from toolmesh.protocols.auth import build_auth
+from toolmesh.protocols.auth import Endpoint, build_auth, require_bearer
 from toolmesh.protocols.errors import ToolmeshError
 from toolmesh.protocols.guards import BodySizeLimitMiddleware, HostOriginGuard, JsonRpcBatchGuard
 from toolmesh.protocols.logs import configure_logging, quiet_expected_errors
@@ -142,10 +143,16 @@ def _wrap(
     lifespan: Lifespan[Any] | None,
     env_prefix: str,
     inner: Sequence[AsgiMiddleware] = (),
+    auth: AuthProvider | None = None,
 ) -> Starlette:
     own: list[BaseRoute] = [Route("/healthz", _healthz, methods=["GET"])]
     if settings.metrics and metrics is not None:
-        own.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
+        endpoint: Endpoint = metrics.endpoint
+        if settings.auth.enabled and not settings.metrics_public:
+            provider = auth or build_auth(settings.auth)
+            assert provider is not None  # auth is enabled
+            endpoint = require_bearer(endpoint, provider, settings.auth.required_scopes)
+        own.append(Route("/metrics", endpoint, methods=["GET"]))
     middleware = [
         AsgiMiddleware(
             HostOriginGuard,
@@ -183,6 +190,7 @@ def mcp_http_app(server: FastMCP[Any], settings: ServingSettings) -> Starlette:
         mcp_app.lifespan,
         _env_prefix(settings),
         inner=[AsgiMiddleware(JsonRpcBatchGuard, path=settings.path)],
+        auth=server.auth,
     )
 
 

@@ -43,7 +43,7 @@ class AuthSettings(BaseModel):
     algorithm: str = "RS256"
     # A JWT without `exp` never expires, so one leaked token works forever: refused unless this is False.
     jwt_require_exp: bool = True
-    # Clock skew tolerated between the token issuer and this server: an `iat` further in the future is refused.
+    # Clock skew tolerated between the token issuer and this server: a later `iat` is refused.
     jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=600)
     # Scopes every request needs; tools may require more.
     required_scopes: list[str] = Field(default_factory=list)
@@ -87,6 +87,9 @@ class ServingSettings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     metrics: bool = True
+    # With auth on, /metrics needs a token like /mcp does (tool names and traffic are not public);
+    # True serves it to anyone who can reach the port (e.g. a scraper on a private network).
+    metrics_public: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # Seconds uvicorn waits for in-flight requests on shutdown.
     graceful_timeout: float = Field(default=10.0, ge=0)

@@ -66,9 +66,11 @@ PINNED: dict[str, list[str]] = {
         "LOOPBACK_HOSTS",
         "BodySizeLimitMiddleware",
         "HostOriginGuard",
-        "JsonRpcBatchGuard",
+        "JsonRpcEnvelopeGuard",
         "split_host",
     ],
+    "toolmesh.protocols.jsonrpc": ["INVALID_REQUEST", "PARSE_ERROR", "Rejection", "check_message"],
+    "toolmesh.protocols.stdio": ["CheckedLines", "serve_stdio"],
     "toolmesh.protocols.metrics": ["HttpMetricsMiddleware", "Metrics", "ToolMetricsMiddleware"],
     "toolmesh.protocols.plugins": [
         "COMMANDS_GROUP",

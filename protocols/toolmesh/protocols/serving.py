@@ -37,10 +37,11 @@ from starlette.types import Lifespan
 
 from toolmesh.protocols.auth import Endpoint, build_auth, require_bearer
 from toolmesh.protocols.errors import ToolmeshError
-from toolmesh.protocols.guards import BodySizeLimitMiddleware, HostOriginGuard, JsonRpcBatchGuard
+from toolmesh.protocols.guards import BodySizeLimitMiddleware, HostOriginGuard, JsonRpcEnvelopeGuard
 from toolmesh.protocols.logs import configure_logging, quiet_expected_errors
 from toolmesh.protocols.metrics import HttpMetricsMiddleware, Metrics, ToolMetricsMiddleware
 from toolmesh.protocols.settings import ServingSettings
+from toolmesh.protocols.stdio import serve_stdio
 
 __all__ = [
     "ToolErrorMiddleware",
@@ -189,7 +190,7 @@ def mcp_http_app(server: FastMCP[Any], settings: ServingSettings) -> Starlette:
         metrics_of(server),
         mcp_app.lifespan,
         _env_prefix(settings),
-        inner=[AsgiMiddleware(JsonRpcBatchGuard, path=settings.path)],
+        inner=[AsgiMiddleware(JsonRpcEnvelopeGuard, path=settings.path)],
         auth=server.auth,
     )
 
@@ -276,12 +277,8 @@ def serve(server: FastMCP[Any], settings: ServingSettings) -> None:
     """Run ``server`` with ``settings`` until interrupted (SIGINT/SIGTERM shut HTTP down gracefully)."""
     configure_logging(settings.log_level)
     if settings.transport == "stdio":
-        anyio.run(_serve_stdio, server)
+        anyio.run(serve_stdio, server)
         return
     app = mcp_http_app(server, settings)
     logger.warning("serving %s on http://%s:%s%s", server.name, settings.host, settings.port, settings.path)
     uvicorn.Server(_uvicorn_config(app, settings)).run()
-
-
-async def _serve_stdio(server: FastMCP[Any]) -> None:
-    await server.run_stdio_async(show_banner=False)

@@ -69,6 +69,12 @@ PINNED: dict[str, list[str]] = {
         "JsonRpcEnvelopeGuard",
         "split_host",
     ],
+    "toolmesh.protocols.connections": [
+        "DEFAULT_HEADER_TIMEOUT",
+        "DEFAULT_KEEP_ALIVE",
+        "TimedH11Protocol",
+        "timed_h11",
+    ],
     "toolmesh.protocols.jsonrpc": ["INVALID_REQUEST", "PARSE_ERROR", "Rejection", "check_message"],
     "toolmesh.protocols.stdio": ["CheckedLines", "serve_stdio"],
     "toolmesh.protocols.metrics": ["HttpMetricsMiddleware", "Metrics", "ToolMetricsMiddleware"],

@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Lifespan
 
 from toolmesh.protocols.auth import Endpoint, build_auth, require_bearer
+from toolmesh.protocols.connections import timed_h11
 from toolmesh.protocols.errors import ToolmeshError
 from toolmesh.protocols.guards import BodySizeLimitMiddleware, HostOriginGuard, JsonRpcEnvelopeGuard
 from toolmesh.protocols.logs import configure_logging, quiet_expected_errors
@@ -239,7 +240,9 @@ def _uvicorn_config(app: Starlette, settings: ServingSettings) -> uvicorn.Config
         access_log=False,
         timeout_graceful_shutdown=int(settings.graceful_timeout),
         server_header=False,
-        h11_max_incomplete_event_size=64 * 1024,
+        http=timed_h11(settings.header_timeout),  # a deadline for each request head (slowloris)
+        h11_max_incomplete_event_size=64 * 1024,  # and a bound on its size
+        timeout_keep_alive=settings.keep_alive_timeout,  # outlasts clients' pools: no reuse-as-we-close race
     )
 
 

@@ -91,6 +91,12 @@ class ServingSettings(BaseSettings):
     # True serves it to anyone who can reach the port (e.g. a scraper on a private network).
     metrics_public: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # Seconds a client has to send a whole request head, from connecting or from the next request's first
+    # byte (slowloris); 408 and close after that.
+    header_timeout: float = Field(default=10.0, gt=0, le=300)
+    # Seconds an idle keep-alive connection stays open. Longer than clients' pool expiry (httpx 5 s, Go 90 s)
+    # and load balancers' idle timeouts, or a client reuses a connection as we close it (a ReadError).
+    keep_alive_timeout: int = Field(default=120, ge=1, le=3600)
     # Seconds uvicorn waits for in-flight requests on shutdown.
     graceful_timeout: float = Field(default=10.0, ge=0)
 

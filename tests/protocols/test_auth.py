@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from toolmesh.protocols.auth import build_auth
 from toolmesh.protocols.errors import ConfigError
-from toolmesh.protocols.serving import mcp_http_app, running
+from toolmesh.protocols.serving import a2a_http_app, mcp_http_app, running
 from toolmesh.protocols.settings import AuthSettings, ServingSettings, TokenGrant, hash_token
 
 from .conftest import make_server
@@ -91,6 +91,64 @@ async def test_static_tokens_are_hashed_and_checked() -> None:
     assert "echo" in names
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("face", ["mcp", "a2a"])
+async def test_metrics_need_a_token_when_auth_is_on_unless_made_public(face: str) -> None:
+    def settings(**kw: Any) -> ServingSettings:
+        grants = {hash_token("s3cret"): TokenGrant(client_id="ci", scopes=["read"])}
+        return ServingSettings(
+            transport="http", port=0, auth=AuthSettings(tokens=grants, required_scopes=["read"]), **kw
+        )
+
+    def app(settings: ServingSettings) -> Starlette:
+        if face == "mcp":
+            return mcp_http_app(make_server(), settings)
+        return a2a_http_app([], settings, name="agent")
+
+    async def scrape(url: str, token: str | None) -> httpx.Response:
+        headers = {} if token is None else {"authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient() as http:
+            return await http.get(f"{url}/metrics", headers=headers)
+
+    protected, public = settings(), settings(metrics_public=True)
+    assert not protected.metrics_public  # protected is the default
+    with anyio.fail_after(30):
+        async with running(app(protected), protected) as url:
+            anonymous = await scrape(url, None)
+            wrong = await scrape(url, "nope")
+            scraped = await scrape(url, "s3cret")
+            async with httpx.AsyncClient() as http:
+                health = await http.get(f"{url}/healthz")
+        async with running(app(public), public) as url:
+            open_scrape = await scrape(url, None)
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert "bearer token" in anonymous.json()["error_description"]
+    assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["www-authenticate"]
+    assert scraped.status_code == 200 and "toolmesh_http_requests" in scraped.text
+    assert health.status_code == 200  # load balancers still probe without a token
+    assert open_scrape.status_code == 200 and "toolmesh_http_requests" in open_scrape.text
+
+
+@pytest.mark.asyncio
+async def test_metrics_scopes_are_those_of_the_mcp_endpoint() -> None:
+    grants = {
+        hash_token("reader"): TokenGrant(client_id="r", scopes=["read"]),
+        hash_token("other"): TokenGrant(client_id="o", scopes=["write"]),
+    }
+    settings = ServingSettings(
+        transport="http", port=0, auth=AuthSettings(tokens=grants, required_scopes=["read"])
+    )
+    with anyio.fail_after(30):
+        async with (
+            running(mcp_http_app(make_server(), settings), settings) as url,
+            httpx.AsyncClient() as http,
+        ):
+            reader = await http.get(f"{url}/metrics", headers={"authorization": "Bearer reader"})
+            other = await http.get(f"{url}/metrics", headers={"authorization": "Bearer other"})
+    assert reader.status_code == 200
+    assert other.status_code == 403 and 'error="insufficient_scope"' in other.headers["www-authenticate"]
+
+
 def test_raw_tokens_in_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="SHA-256"):
         AuthSettings(tokens={"plain-token": TokenGrant(client_id="x")})
@@ -119,12 +177,27 @@ async def test_jwt_audience_issuer_expiry_signature_and_scope(jwks_url: str) -> 
                 "expired": await post(url, mint(exp=int(time.time()) - 60, iat=int(time.time()) - 600)),
                 "wrong key": await post(url, mint(key=OTHER_KEY)),
                 "alg none": await post(
-                    url, jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "scope": "read"}, None, algorithm="none")
+                    url,
+                    jwt.encode(
+                        {"iss": ISSUER, "aud": AUDIENCE, "scope": "read"},
+                        None,  # type: ignore[arg-type]  # PyJWT's stubs omit the key of alg none
+                        algorithm="none",
+                    ),
                 ),
                 "missing scope": await post(url, mint(scope="write")),
+                "no expiry": await post(url, mint(exp=None)),
+                "issued in the future": await post(
+                    url, mint(iat=int(time.time()) + 3600, exp=int(time.time()) + 7200)
+                ),
+                "string expiry": await post(url, mint(exp="2999-01-01")),
+                "iat within the leeway": await post(url, mint(iat=int(time.time()) + 10)),
             }
     assert results["valid"].status_code == 200
+    assert results["iat within the leeway"].status_code == 200  # clocks differ by a few seconds
     for case in (
+        "no expiry",
+        "issued in the future",
+        "string expiry",
         "no token",
         "wrong audience",
         "no audience",
@@ -138,6 +211,27 @@ async def test_jwt_audience_issuer_expiry_signature_and_scope(jwks_url: str) -> 
     scope = results["missing scope"]
     assert scope.status_code == 403
     assert 'error="insufficient_scope"' in scope.headers["www-authenticate"]
+
+
+@pytest.mark.asyncio
+async def test_tokens_without_expiry_only_when_configured(jwks_url: str) -> None:
+    def settings(**auth: Any) -> ServingSettings:
+        return ServingSettings(
+            transport="http",
+            port=0,
+            auth=AuthSettings(jwks_uri=jwks_url, issuer=ISSUER, audience=AUDIENCE, **auth),
+        )
+
+    assert settings().auth.jwt_require_exp  # the default refuses them
+    lax = settings(jwt_require_exp=False, jwt_leeway_seconds=0)
+    with anyio.fail_after(30):
+        async with running(mcp_http_app(make_server(), lax), lax) as url:
+            no_exp = await post(url, mint(exp=None))
+            expired = await post(url, mint(exp=int(time.time()) - 60, iat=int(time.time()) - 600))
+            ahead = await post(url, mint(iat=int(time.time()) + 5))
+    assert no_exp.status_code == 200
+    assert expired.status_code == 401  # an exp that is present is still enforced
+    assert ahead.status_code == 401  # leeway 0: any future iat is refused
 
 
 @pytest.mark.asyncio

@@ -246,6 +246,63 @@ async def test_batches_are_refused_and_the_server_stays_up(http: httpx.AsyncClie
         await assert_still_serving(http)
 
 
+BAD_IDS = {
+    "object": {"a": 1},
+    "float": 1.5,
+    "integral float": 1.0,
+    "true": True,
+    "false": False,
+    "null": None,
+}
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("era", ["modern", "legacy"])
+@pytest.mark.parametrize("kind", sorted(BAD_IDS))
+async def test_a_request_with_a_bad_id_is_invalid_not_a_notification(
+    http: httpx.AsyncClient, era: str, kind: str
+) -> None:
+    """JSON-RPC 2.0: ids are strings or integers; the SDK took these for notifications (a silent 202)."""
+    with anyio.fail_after(20):
+        params = {"name": "test_trigger_tool_change", "arguments": {}}
+        if era == "modern":
+            body = modern_body(0, "tools/call", params)
+            headers = modern_headers("tools/call", "test_trigger_tool_change")
+        else:
+            headers = await legacy_session(http)
+            body = {"jsonrpc": "2.0", "id": 0, "method": "tools/call", "params": params}
+        body["id"] = BAD_IDS[kind]
+        response = await http.post("/mcp", json=body, headers=headers)
+        assert response.status_code == 400, response.text
+        error = response.json()
+        assert error["id"] is None and error["error"]["code"] == -32600
+        assert "string or an integer" in error["error"]["message"]
+        listed = await http.post(
+            "/mcp", json=modern_body(6, "tools/list"), headers=modern_headers("tools/list")
+        )
+        assert "test_dynamic_tool" not in {tool["name"] for tool in answer(listed, 6)["result"]["tools"]}
+        # A notification has no id at all, and still gets its 202.
+        note_params: dict[str, Any] = {"requestId": 1}
+        if era == "modern":
+            note_params["_meta"] = modern_body(0, "x")["params"]["_meta"]
+        notification = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": note_params}
+        note = await http.post("/mcp", json=notification, headers=headers)
+        assert note.status_code == 202, note.text
+        await assert_still_serving(http)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("body", [b"42", b'"tools/list"', b"null"])
+async def test_json_that_is_not_an_object_is_an_invalid_request(http: httpx.AsyncClient, body: bytes) -> None:
+    with anyio.fail_after(20):
+        response = await http.post(
+            "/mcp", content=body, headers={**modern_headers("tools/list"), "content-type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == -32600 and response.json()["id"] is None
+        await assert_still_serving(http)
+
+
 @pytest.mark.asyncio(loop_scope="module")
 async def test_oversized_body_is_413_before_parsing(http: httpx.AsyncClient) -> None:
     with anyio.fail_after(20):
@@ -575,4 +632,72 @@ async def test_stdio_stdout_carries_only_json_rpc() -> None:
     assert by_id[4]["error"]["code"] == -32602
     assert by_id[5]["error"]["code"] == -32601
     assert b"test_error_handling" in errors  # the tool error was logged, on stderr
+    assert process.returncode == 0
+
+
+@pytest.mark.asyncio
+async def test_stdio_answers_lines_that_are_not_messages_and_keeps_serving() -> None:
+    """JSON-RPC 2.0 on stdio: -32700 for a line that is not JSON, -32600 for JSON that is no valid message."""
+    bad = [
+        (b"this is not json", -32700),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": ', -32700),
+        (b'{"jsonrpc": "2.0", "id": 1.5, "method": "tools/list"}', -32600),
+        (b'{"jsonrpc": "2.0", "id": {"a": 1}, "method": "tools/list"}', -32600),
+        (b'{"jsonrpc": "2.0", "id": true, "method": "tools/list"}', -32600),
+        (b'[{"jsonrpc": "2.0", "id": 9, "method": "tools/list"}]', -32600),
+        (b'{"jsonrpc": "2.0", "id": 9}', -32600),
+        (b'{"jsonrpc": "1.0", "id": 9, "method": "tools/list"}', -32600),
+        (b"42", -32600),
+    ]
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": LEGACY,
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+    good = [
+        json.dumps(init).encode(),
+        b'{"jsonrpc": "2.0", "method": "notifications/initialized"}',
+        b"   ",  # blank: skipped, no answer
+        b'{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}',
+    ]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "toolmesh.protocols.conformance",
+        "--transport",
+        "stdio",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdin is not None and process.stdout is not None
+    answers: list[dict[str, Any]] = []
+    try:
+        with anyio.fail_after(60):
+            process.stdin.write(b"".join(line + b"\n" for line, _ in bad) + b"\n".join(good) + b"\n")
+            await process.stdin.drain()
+            # the answers to the refused lines and to the good ones travel apart: wait for all of them
+            while len(answers) < len(bad) + 2:
+                line = await process.stdout.readline()
+                assert line, f"the server closed stdout after {answers}"
+                answers.append(json.loads(line))
+            process.stdin.close()
+            await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    errors = [answer for answer in answers if answer.get("id") is None]
+    assert [error["error"]["code"] for error in errors] == [code for _, code in bad]
+    assert all(error["jsonrpc"] == "2.0" and error["error"]["message"] for error in errors)
+    assert "not valid JSON" in errors[0]["error"]["message"]
+    assert "string or an integer" in errors[2]["error"]["message"]
+    by_id = {answer["id"]: answer for answer in answers if answer.get("id") is not None}
+    assert by_id[1]["result"]["protocolVersion"] == LEGACY and "tools" in by_id[2]["result"]
     assert process.returncode == 0

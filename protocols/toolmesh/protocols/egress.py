@@ -19,7 +19,7 @@ import contextlib
 import socket
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
 import anyio
 import httpcore
@@ -31,6 +31,7 @@ __all__ = [
     "PublicOnlyBackend",
     "PublicOnlyTransport",
     "Resolver",
+    "embedded_ipv4",
     "first_non_public",
     "is_public_address",
     "system_resolve",
@@ -42,10 +43,40 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 _DEFAULT_HINT = "Only public addresses may be contacted; use a public host name or address."
 
 
+# IPv6 ranges that carry or stand for an IPv4 address, or are not globally routable, which the
+# ipaddress module's is_global does not catch on every Python version (3.11 calls 2002::/16 and
+# fec0::/10 global).
+_SIX_TO_FOUR = ip_network("2002::/16")  # RFC 3056: 2002:AABB:CCDD::/48 tunnels to IPv4 AA.BB.CC.DD
+_NAT64 = ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are the IPv4 address reached
+_NAT64_LOCAL = ip_network("64:ff9b:1::/48")  # RFC 8215: local-use NAT64, a site's own translator
+_TEREDO = ip_network("2001::/32")  # RFC 4380: relayed tunnels; where it lands is the relay's choice
+_SITE_LOCAL = ip_network("fec0::/10")  # RFC 3879 deprecated it, but routers still honour it
+_IPV4_COMPATIBLE = ip_network("::/96")  # RFC 4291 deprecated "::a.b.c.d"
+
+
+def embedded_ipv4(addr: IPv6Address) -> IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches: IPv4-mapped, 6to4 or NAT64 (well-known prefix)."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr in _SIX_TO_FOUR:
+        return addr.sixtofour
+    if addr in _NAT64:
+        return IPv4Address(int(addr) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(addr: IPv4Address | IPv6Address) -> bool:
-    """True for globally routable unicast addresses only."""
-    if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
-        return is_public_address(addr.ipv4_mapped)
+    """True for globally routable unicast addresses only.
+
+    An IPv6 address that embeds an IPv4 one (IPv4-mapped, 6to4, NAT64) is as public as that IPv4
+    address; Teredo, site-local, local-use NAT64 and IPv4-compatible addresses never are.
+    """
+    if isinstance(addr, IPv6Address):
+        embedded = embedded_ipv4(addr)
+        if embedded is not None:
+            return is_public_address(embedded)
+        if any(addr in net for net in (_TEREDO, _SITE_LOCAL, _NAT64_LOCAL, _IPV4_COMPATIBLE)):
+            return False
     return not (
         addr.is_private
         or addr.is_loopback

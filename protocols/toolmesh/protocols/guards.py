@@ -1,4 +1,4 @@
-"""ASGI guards every HTTP face runs behind: Host/Origin checks and a request-size limit.
+"""ASGI guards every HTTP face runs behind: Host/Origin checks, a request-size limit, the JSON-RPC envelope.
 
 The Host check (421) and the Origin check (403) stop DNS-rebinding: a browser page that resolves its
 own name to 127.0.0.1 still sends its own Host and Origin. The size limit answers 413 before the body
@@ -16,7 +16,15 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["LOOPBACK_HOSTS", "BodySizeLimitMiddleware", "HostOriginGuard", "JsonRpcBatchGuard", "split_host"]
+from toolmesh.protocols.jsonrpc import check_message
+
+__all__ = [
+    "LOOPBACK_HOSTS",
+    "BodySizeLimitMiddleware",
+    "HostOriginGuard",
+    "JsonRpcEnvelopeGuard",
+    "split_host",
+]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _UNGUARDED_PATHS = frozenset({"/healthz"})  # load balancers probe with whatever Host they like
@@ -186,15 +194,12 @@ class BodySizeLimitMiddleware:
         )
 
 
-_BATCH_MESSAGE = (
-    "JSON-RPC batches are not supported: MCP removed them in protocol version 2025-06-18. "
-    "Send one request per POST."
-)
+class JsonRpcEnvelopeGuard:
+    """400 with a JSON-RPC error (``"id": null``) for a POST to the MCP endpoint that is not one message.
 
-
-class JsonRpcBatchGuard:
-    """400 with JSON-RPC -32600 when a POST to the MCP endpoint carries a batch (a JSON array).
-
+    Not JSON: -32700. A batch (a JSON array), or a request whose ``id`` is an object, float, boolean or
+    null: -32600, where the SDK would take the request for a notification and answer a silent 202
+    (see :mod:`toolmesh.protocols.jsonrpc`). Notifications, which carry no ``id``, pass and get their 202.
     Runs inside BodySizeLimitMiddleware, so the body is bounded and arrives as one message.
     """
 
@@ -208,7 +213,9 @@ class JsonRpcBatchGuard:
             await self.app(scope, receive, send)
             return
         first = await receive()
-        if first["type"] == "http.request" and first.get("body", b"").lstrip()[:1] == b"[":
-            await _jsonrpc_error(send, 400, -32600, _BATCH_MESSAGE)
-            return
+        if first["type"] == "http.request" and not first.get("more_body", False):
+            rejection = check_message(first.get("body", b""))
+            if rejection is not None:
+                await _jsonrpc_error(send, 400, rejection.code, rejection.message)
+                return
         await self.app(scope, _replaying(first, receive), send)

@@ -23,6 +23,7 @@ import uvicorn
 from fastmcp import FastMCP
 from fastmcp.exceptions import DisabledError, ToolError
 from fastmcp.exceptions import NotFoundError as FastMCPNotFoundError
+from fastmcp.server.auth import AuthProvider
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from mcp import MCPError
@@ -34,12 +35,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Lifespan
 
-from toolmesh.protocols.auth import build_auth
+from toolmesh.protocols.auth import Endpoint, build_auth, require_bearer
+from toolmesh.protocols.connections import timed_h11
 from toolmesh.protocols.errors import ToolmeshError
-from toolmesh.protocols.guards import BodySizeLimitMiddleware, HostOriginGuard, JsonRpcBatchGuard
+from toolmesh.protocols.guards import BodySizeLimitMiddleware, HostOriginGuard, JsonRpcEnvelopeGuard
 from toolmesh.protocols.logs import configure_logging, quiet_expected_errors
 from toolmesh.protocols.metrics import HttpMetricsMiddleware, Metrics, ToolMetricsMiddleware
 from toolmesh.protocols.settings import ServingSettings
+from toolmesh.protocols.stdio import serve_stdio
 
 __all__ = [
     "ToolErrorMiddleware",
@@ -142,10 +145,16 @@ def _wrap(
     lifespan: Lifespan[Any] | None,
     env_prefix: str,
     inner: Sequence[AsgiMiddleware] = (),
+    auth: AuthProvider | None = None,
 ) -> Starlette:
     own: list[BaseRoute] = [Route("/healthz", _healthz, methods=["GET"])]
     if settings.metrics and metrics is not None:
-        own.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
+        endpoint: Endpoint = metrics.endpoint
+        if settings.auth.enabled and not settings.metrics_public:
+            provider = auth or build_auth(settings.auth)
+            assert provider is not None  # auth is enabled
+            endpoint = require_bearer(endpoint, provider, settings.auth.required_scopes)
+        own.append(Route("/metrics", endpoint, methods=["GET"]))
     middleware = [
         AsgiMiddleware(
             HostOriginGuard,
@@ -182,7 +191,8 @@ def mcp_http_app(server: FastMCP[Any], settings: ServingSettings) -> Starlette:
         metrics_of(server),
         mcp_app.lifespan,
         _env_prefix(settings),
-        inner=[AsgiMiddleware(JsonRpcBatchGuard, path=settings.path)],
+        inner=[AsgiMiddleware(JsonRpcEnvelopeGuard, path=settings.path)],
+        auth=server.auth,
     )
 
 
@@ -230,7 +240,9 @@ def _uvicorn_config(app: Starlette, settings: ServingSettings) -> uvicorn.Config
         access_log=False,
         timeout_graceful_shutdown=int(settings.graceful_timeout),
         server_header=False,
-        h11_max_incomplete_event_size=64 * 1024,
+        http=timed_h11(settings.header_timeout),  # a deadline for each request head (slowloris)
+        h11_max_incomplete_event_size=64 * 1024,  # and a bound on its size
+        timeout_keep_alive=settings.keep_alive_timeout,  # outlasts clients' pools: no reuse-as-we-close race
     )
 
 
@@ -268,12 +280,8 @@ def serve(server: FastMCP[Any], settings: ServingSettings) -> None:
     """Run ``server`` with ``settings`` until interrupted (SIGINT/SIGTERM shut HTTP down gracefully)."""
     configure_logging(settings.log_level)
     if settings.transport == "stdio":
-        anyio.run(_serve_stdio, server)
+        anyio.run(serve_stdio, server)
         return
     app = mcp_http_app(server, settings)
     logger.warning("serving %s on http://%s:%s%s", server.name, settings.host, settings.port, settings.path)
     uvicorn.Server(_uvicorn_config(app, settings)).run()
-
-
-async def _serve_stdio(server: FastMCP[Any]) -> None:
-    await server.run_stdio_async(show_banner=False)

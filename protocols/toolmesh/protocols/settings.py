@@ -41,6 +41,10 @@ class AuthSettings(BaseModel):
     issuer: str | None = None
     audience: str | None = None
     algorithm: str = "RS256"
+    # A JWT without `exp` never expires, so one leaked token works forever: refused unless this is False.
+    jwt_require_exp: bool = True
+    # Clock skew tolerated between the token issuer and this server: a later `iat` is refused.
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=600)
     # Scopes every request needs; tools may require more.
     required_scopes: list[str] = Field(default_factory=list)
     # Public URL of this server, for protected-resource metadata (RFC 9728) and the 401 challenge.
@@ -83,7 +87,16 @@ class ServingSettings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     metrics: bool = True
+    # With auth on, /metrics needs a token like /mcp does (tool names and traffic are not public);
+    # True serves it to anyone who can reach the port (e.g. a scraper on a private network).
+    metrics_public: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # Seconds a client has to send a whole request head, from connecting or from the next request's first
+    # byte (slowloris); 408 and close after that.
+    header_timeout: float = Field(default=10.0, gt=0, le=300)
+    # Seconds an idle keep-alive connection stays open. Longer than clients' pool expiry (httpx 5 s, Go 90 s)
+    # and load balancers' idle timeouts, or a client reuses a connection as we close it (a ReadError).
+    keep_alive_timeout: int = Field(default=120, ge=1, le=3600)
     # Seconds uvicorn waits for in-flight requests on shutdown.
     graceful_timeout: float = Field(default=10.0, ge=0)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from toolmesh.servers.sql.backend import Backend, Params, UnknownName
-from toolmesh.servers.sql.errors import QueryRejected, SqlInputError, SqlNotFound
+from toolmesh.servers.sql.errors import QueryRejected, SqlError, SqlInputError, SqlNotFound
 from toolmesh.servers.sql.guard import CheckedQuery, Scalar, bind_params, check_query
 from toolmesh.servers.sql.models import (
     ConnectionInfo,
@@ -46,7 +46,7 @@ class Limits:
     sample_rows: int
 
 
-def make_backend(settings: ConnectionSettings, time_limit: float) -> Backend:
+def make_backend(settings: ConnectionSettings, time_limit: float, name: str = "connection") -> Backend:
     """The backend for a connection URL (secrets expanded from the environment now)."""
     url = expand_secrets(settings.url)
     scheme = url.split(":", 1)[0].lower().split("+", 1)[0]
@@ -61,11 +61,19 @@ def make_backend(settings: ConnectionSettings, time_limit: float) -> Backend:
 
         dsn = "postgresql:" + url.split(":", 1)[1]
         return PostgresBackend(
-            dsn, pool_size=settings.pool_size, schemas=settings.schemas, time_limit=time_limit
+            dsn,
+            pool_size=settings.pool_size,
+            schemas=settings.schemas,
+            time_limit=time_limit,
+            name=name,
+            reader_role=settings.reader_role,
+            allow_privileged=settings.allow_privileged,
         )
     from toolmesh.servers.sql.mysql import MysqlBackend
 
-    return MysqlBackend(url, pool_size=settings.pool_size, schemas=settings.schemas, time_limit=time_limit)
+    return MysqlBackend(
+        url, pool_size=settings.pool_size, schemas=settings.schemas, time_limit=time_limit, name=name
+    )
 
 
 def _label(backend: Backend) -> Literal["sqlite", "postgresql", "mysql"]:
@@ -82,7 +90,7 @@ class Connection:
         self.settings = settings
         self.limits = limits
         self.timeout = settings.timeout_seconds or limits.time_limit
-        self.backend = make_backend(settings, self.timeout)
+        self.backend = make_backend(settings, self.timeout, name)
         self.sample_path = sample_path
         self._tables: tuple[float, list[TableSummary]] | None = None
         self._snapshot: tuple[float, list[TableDescription]] | None = None
@@ -104,7 +112,19 @@ class Connection:
             description=self.settings.description,
             read_only=self.read_only,
             placeholders=_PLACEHOLDERS[self.dialect],
+            warnings=list(self.backend.warnings),
         )
+
+    async def probe(self) -> None:
+        """Open a server connection so its warnings (privileged accounts) are known; failures are left for
+        the first real call to report."""
+        if self.dialect == "sqlite" or self._opened:
+            return
+        try:
+            async with asyncio.timeout(10):
+                await self.open()
+        except (SqlError, TimeoutError) as exc:
+            logger.info("connection %s is not usable yet: %s", self.name, exc)
 
     async def open(self) -> None:
         if self._opened:

@@ -34,6 +34,7 @@ DENIED_FUNCTIONS: frozenset[str] = frozenset(
         "edit",
         "load_extension",
         "fts3_tokenizer",
+        "sqlite_log",  # writes to the error log
         "read_csv",
         "read_csv_auto",
         "read_parquet",
@@ -101,6 +102,26 @@ DENIED_FUNCTIONS: frozenset[str] = frozenset(
         "pg_logical_slot_peek_changes",
         "pg_wal_replay_pause",
         "pg_wal_replay_resume",
+        # reviewed against pg_proc (PostgreSQL 15): index maintenance, catalog and slot changes, log and
+        # config-file reads, session state that outlives a call on a pooled connection
+        "brin_summarize_range",
+        "brin_summarize_new_values",
+        "brin_desummarize_range",
+        "gin_clean_pending_list",
+        "pg_log_backend_memory_contexts",
+        "pg_rotate_logfile_old",
+        "pg_stat_clear_snapshot",
+        "pg_stat_force_next_flush",
+        "pg_stop_making_pinned_objects",
+        "pg_nextoid",
+        "pg_extension_config_dump",
+        "pg_config",
+        "pg_hba_file_rules",
+        "pg_ident_file_mappings",
+        "pg_show_all_file_settings",
+        "setseed",
+        # MySQL / MariaDB session state (LAST_INSERT_ID(expr) sets the value the next caller reads)
+        "last_insert_id",
     }
 )
 DENIED_PREFIXES = (
@@ -117,6 +138,10 @@ DENIED_PREFIXES = (
     "pg_drop_",
     "pg_stat_reset",
     "pg_stat_statements_reset",
+    "pg_copy_",  # pg_copy_logical_replication_slot, pg_copy_physical_replication_slot
+    "pg_logical_",  # emit_message, slot_get_(binary_)changes, slot_peek_(binary_)changes
+    "pg_control_",  # read the pg_control file
+    "binary_upgrade_",  # pg_upgrade's catalog writers
 )
 
 

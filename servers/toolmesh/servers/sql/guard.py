@@ -215,6 +215,13 @@ def _scan_lexemes(lexemes: list[Lexeme], dialect: Dialect, *, write: bool) -> No
                 f"`{lexeme.raw}` is not allowed in a read-only query",
                 hint="Use a plain SELECT; results come back to you, they cannot be written anywhere.",
             )
+        if dialect == "mysql" and lexeme.kind == "word" and lexeme.value in ("next", "previous"):
+            tail = [x.value for x in lexemes[index + 1 : index + 3] if x.kind == "word"]
+            if tail == ["value", "for"]:
+                raise QueryRejected(
+                    f"`{lexeme.raw} VALUE FOR` is not allowed: it changes a sequence's session state",
+                    hint="Read the sequence's table instead (SELECT * FROM seq).",
+                )
         if dialect == "mysql" and lexeme.kind == "punct" and lexeme.value == ":":
             following = lexemes[index + 1] if index + 1 < len(lexemes) else None
             if following is not None and following.value == "=" and following.start == lexeme.end:

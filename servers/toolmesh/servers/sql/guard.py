@@ -197,7 +197,7 @@ def _scan_lexemes(lexemes: list[Lexeme], dialect: Dialect, *, write: bool) -> No
                 "allowed.",
             )
         if _called(lexemes, index, dialect):
-            name = lexeme.value.strip()
+            name = lexeme.value.strip().lower()
             if dialect == "postgres" and lexeme.kind == "word" and name == "operator":
                 raise QueryRejected(
                     "the OPERATOR(schema.op) syntax is not accepted: it can name any operator's function",

@@ -96,6 +96,7 @@ class Connection:
         self._snapshot: tuple[float, list[TableDescription]] | None = None
         self._lock = asyncio.Lock()
         self._opened = False
+        self._unusable: str | None = None  # why the last probe could not open the connection
 
     @property
     def dialect(self) -> Literal["sqlite", "postgresql", "mysql"]:
@@ -112,7 +113,8 @@ class Connection:
             description=self.settings.description,
             read_only=self.read_only,
             placeholders=_PLACEHOLDERS[self.dialect],
-            warnings=list(self.backend.warnings),
+            warnings=list(self.backend.warnings)
+            + ([f"not usable: {self._unusable}"] if self._unusable and not self._opened else []),
         )
 
     async def probe(self) -> None:
@@ -123,7 +125,11 @@ class Connection:
         try:
             async with asyncio.timeout(10):
                 await self.open()
+            self._unusable = None
         except (SqlError, TimeoutError) as exc:
+            self._unusable = (exc.message if isinstance(exc, SqlError) else "timed out after 10 s").split(
+                "\n"
+            )[0]
             logger.info("connection %s is not usable yet: %s", self.name, exc)
 
     async def open(self) -> None:

@@ -286,7 +286,9 @@ def check_query(sql: str, dialect: Dialect, *, write: bool = False) -> CheckedQu
     allowed = _WRITE_ROOTS if write else _READ_ROOTS + (_MYSQL_READ_ROOTS if dialect == "mysql" else ())
     first = lexemes[0]
     if not isinstance(root, allowed):
-        raise _kind_refused(root.key.upper(), dialect, write=write)
+        # sqlglot's catch-all Command node names nothing; the statement's first word does
+        kind = first.raw.upper() if isinstance(root, exp.Command) else root.key.upper()
+        raise _kind_refused(kind, dialect, write=write)
     if first.kind not in ("word", "punct") or first.value not in _starts(dialect, write=write):
         # the parser read a query the database would read as another statement: trust the database's reading
         raise _kind_refused(first.raw.upper(), dialect, write=write)

@@ -266,3 +266,14 @@ async def test_escape_form_is_refused_and_changes_nothing(
     assert await target.side_effects() == before
     assert await target.db.fingerprint() == target.baseline
     assert path.read_text() == secret
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_postgres_unicode_identifiers_still_work(targets: Targets) -> None:
+    """Normalising is not refusing: a harmless U& name runs, read as PostgreSQL reads it."""
+    target = await targets.get("postgres")
+    sql = "SELECT U&\"n!0061me\" UESCAPE '!' FROM customers WHERE id = 1"
+    result = await target.client.call_tool("run_query", {"sql": sql}, raise_on_error=False)
+    assert not result.is_error, text_of(result)
+    assert result.structured_content is not None
+    assert result.structured_content["rows"] == [["Customer 1"]]

@@ -210,6 +210,21 @@ def _scan_lexemes(lexemes: list[Lexeme], dialect: Dialect, *, write: bool) -> No
                     "sleep, take locks or change server state",
                     hint="Query tables and views only.",
                 )
+        previous = lexemes[index - 1] if index else None
+        if (
+            dialect == "postgres"
+            and previous is not None
+            and previous.kind == "punct"
+            and previous.value == "."
+            and lexeme.kind in ("word", "quoted")
+            and function_name_denied(lexeme.value.strip())
+        ):
+            # PostgreSQL's field notation calls a one-argument function: ('/etc/passwd'::text).pg_read_file
+            raise QueryRejected(
+                f"the function {lexeme.value.strip().lower()}() (called as the field .{lexeme.raw}) is not "
+                "allowed: it can read files, reach the network, sleep, take locks or change server state",
+                hint="Query tables and views only.",
+            )
         if lexeme.kind == "word" and not write and lexeme.value.upper() in _DENIED_WORDS:
             raise QueryRejected(
                 f"`{lexeme.raw}` is not allowed in a read-only query",

@@ -154,7 +154,7 @@ async def bench_postgres(path: Path, url: str, repeat: int) -> list[tuple[str, s
             sample=False,
             max_rows_limit=10_000,
             max_bytes=50_000_000,
-            connections={"shop": ConnectionSettings(url=url, schemas=[schema])},
+            connections={"shop": ConnectionSettings(url=url, schemas=[schema], allow_privileged=True)},
         )
         client, mcp_run = await _mcp_runner(settings)
         raw = await asyncpg.connect(url, server_settings={"search_path": schema})

@@ -116,8 +116,22 @@ class Db:
                 await result
             self._raw = None
 
+    @property
+    def reader_role(self) -> str:
+        """The least-privilege role the PostgreSQL tests run queries under (the login is a superuser)."""
+        return f"{self.schema}_reader"
+
     def connection(self, **extra: Any) -> ConnectionSettings:
+        """Settings for this database. On PostgreSQL the test login (``postgres``, trust auth) is a
+        superuser, so queries run under the schema's reader role, as docs/sql.md asks of users; a writable
+        connection sets ``allow_privileged`` instead, since the reader role may not write (the point of those
+        tests is the write path, not privileges)."""
         schemas = [self.schema] if self.dialect != "sqlite" else []
+        if self.dialect == "postgres" and "reader_role" not in extra and "allow_privileged" not in extra:
+            if extra.get("allow_writes"):
+                extra["allow_privileged"] = True
+            else:
+                extra["reader_role"] = self.reader_role
         return ConnectionSettings(url=self.url, schemas=schemas, **extra)
 
     async def fingerprint(self) -> dict[str, str]:
@@ -188,6 +202,10 @@ async def _create(dialect: str, tmp: Path) -> Db:
             await pg.executemany(f'INSERT INTO "{schema}".orders VALUES ($1, $2, $3, $4)', ORDERS)
             await pg.execute(f'ANALYZE "{schema}".customers')
             await pg.execute(f'ANALYZE "{schema}".orders')
+            reader = f'"{schema}_reader"'
+            await pg.execute(f"CREATE ROLE {reader} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+            await pg.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO {reader}')
+            await pg.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO {reader}')
         finally:
             await pg.close()
         return Db("postgres", schema, POSTGRES_URL)
@@ -210,6 +228,9 @@ async def _drop(db: Db) -> None:
         pg = await asyncpg.connect(POSTGRES_URL)
         try:
             await pg.execute(f'DROP SCHEMA IF EXISTS "{db.schema}" CASCADE')
+            if await pg.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", db.reader_role):
+                await pg.execute(f'DROP OWNED BY "{db.reader_role}"')
+                await pg.execute(f'DROP ROLE "{db.reader_role}"')
         finally:
             await pg.close()
     elif db.dialect == "mysql":

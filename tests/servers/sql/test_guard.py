@@ -118,3 +118,26 @@ def test_errors_map_to_wire_codes() -> None:
     assert wire_code(QueryTimeout("x")).http == 504
     assert wire_code(SqlNotFound("x")).http == 404
     assert wire_code(SqlSyntaxError("x")).http == 400
+
+
+READ_AS_THE_DATABASE_DOES: list[tuple[Dialect, str]] = [
+    ("postgres", "SELECT $$it's; pg_sleep(1)$$ AS text"),
+    ("postgres", "SELECT $t$ /* not a comment $t$, E'\\n', 'a\\' AS b"),
+    ("postgres", "SELECT /* outer /* nested pg_sleep(1) */ still comment */ 1"),
+    ("postgres", "SELECT $1::int + 1"),
+    ("mysql", "SELECT 1-1, 'it''s', \"a \\\" b\", `name` FROM customers"),
+    ("mysql", "SELECT 'a\\', sleep(1) -- ' AS harmless_string"),
+    ("mysql", "SELECT @@version, 1 # comment"),
+    ("sqlite", 'SELECT [name], `email`, "country" FROM customers -- sleep(1)'),
+]
+
+
+@pytest.mark.parametrize(("dialect", "sql"), READ_AS_THE_DATABASE_DOES)
+def test_text_the_database_reads_as_harmless_passes(dialect: Dialect, sql: str) -> None:
+    check_query(sql, dialect)
+
+
+def test_unicode_identifiers_are_rewritten_as_plain_names() -> None:
+    checked = check_query('SELECT U&"n\\0061me", U&"!+000063ountry" UESCAPE \'!\' FROM customers', "postgres")
+    assert checked.sql == 'SELECT "name", "country" FROM customers'
+    assert check_query('SELECT U&"a""b" FROM t', "postgres").sql == 'SELECT "a""b" FROM t'

@@ -197,6 +197,8 @@ class Backend(ABC):
     """
 
     dialect: Dialect
+    # What the connection found when it opened and the caller should know (privileged accounts).
+    warnings: tuple[str, ...] = ()
 
     @abstractmethod
     async def open(self) -> None: ...

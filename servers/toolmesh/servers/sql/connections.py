@@ -12,7 +12,7 @@ from typing import Literal
 
 from toolmesh.servers.sql.backend import Backend, Params, UnknownName
 from toolmesh.servers.sql.checker import QueryChecker
-from toolmesh.servers.sql.errors import QueryRejected, SqlInputError, SqlNotFound
+from toolmesh.servers.sql.errors import QueryRejected, SqlError, SqlInputError, SqlNotFound
 from toolmesh.servers.sql.guard import CheckedQuery, Scalar
 from toolmesh.servers.sql.models import (
     ConnectionInfo,
@@ -48,7 +48,9 @@ class Limits:
     connect_timeout: float = 10.0
 
 
-def make_backend(settings: ConnectionSettings, time_limit: float, connect_timeout: float = 10.0) -> Backend:
+def make_backend(
+    settings: ConnectionSettings, time_limit: float, connect_timeout: float = 10.0, name: str = "connection"
+) -> Backend:
     """The backend for a connection URL (secrets expanded from the environment now); ``connect_timeout``
     bounds each new connection's TCP connect, TLS and login handshake.
     """
@@ -70,6 +72,9 @@ def make_backend(settings: ConnectionSettings, time_limit: float, connect_timeou
             schemas=settings.schemas,
             time_limit=time_limit,
             connect_timeout=connect_timeout,
+            name=name,
+            reader_role=settings.reader_role,
+            allow_privileged=settings.allow_privileged,
         )
     from toolmesh.servers.sql.mysql import MysqlBackend
 
@@ -79,6 +84,7 @@ def make_backend(settings: ConnectionSettings, time_limit: float, connect_timeou
         schemas=settings.schemas,
         time_limit=time_limit,
         connect_timeout=connect_timeout,
+        name=name,
     )
 
 
@@ -103,12 +109,13 @@ class Connection:
         self.limits = limits
         self.checker = checker
         self.timeout = settings.timeout_seconds or limits.time_limit
-        self.backend = make_backend(settings, self.timeout, limits.connect_timeout)
+        self.backend = make_backend(settings, self.timeout, limits.connect_timeout, name)
         self.sample_path = sample_path
         self._tables: tuple[float, list[TableSummary]] | None = None
         self._snapshot: tuple[float, list[TableDescription]] | None = None
         self._opening: asyncio.Future[None] | None = None
         self._opened = False
+        self._unusable: str | None = None  # why the last probe could not open the connection
 
     @property
     def dialect(self) -> Literal["sqlite", "postgresql", "mysql"]:
@@ -125,7 +132,24 @@ class Connection:
             description=self.settings.description,
             read_only=self.read_only,
             placeholders=_PLACEHOLDERS[self.dialect],
+            warnings=list(self.backend.warnings)
+            + ([f"not usable: {self._unusable}"] if self._unusable and not self._opened else []),
         )
+
+    async def probe(self) -> None:
+        """Open a server connection so its warnings (privileged accounts) are known; failures are left for
+        the first real call to report."""
+        if self.dialect == "sqlite" or self._opened:
+            return
+        try:
+            async with asyncio.timeout(10):
+                await self.open()
+            self._unusable = None
+        except (SqlError, TimeoutError) as exc:
+            self._unusable = (exc.message if isinstance(exc, SqlError) else "timed out after 10 s").split(
+                "\n"
+            )[0]
+            logger.info("connection %s is not usable yet: %s", self.name, exc)
 
     async def open(self) -> None:
         """Open the backend once; callers arriving while it opens share that one attempt (and its error), so

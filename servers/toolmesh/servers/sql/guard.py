@@ -28,7 +28,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import Token, TokenType
 
+from toolmesh.servers.sql.denylist import DENIED_FUNCTIONS, function_name_denied
 from toolmesh.servers.sql.errors import QueryRejected, SqlInputError, SqlLimitExceeded, SqlSyntaxError
+from toolmesh.servers.sql.lexer import Lexeme, lex
 
 __all__ = [
     "DENIED_FUNCTIONS",
@@ -44,112 +46,6 @@ Dialect = Literal["sqlite", "postgres", "mysql"]
 Scalar = str | int | float | bool | None
 MAX_SQL_CHARS = 100_000
 
-# Functions that read or write files, reach the network, sleep, take locks, execute SQL held in a string,
-# or change server state. Matched case-insensitively on the last name part, quoted or not.
-DENIED_FUNCTIONS: frozenset[str] = frozenset(
-    {
-        # files (PostgreSQL, MySQL, SQLite, DuckDB)
-        "pg_read_file",
-        "pg_read_binary_file",
-        "pg_stat_file",
-        "pg_file_write",
-        "pg_file_rename",
-        "pg_file_unlink",
-        "pg_logdir_ls",
-        "pg_current_logfile",
-        "lo_import",
-        "lo_export",
-        "loread",
-        "lowrite",
-        "load_file",
-        "readfile",
-        "writefile",
-        "edit",
-        "load_extension",
-        "fts3_tokenizer",
-        "read_csv",
-        "read_csv_auto",
-        "read_parquet",
-        "read_json",
-        "read_json_auto",
-        "read_text",
-        "read_blob",
-        # network
-        "dblink",
-        "http_get",
-        "http_post",
-        "http_request",
-        "sys_exec",
-        "sys_eval",
-        "pg_notify",
-        # sleeping and waiting
-        "pg_sleep",
-        "pg_sleep_for",
-        "pg_sleep_until",
-        "sleep",
-        "benchmark",
-        "master_pos_wait",
-        "source_pos_wait",
-        "wait_for_executed_gtid_set",
-        "wait_until_sql_thread_after_gtids",
-        # locks
-        "get_lock",
-        "release_lock",
-        "release_all_locks",
-        "is_free_lock",
-        "is_used_lock",
-        # SQL executed from a string
-        "query_to_xml",
-        "query_to_xmlschema",
-        "query_to_xml_and_xmlschema",
-        "cursor_to_xml",
-        "cursor_to_xmlschema",
-        "database_to_xml",
-        "database_to_xmlschema",
-        "database_to_xml_and_xmlschema",
-        "ts_stat",
-        "ts_rewrite",
-        # server state
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "pg_reload_conf",
-        "pg_rotate_logfile",
-        "set_config",
-        "pg_switch_wal",
-        "pg_create_restore_point",
-        "pg_start_backup",
-        "pg_stop_backup",
-        "pg_backup_start",
-        "pg_backup_stop",
-        "pg_promote",
-        "pg_logical_emit_message",
-        "pg_import_system_collations",
-        "pg_export_snapshot",
-        "nextval",
-        "setval",
-        "txid_current",
-        "pg_current_xact_id",
-        "pg_logical_slot_get_changes",
-        "pg_logical_slot_peek_changes",
-        "pg_wal_replay_pause",
-        "pg_wal_replay_resume",
-    }
-)
-_DENIED_PREFIXES = (
-    "pg_read_",
-    "pg_ls_",
-    "pg_file_",
-    "lo_",
-    "dblink",
-    "pg_advisory",
-    "pg_try_advisory",
-    "pg_sleep",
-    "pg_replication_",
-    "pg_create_",
-    "pg_drop_",
-    "pg_stat_reset",
-    "pg_stat_statements_reset",
-)
 # Words that never belong in a read query outside strings and quoted identifiers.
 _DENIED_WORDS = frozenset({"INTO", "OUTFILE", "DUMPFILE"})
 
@@ -215,11 +111,6 @@ def _tokens(sql: str, dialect: Dialect) -> list[Token]:
         ) from exc
 
 
-def _function_name_denied(name: str) -> bool:
-    lowered = name.lower().rsplit(".", 1)[-1]
-    return lowered in DENIED_FUNCTIONS or lowered.startswith(_DENIED_PREFIXES)
-
-
 def _scan_tokens(tokens: list[Token], *, write: bool) -> None:
     semicolons = [i for i, t in enumerate(tokens) if t.token_type == TokenType.SEMICOLON]
     if semicolons and semicolons != [len(tokens) - 1]:
@@ -234,7 +125,7 @@ def _scan_tokens(tokens: list[Token], *, write: bool) -> None:
         if (
             following is not None
             and following.token_type == TokenType.L_PAREN
-            and _function_name_denied(token.text)
+            and function_name_denied(token.text)
         ):
             raise QueryRejected(
                 f"the function {token.text}() is not allowed: it can read files, reach the network, sleep, "
@@ -262,6 +153,113 @@ def _syntax_error(exc: ParseError, sql: str) -> SqlSyntaxError:
     )
 
 
+_READ_STARTS = frozenset({"select", "with", "values", "("})
+_MYSQL_READ_STARTS = frozenset({"show", "describe", "desc"})
+_WRITE_STARTS = frozenset({"insert", "update", "delete", "with"})
+
+
+def _starts(dialect: Dialect, *, write: bool) -> frozenset[str]:
+    if write:
+        return _WRITE_STARTS
+    return _READ_STARTS | _MYSQL_READ_STARTS if dialect == "mysql" else _READ_STARTS
+
+
+def _kind_refused(kind: str, dialect: Dialect, *, write: bool) -> QueryRejected:
+    if write:
+        return QueryRejected(
+            f"{kind} is not allowed by the write tool", hint="Only INSERT, UPDATE and DELETE are accepted."
+        )
+    return QueryRejected(
+        f"{kind} statements are not allowed: this connection is read-only",
+        hint="Only SELECT (with WITH, UNION, VALUES) is accepted"
+        + ("; SHOW and DESCRIBE too." if dialect == "mysql" else ".")
+        + " Use explain_query for plans and describe_table for schemas.",
+    )
+
+
+def _called(lexemes: list[Lexeme], index: int, dialect: Dialect) -> bool:
+    """Whether lexeme ``index`` is a name the database would call: a name directly followed by ``(``."""
+    lexeme = lexemes[index]
+    following = lexemes[index + 1] if index + 1 < len(lexemes) else None
+    if following is None or following.value != "(" or following.kind != "punct":
+        return False
+    # MySQL with ANSI_QUOTES reads "name"( as a call; the server clears the mode, refuse it anyway.
+    return lexeme.kind in ("word", "quoted") or (dialect == "mysql" and lexeme.raw.startswith('"'))
+
+
+def _scan_lexemes(lexemes: list[Lexeme], dialect: Dialect, *, write: bool) -> None:
+    """The checks that depend on how the database reads names, made on the database's own reading."""
+    for index, lexeme in enumerate(lexemes):
+        if lexeme.kind == "punct" and lexeme.value == ";" and index != len(lexemes) - 1:
+            raise QueryRejected(
+                "only one SQL statement is allowed per call",
+                hint="Send each statement in its own call; transaction control (COMMIT, BEGIN) is never "
+                "allowed.",
+            )
+        if _called(lexemes, index, dialect):
+            name = lexeme.value.strip().lower()
+            if dialect == "postgres" and lexeme.kind == "word" and name == "operator":
+                raise QueryRejected(
+                    "the OPERATOR(schema.op) syntax is not accepted: it can name any operator's function",
+                    hint="Write the operator itself (a + b, a || b).",
+                )
+            if function_name_denied(name):
+                written = f" (written {lexeme.raw})" if lexeme.raw.lower() != name else ""
+                raise QueryRejected(
+                    f"the function {name}(){written} is not allowed: it can read files, reach the network, "
+                    "sleep, take locks or change server state",
+                    hint="Query tables and views only.",
+                )
+        previous = lexemes[index - 1] if index else None
+        if (
+            dialect == "postgres"
+            and previous is not None
+            and previous.kind == "punct"
+            and previous.value == "."
+            and lexeme.kind in ("word", "quoted")
+            and function_name_denied(lexeme.value.strip())
+        ):
+            # PostgreSQL's field notation calls a one-argument function: ('/etc/passwd'::text).pg_read_file
+            raise QueryRejected(
+                f"the function {lexeme.value.strip().lower()}() (called as the field .{lexeme.raw}) is not "
+                "allowed: it can read files, reach the network, sleep, take locks or change server state",
+                hint="Query tables and views only.",
+            )
+        if lexeme.kind == "word" and not write and lexeme.value.upper() in _DENIED_WORDS:
+            raise QueryRejected(
+                f"`{lexeme.raw}` is not allowed in a read-only query",
+                hint="Use a plain SELECT; results come back to you, they cannot be written anywhere.",
+            )
+        if dialect == "mysql" and lexeme.kind == "word" and lexeme.value in ("next", "previous"):
+            tail = [x.value for x in lexemes[index + 1 : index + 3] if x.kind == "word"]
+            if tail == ["value", "for"]:
+                raise QueryRejected(
+                    f"`{lexeme.raw} VALUE FOR` is not allowed: it changes a sequence's session state",
+                    hint="Read the sequence's table instead (SELECT * FROM seq).",
+                )
+        if dialect == "mysql" and lexeme.kind == "punct" and lexeme.value == ":":
+            following = lexemes[index + 1] if index + 1 < len(lexemes) else None
+            if following is not None and following.value == "=" and following.start == lexeme.end:
+                raise QueryRejected(
+                    "assignments (`@var := ...`) are not allowed: user variables would outlive this call",
+                    hint="Compute the value in the query itself, e.g. with a subquery or a CTE.",
+                )
+
+
+def _normalised_text(sql: str, lexemes: list[Lexeme]) -> str:
+    """``sql`` with PostgreSQL ``U&"..."`` identifiers rewritten as the plain quoted names they decode to,
+    so the parser and the database read the same names."""
+    parts: list[str] = []
+    cursor = 0
+    for lexeme in lexemes:
+        if lexeme.kind == "quoted" and lexeme.raw[:2].lower() == "u&":
+            parts.append(sql[cursor : lexeme.start])
+            parts.append('"' + lexeme.value.replace('"', '""') + '"')
+            cursor = lexeme.end
+    parts.append(sql[cursor:])
+    return "".join(parts)
+
+
 @functools.lru_cache(maxsize=512)
 def check_query(sql: str, dialect: Dialect, *, write: bool = False) -> CheckedQuery:
     """Validate ``sql`` for ``dialect``; ``write=True`` admits INSERT/UPDATE/DELETE instead of reads.
@@ -280,6 +278,11 @@ def check_query(sql: str, dialect: Dialect, *, write: bool = False) -> CheckedQu
         )
     if "\x00" in text:
         raise SqlInputError("the query contains a NUL character")
+    lexemes = lex(text, dialect)
+    if not lexemes:
+        raise SqlInputError("the query contains only comments", hint="Send one SELECT statement.")
+    _scan_lexemes(lexemes, dialect, write=write)
+    text = _normalised_text(text, lexemes)
     tokens = _tokens(text, dialect)
     if not tokens:
         raise SqlInputError("the query contains only comments", hint="Send one SELECT statement.")
@@ -296,19 +299,14 @@ def check_query(sql: str, dialect: Dialect, *, write: bool = False) -> CheckedQu
         )
     root = parsed[0]
     allowed = _WRITE_ROOTS if write else _READ_ROOTS + (_MYSQL_READ_ROOTS if dialect == "mysql" else ())
+    first = lexemes[0]
     if not isinstance(root, allowed):
-        kind = root.key.upper()
-        if write:
-            raise QueryRejected(
-                f"{kind} is not allowed by the write tool",
-                hint="Only INSERT, UPDATE and DELETE are accepted.",
-            )
-        raise QueryRejected(
-            f"{kind} statements are not allowed: this connection is read-only",
-            hint="Only SELECT (with WITH, UNION, VALUES) is accepted"
-            + ("; SHOW and DESCRIBE too." if dialect == "mysql" else ".")
-            + " Use explain_query for plans and describe_table for schemas.",
-        )
+        # sqlglot's catch-all Command node names nothing; the statement's first word does
+        kind = first.raw.upper() if isinstance(root, exp.Command) else root.key.upper()
+        raise _kind_refused(kind, dialect, write=write)
+    if first.kind not in ("word", "punct") or first.value not in _starts(dialect, write=write):
+        # the parser read a query the database would read as another statement: trust the database's reading
+        raise _kind_refused(first.raw.upper(), dialect, write=write)
     denied = _ALWAYS_DENIED_NODES if write else _ALWAYS_DENIED_NODES + _WRITE_NODES
     for node in root.walk():
         if node is not root and isinstance(node, denied):
@@ -323,7 +321,7 @@ def check_query(sql: str, dialect: Dialect, *, write: bool = False) -> CheckedQu
             )
         if isinstance(node, exp.Func):
             name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
-            if name and _function_name_denied(name):
+            if name and function_name_denied(name):
                 raise QueryRejected(
                     f"the function {name}() is not allowed", hint="Query tables and views only."
                 )

@@ -34,6 +34,9 @@ class ConnectionInfo(BaseModel):
     description: str = ""
     read_only: bool = Field(description="False only when writes were explicitly enabled for this connection.")
     placeholders: str = Field(description="How to write bound parameters in run_query.")
+    warnings: list[str] = Field(
+        default_factory=list, description="Found when the connection opened, e.g. a privileged account."
+    )
 
 
 class ConnectionList(BaseModel):

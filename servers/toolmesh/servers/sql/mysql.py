@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import urllib.parse
 import weakref
@@ -30,12 +31,17 @@ from toolmesh.servers.sql.errors import (
     SqlSyntaxError,
 )
 from toolmesh.servers.sql.models import ColumnInfo, ForeignKey, IndexInfo, TableDescription, TableSummary
+from toolmesh.servers.sql.privileges import mysql_risky_privileges
 
 __all__ = ["MysqlBackend", "mysql_params"]
 
 _TYPE_NAMES = {getattr(FIELD_TYPE, n): n for n in dir(FIELD_TYPE) if n.isupper()}
 _TIMEOUT_CODES = {3024, 1969, 1317, 2013}
 _READ_ONLY_CODES = {1792, 1227, 1142, 1044, 1045, 1370}
+_COM_RESET_CONNECTION = 0x1F
+# Modes that change how the text is read (the lexer assumes neither): cleared in every session.
+_LEXICAL_MODES = frozenset({"ANSI_QUOTES", "NO_BACKSLASH_ESCAPES", "ANSI"})
+logger = logging.getLogger(__name__)
 
 
 def mysql_params(url: str) -> dict[str, Any]:
@@ -68,7 +74,9 @@ class MysqlBackend(Backend):
         schemas: list[str],
         time_limit: float,
         connect_timeout: float = 10.0,
+        name: str = "mysql",
     ) -> None:
+        self.name = name
         self.params = mysql_params(url)
         self.pool_size = pool_size
         self.schemas = schemas or [self.params["db"]]
@@ -76,6 +84,7 @@ class MysqlBackend(Backend):
         self.connect_timeout = connect_timeout
         self._pool: aiomysql.Pool | None = None
         self._mariadb = False
+        self._sql_mode = ""
         # Connections already set up: session read-only, and the execution limit last set on them.
         self._ready: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self._lock = asyncio.Lock()
@@ -116,9 +125,21 @@ class MysqlBackend(Backend):
                     **self.params,
                 )
                 async with pool.acquire() as conn, conn.cursor() as cur:
-                    await cur.execute("SELECT VERSION()")
+                    await cur.execute("SELECT VERSION(), @@GLOBAL.sql_mode")
                     row = await cur.fetchone()
+                    await cur.execute("SHOW GRANTS FOR CURRENT_USER()")
+                    grants = [str(r[0]) for r in await cur.fetchall()]
                 self._mariadb = "mariadb" in str(row[0]).lower() if row else False
+                modes = str(row[1] if row else "").split(",")
+                self._sql_mode = ",".join(m for m in modes if m and m.upper() not in _LEXICAL_MODES)
+                risky = mysql_risky_privileges(grants)
+                if risky:
+                    self.warnings = (
+                        f"the account holds {', '.join(risky)}: FILE reads server files (LOAD_FILE), "
+                        "SUPER and PROCESS see or end other sessions; only the parser stops them. "
+                        "Connect as an account with SELECT only (docs/sql.md).",
+                    )
+                    logger.warning("sql connection %s: %s", self.name, self.warnings[0])
                 self._pool = pool
             except (OSError, pymysql.MySQLError) as exc:
                 if pool is not None:
@@ -146,6 +167,20 @@ class MysqlBackend(Backend):
             return f"SET SESSION max_statement_time = {time_limit:.3f}"
         return f"SET SESSION max_execution_time = {int(time_limit * 1000)}"
 
+    async def _reset(self, conn: Any) -> None:
+        """COM_RESET_CONNECTION: user variables, temporary tables, prepared statements and session settings
+        of the last caller are gone before the connection serves the next one."""
+        if conn.closed:
+            return
+        try:
+            async with asyncio.timeout(5):
+                await conn._execute_command(_COM_RESET_CONNECTION, "")
+                await conn._read_ok_packet()
+        except (TimeoutError, OSError, pymysql.MySQLError) as exc:
+            logger.debug("sql connection %s: reset failed (%s); closing the connection", self.name, exc)
+            conn.close()
+        self._ready.pop(conn, None)
+
     @contextlib.asynccontextmanager
     async def _connection(self, time_limit: float) -> AsyncIterator[Any]:
         await self.open()
@@ -169,6 +204,7 @@ class MysqlBackend(Backend):
                 async with asyncio.timeout(wait), conn.cursor() as cur:
                     if conn not in self._ready:
                         await cur.execute("SET SESSION TRANSACTION READ ONLY")
+                        await cur.execute("SET NAMES utf8mb4, SESSION sql_mode = %s", (self._sql_mode,))
                     if self._ready.get(conn) != time_limit:  # a round trip saved when the limit is unchanged
                         await cur.execute(self._limit_sql(time_limit))
                         self._ready[conn] = time_limit
@@ -177,6 +213,8 @@ class MysqlBackend(Backend):
                 raise self._unavailable(exc) from exc
             yield conn
         finally:
+            if not conn.closed:
+                await self._reset(conn)  # user variables and session state never reach the next caller
             pool.release(conn)
 
     def _error(self, exc: BaseException, time_limit: float) -> Exception:

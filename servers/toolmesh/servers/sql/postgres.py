@@ -28,53 +28,18 @@ from toolmesh.servers.sql.errors import (
     SqlSyntaxError,
 )
 from toolmesh.servers.sql.models import ColumnInfo, ForeignKey, IndexInfo, TableDescription, TableSummary
+from toolmesh.servers.sql.postgres_catalog import (
+    _COLUMNS,
+    _CONSTRAINTS,
+    _INDEXES,
+    _KINDS,
+    _OID,
+    _REFERENCED_BY,
+    _TABLES,
+)
+from toolmesh.servers.sql.privileges import pg_check_privileges
 
 __all__ = ["PostgresBackend"]
-
-_KINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
-
-_TABLES = """
-SELECT n.nspname, c.relname, c.relkind::text, c.reltuples::bigint, obj_description(c.oid, 'pg_class')
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-  AND ($1::text[] IS NULL OR n.nspname = ANY($1::text[]))
-  AND has_table_privilege(c.oid, 'SELECT')
-ORDER BY n.nspname, c.relname
-"""
-_OID = """
-SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND
-c.relname = $2
-"""
-_COLUMNS = """
-SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum)
-FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
-"""
-_CONSTRAINTS = """
-SELECT con.contype::text, con.conkey, rn.nspname, rc.relname,
-       ARRAY(SELECT att.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
-             JOIN pg_attribute att ON att.attrelid = con.confrelid AND att.attnum = k.num ORDER BY k.ord)
-FROM pg_constraint con
-LEFT JOIN pg_class rc ON rc.oid = con.confrelid LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-WHERE con.conrelid = $1 AND con.contype IN ('p', 'f') ORDER BY con.conname
-"""
-_INDEXES = """
-SELECT i.relname, ix.indisunique,
-       ARRAY(SELECT att.attname FROM unnest(ix.indkey) WITH ORDINALITY k(num, ord)
-             JOIN pg_attribute att ON att.attrelid = ix.indrelid AND att.attnum = k.num ORDER BY k.ord)
-FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid WHERE ix.indrelid = $1 ORDER BY i.relname
-"""
-
-_REFERENCED_BY = """
-SELECT DISTINCT n.nspname, c.relname
-FROM pg_constraint con
-JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_class rc ON rc.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-WHERE con.contype = 'f' AND rn.nspname = $1 AND rc.relname = $2
-ORDER BY 1, 2
-"""
 
 
 def _address(dsn: str) -> str:
@@ -97,12 +62,21 @@ class PostgresBackend(Backend):
         schemas: list[str],
         time_limit: float,
         connect_timeout: float = 10.0,
+        name: str = "postgres",
+        reader_role: str | None = None,
+        allow_privileged: bool = False,
     ) -> None:
         self.dsn = dsn
         self.pool_size = pool_size
         self.schemas = schemas
         self.timeout = time_limit
         self.connect_timeout = connect_timeout
+        self.name = name
+        self.reader_role = reader_role
+        self.allow_privileged = allow_privileged
+        self._set_role = (
+            ""  # "SET LOCAL ROLE ...;" run first in every transaction, when a reader role is used
+        )
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._address = _address(dsn)
@@ -118,6 +92,15 @@ class PostgresBackend(Backend):
             hint="Check that the server is up and reachable; a peer that never answers is given up on after "
             "TOOLMESH_SQL_CONNECT_TIMEOUT_SECONDS.",
         )
+
+    async def _check_privileges(self, pool: Any) -> None:
+        """Refuse a privileged login unless a reader role takes over or the risk was accepted."""
+        async with pool.acquire() as conn:
+            role, warnings = await pg_check_privileges(
+                conn, self.name, self.schemas, reader_role=self.reader_role, allow=self.allow_privileged
+            )
+        self.warnings = tuple(warnings)
+        self._set_role = f"SET LOCAL ROLE {self.quote(role)};" if role else ""
 
     async def open(self) -> None:
         try:
@@ -145,11 +128,23 @@ class PostgresBackend(Backend):
                         "lock_timeout": ms,
                         "idle_in_transaction_session_timeout": str(int(self.timeout * 1000) + 30_000),
                         "application_name": "toolmesh-sql",
+                        # the lexer in lexer.py reads '...' as this setting does: no backslash escapes
+                        "standard_conforming_strings": "on",
                         **extra,
                     },
                 )
+                await self._check_privileges(self._pool)
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                await self._discard()
                 raise self._unavailable(exc) from exc
+            except BaseException:
+                await self._discard()
+                raise
+
+    async def _discard(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
 
     async def close(self) -> None:
         """Close the pool; connections still busy (or a peer that stopped answering) are cut after a grace
@@ -225,8 +220,11 @@ class PostgresBackend(Backend):
         async with self._connection(time_limit) as conn:
             try:
                 async with asyncio.timeout(time_limit + 2), conn.transaction(readonly=True):
+                    setup = self._set_role
                     if time_limit != self.timeout:  # the session default already is self.timeout
-                        await conn.execute(f"SET LOCAL statement_timeout = {int(time_limit * 1000)}")
+                        setup += f"SET LOCAL statement_timeout = {int(time_limit * 1000)};"
+                    if setup:
+                        await conn.execute(setup)
                     statement = await conn.prepare(sql)
                     columns = [(a.name, a.type.name) for a in statement.get_attributes()]
                     if columns:
@@ -252,7 +250,9 @@ class PostgresBackend(Backend):
                 async with asyncio.timeout(time_limit + 2):
                     await conn.execute("BEGIN READ WRITE")
                     try:
-                        await conn.execute(f"SET LOCAL statement_timeout = {int(time_limit * 1000)}")
+                        await conn.execute(
+                            f"{self._set_role}SET LOCAL statement_timeout = {int(time_limit * 1000)}"
+                        )
                         status = await conn.execute(sql, *self._args(params))
                         await conn.execute("COMMIT")
                     except BaseException:
@@ -278,7 +278,9 @@ class PostgresBackend(Backend):
     async def _catalog(self, sql: str, *args: Any) -> list[Any]:
         async with self._connection() as conn:
             try:
-                async with asyncio.timeout(30):
+                async with asyncio.timeout(30), conn.transaction(readonly=True):
+                    if self._set_role:
+                        await conn.execute(self._set_role)
                     return list(await conn.fetch(sql, *args))
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
                 raise self._error(exc, 30.0) from exc

@@ -4,6 +4,7 @@ MySQL/MariaDB).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -196,10 +197,12 @@ def build_server(settings: SqlSettings) -> FastMCP[Any]:
         """List the named database connections: dialect, description, whether writes are enabled,
         placeholder style.
         """
+        await asyncio.gather(*(c.probe() for c in manager.connections.values()))
         result = ConnectionList(connections=[c.info() for c in manager.connections.values()])
         lines = [
             f"{c.name} ({c.dialect}{', read-only' if c.read_only else ', WRITES ENABLED'})"
             + (f": {c.description}" if c.description else "")
+            + "".join(f"\n  WARNING: {w}" for w in c.warnings)
             for c in result.connections
         ]
         return _result(result, "\n".join(lines) or "no connections configured")

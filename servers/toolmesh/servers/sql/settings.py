@@ -65,6 +65,11 @@ class ConnectionSettings(BaseModel):
     # see
     # (PostgreSQL) or the URL's database (MySQL).
     schemas: list[str] = Field(default_factory=list)
+    # PostgreSQL: run every statement under SET LOCAL ROLE <reader_role> (needed when the login role is a
+    # superuser or holds pg_read_server_files, pg_write_server_files, pg_execute_server_program or
+    # pg_signal_backend), or accept such a login with allow_privileged = true. See docs/sql.md.
+    reader_role: str | None = Field(default=None, min_length=1, max_length=63)
+    allow_privileged: bool = False
     pool_size: int = Field(default=5, ge=1, le=100)
     timeout_seconds: float | None = Field(default=None, gt=0, le=3600)
 

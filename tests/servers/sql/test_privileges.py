@@ -79,7 +79,7 @@ async def test_queries_run_under_the_reader_role(pg: Db) -> None:
 async def test_reader_role_stops_what_the_parser_would_miss(pg: Db, tmp_path: Path) -> None:
     """With the parser bypassed, the reader role alone refuses file reads, signals and large objects."""
     sentinel = await asyncpg.connect(POSTGRES_URL)
-    backend: Backend = make_backend(pg.connection(pool_size=1), 2.0, "test")
+    backend: Backend = make_backend(pg.connection(pool_size=1), 2.0, name="test")
     try:
         pid = await sentinel.fetchval("SELECT pg_backend_pid()")
         before = await pg.fingerprint()
@@ -159,7 +159,7 @@ async def test_mariadb_risky_privileges_are_reported(my: Db) -> None:
 async def test_mariadb_user_variables_do_not_reach_the_next_caller(my: Db) -> None:
     """Bypassing the parser (which refuses ``:=``), a variable set by one call is gone by the next one on
     the same pooled connection."""
-    backend = make_backend(my.connection(pool_size=1), 2.0, "test")
+    backend = make_backend(my.connection(pool_size=1), 2.0, name="test")
     try:
         first = await backend.query("SELECT @tm_h15 := 42", None, max_rows=1, max_bytes=1000, time_limit=2.0)
         assert first.rows == [[42]]

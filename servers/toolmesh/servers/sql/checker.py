@@ -10,10 +10,20 @@ the parser can recurse is refused with a message, not a masked RecursionError.
 from __future__ import annotations
 
 import asyncio
+import re
 
 from toolmesh.servers.sql.backend import Params
 from toolmesh.servers.sql.errors import QueryTimeout, SqlLimitExceeded
-from toolmesh.servers.sql.guard import CheckedQuery, Dialect, Scalar, bind_params, check_query
+from toolmesh.servers.sql.guard import (
+    MAX_NESTING,
+    CheckedQuery,
+    Dialect,
+    Scalar,
+    bind_params,
+    check_query,
+    nesting_error,
+    refuse_deep_nesting,
+)
 
 __all__ = ["Bound", "QueryChecker"]
 
@@ -21,16 +31,13 @@ _WORKERS = 2
 _SMALL = 4_000  # characters: a check this size takes a few milliseconds, so it takes no slot
 
 
-def _nesting_error(sql: str) -> SqlLimitExceeded:
+def _raw_depth(sql: str) -> int:
+    """The parentheses' depth counting those in strings too: a cheap signal (on the loop), never a verdict."""
     depth = deepest = 0
-    for char in sql:  # approximate (quotes are not skipped): only for the message
-        depth += (char == "(") - (char == ")")
+    for paren in re.findall(r"[()]", sql):
+        depth += 1 if paren == "(" else -1
         deepest = max(deepest, depth)
-    return SqlLimitExceeded(
-        f"the query nests too deeply for the SQL checker (about {deepest} levels of parentheses; "
-        "long chains of CASE, NOT or subqueries count too)",
-        hint="Flatten it: name subqueries in a WITH clause, drop redundant parentheses, use IN (...) lists.",
-    )
+    return deepest
 
 
 Bound = tuple[CheckedQuery, str, list[Scalar] | dict[str, Scalar] | None]
@@ -41,7 +48,7 @@ def _check(sql: str, dialect: Dialect, write: bool, params: Params) -> Bound:
     try:
         checked = check_query(sql, dialect, write=write)
     except RecursionError as exc:
-        raise _nesting_error(sql) from exc
+        raise nesting_error() from exc
     return (checked, *bind_params(checked.sql, dialect, params))
 
 
@@ -66,6 +73,8 @@ class QueryChecker:
             async with asyncio.timeout(time_limit):
                 if len(sql) <= _SMALL:  # milliseconds of work: never queued behind the big ones
                     return await loop.run_in_executor(None, _check, sql, dialect, write, params)
+                if _raw_depth(sql) > MAX_NESTING:  # a likely nesting bomb: a linear lex confirms it, unqueued
+                    await loop.run_in_executor(None, refuse_deep_nesting, sql, dialect)
                 await self._slots.acquire()
                 work = loop.run_in_executor(None, _check, sql, dialect, write, params)
                 work.add_done_callback(lambda _: self._slots.release())

@@ -49,7 +49,11 @@ class Limits:
 
 
 def make_backend(
-    settings: ConnectionSettings, time_limit: float, connect_timeout: float = 10.0, name: str = "connection"
+    settings: ConnectionSettings,
+    time_limit: float,
+    connect_timeout: float = 10.0,
+    *,
+    name: str = "connection",
 ) -> Backend:
     """The backend for a connection URL (secrets expanded from the environment now); ``connect_timeout``
     bounds each new connection's TCP connect, TLS and login handshake.
@@ -109,7 +113,7 @@ class Connection:
         self.limits = limits
         self.checker = checker
         self.timeout = settings.timeout_seconds or limits.time_limit
-        self.backend = make_backend(settings, self.timeout, limits.connect_timeout, name)
+        self.backend = make_backend(settings, self.timeout, limits.connect_timeout, name=name)
         self.sample_path = sample_path
         self._tables: tuple[float, list[TableSummary]] | None = None
         self._snapshot: tuple[float, list[TableDescription]] | None = None

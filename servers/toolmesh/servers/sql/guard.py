@@ -34,17 +34,23 @@ from toolmesh.servers.sql.lexer import Lexeme, lex
 
 __all__ = [
     "DENIED_FUNCTIONS",
+    "MAX_NESTING",
     "MAX_SQL_CHARS",
     "CheckedQuery",
     "Dialect",
     "Scalar",
     "bind_params",
     "check_query",
+    "nesting_error",
+    "refuse_deep_nesting",
 ]
 
 Dialect = Literal["sqlite", "postgres", "mysql"]
 Scalar = str | int | float | bool | None
 MAX_SQL_CHARS = 100_000
+# Parentheses deeper than this are refused before parsing: sqlglot recurses out at about 45 (fewer for
+# nested subqueries), so nothing it could read is lost, and a 20,000-deep bomb costs one linear lex.
+MAX_NESTING = 64
 
 # Words that never belong in a read query outside strings and quoted identifiers.
 _DENIED_WORDS = frozenset({"INTO", "OUTFILE", "DUMPFILE"})
@@ -246,6 +252,32 @@ def _scan_lexemes(lexemes: list[Lexeme], dialect: Dialect, *, write: bool) -> No
                 )
 
 
+def _depth(lexemes: list[Lexeme]) -> int:
+    depth = deepest = 0
+    for lexeme in lexemes:
+        if lexeme.kind == "punct" and lexeme.value in "()":
+            depth += 1 if lexeme.value == "(" else -1
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def nesting_error(depth: int | None = None) -> SqlLimitExceeded:
+    """The refusal of a query the parser cannot recurse through (``depth``: its parentheses, if known)."""
+    levels = f"{depth} levels of parentheses" if depth is not None else "too many levels"
+    return SqlLimitExceeded(
+        f"the query nests too deeply for the SQL checker ({levels}; at most {MAX_NESTING}, and long chains "
+        "of CASE, NOT or subqueries count too)",
+        hint="Flatten it: name subqueries in a WITH clause, drop redundant parentheses, use IN (...) lists.",
+    )
+
+
+def refuse_deep_nesting(sql: str, dialect: Dialect) -> None:
+    """Raise ``nesting_error`` if ``sql`` (read as ``dialect`` reads it) nests beyond ``MAX_NESTING``."""
+    depth = _depth(lex(sql, dialect))
+    if depth > MAX_NESTING:
+        raise nesting_error(depth)
+
+
 def _normalised_text(sql: str, lexemes: list[Lexeme]) -> str:
     """``sql`` with PostgreSQL ``U&"..."`` identifiers rewritten as the plain quoted names they decode to,
     so the parser and the database read the same names."""
@@ -281,6 +313,8 @@ def check_query(sql: str, dialect: Dialect, *, write: bool = False) -> CheckedQu
     lexemes = lex(text, dialect)
     if not lexemes:
         raise SqlInputError("the query contains only comments", hint="Send one SELECT statement.")
+    if (depth := _depth(lexemes)) > MAX_NESTING:
+        raise nesting_error(depth)
     _scan_lexemes(lexemes, dialect, write=write)
     text = _normalised_text(text, lexemes)
     tokens = _tokens(text, dialect)

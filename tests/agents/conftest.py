@@ -14,8 +14,9 @@ from fastmcp import Client
 
 from toolmesh.agents.catalog import Catalog, CatalogCache
 from toolmesh.agents.demo import find_samples
+from toolmesh.agents.discovery import ServerRef
 from toolmesh.agents.executor.engine import Engine, StepResult
-from toolmesh.agents.mcp import McpPool, ServerRef
+from toolmesh.agents.mcp import McpPool
 from toolmesh.agents.plan import Plan
 from toolmesh.servers.sql.sample import ensure_sample
 

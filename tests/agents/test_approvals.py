@@ -29,9 +29,8 @@ from a2a.utils.errors import ContentTypeNotSupportedError
 from tests.agents.fixtures import Knobs, echo_server
 from toolmesh.agents.approvals import ApprovalPolicy, ApprovalRequest, read_answer, request_of
 from toolmesh.agents.client import ask_planner
-from toolmesh.agents.discovery import MemoryDiscovery
+from toolmesh.agents.discovery import MemoryDiscovery, ServerRef
 from toolmesh.agents.errors import AgentError
-from toolmesh.agents.mcp import ServerRef
 from toolmesh.agents.mesh import launch_mesh, run_agent
 from toolmesh.agents.settings import AgentSettings
 from toolmesh.agents.wire import Outcome, artifact_json, json_part, new_message, stream_message

@@ -9,8 +9,9 @@ import pytest
 
 from toolmesh.agents.capabilities import find
 from toolmesh.agents.catalog import CatalogCache
+from toolmesh.agents.discovery import ServerRef
 from toolmesh.agents.errors import TransientToolError
-from toolmesh.agents.mcp import McpPool, ServerRef
+from toolmesh.agents.mcp import McpPool
 
 TOOLS = [
     mt.Tool(

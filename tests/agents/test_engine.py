@@ -12,10 +12,11 @@ import pytest
 
 from tests.agents.fixtures import echo_server
 from toolmesh.agents.catalog import CatalogCache
+from toolmesh.agents.discovery import ServerRef
 from toolmesh.agents.errors import TransientToolError
 from toolmesh.agents.executor.breaker import BreakerBoard
 from toolmesh.agents.executor.engine import Engine, EngineSettings, StepEvent
-from toolmesh.agents.mcp import McpPool, ServerRef, ToolOutcome
+from toolmesh.agents.mcp import McpPool, ToolOutcome
 from toolmesh.agents.plan import parse_plan
 
 

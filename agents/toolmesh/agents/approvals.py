@@ -21,15 +21,17 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from a2a.types import Part
 from pydantic import BaseModel, Field, ValidationError
 
-from toolmesh.agents.catalog import ToolInfo
 from toolmesh.agents.errors import AgentError
 from toolmesh.agents.plan import Step, ToolCall
 from toolmesh.agents.wire import json_part, json_parts, text_of
+
+if TYPE_CHECKING:
+    from toolmesh.agents.catalog import ToolInfo  # the MCP client: the settings import this module
 
 __all__ = [
     "ANSWER_HINT",

@@ -23,7 +23,8 @@ from typing import Any
 
 import mcp_types as mt
 
-from toolmesh.agents.mcp import McpPool, ServerRef
+from toolmesh.agents.discovery import ServerRef
+from toolmesh.agents.mcp import McpPool
 from toolmesh.protocols.text import Analyzer
 
 __all__ = ["Catalog", "CatalogCache", "ToolHit", "ToolInfo", "tokenize"]

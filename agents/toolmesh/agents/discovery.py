@@ -1,18 +1,42 @@
-"""How agents find each other and the MCP servers: a small interface, in memory or over the registry."""
+"""How agents find each other and the MCP servers: a small interface, in memory or over the registry.
+
+A :class:`ServerRef` names one reachable MCP server: a registry entry id, its logical name (``sql``,
+``docs``, ``code``, or whatever it registered as) and its Streamable HTTP URL. Tests may put an in-process
+FastMCP server in ``target`` instead of a URL. (Here, not beside the MCP client pool: finding servers must not
+import the MCP client, seconds of an agent's start.)
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from a2a.types import AgentCard
 
-from toolmesh.agents.errors import AgentNotFound
-from toolmesh.agents.mcp import ServerRef
+from toolmesh.agents.errors import AgentNotFound, TransientToolError
 from toolmesh.protocols.errors import ToolmeshError
 from toolmesh.protocols.registry_client import RegistryClient
 
-__all__ = ["Discovery", "MemoryDiscovery", "RegistryDiscovery", "skills_of"]
+__all__ = ["Discovery", "MemoryDiscovery", "RegistryDiscovery", "ServerRef", "skills_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRef:
+    """One MCP server: unique ``id``, logical ``name``, Streamable HTTP ``url`` (or an in-process target)."""
+
+    id: str
+    name: str
+    url: str | None = None
+    target: Any = field(default=None, compare=False, hash=False, repr=False)
+    description: str = field(default="", compare=False)
+
+    def connect_target(self) -> Any:
+        if self.target is not None:
+            return self.target
+        if self.url is None:
+            raise TransientToolError(f"server {self.id!r} has neither a URL nor an in-process target")
+        return self.url
 
 
 def skills_of(card: AgentCard) -> list[str]:

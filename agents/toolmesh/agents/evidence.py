@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from toolmesh.agents.executor.engine import StepResult
+from toolmesh.agents.executor.results import StepResult
 
 __all__ = ["Evidence", "extract_evidence", "is_empty_output"]
 

@@ -1,8 +1,4 @@
-"""MCP servers as the mesh sees them, and a pool of long-lived ``fastmcp.Client`` connections to them.
-
-A :class:`ServerRef` names one reachable MCP server: a registry entry id, its logical name (``sql``,
-``docs``, ``code``, or whatever it registered as) and its Streamable HTTP URL. Tests may put an in-process
-FastMCP server in ``target`` instead of a URL.
+"""A pool of long-lived ``fastmcp.Client`` connections to the MCP servers discovery found (``ServerRef``).
 
 :class:`McpPool` keeps one connected client per server (opened lazily, in its own holder task so the
 transport's cancel scopes are entered and exited in one task) and bounds concurrent calls per server.
@@ -23,32 +19,15 @@ import mcp_types as mt
 from fastmcp import Client
 from mcp import MCPError
 
+from toolmesh.agents.discovery import ServerRef
 from toolmesh.agents.errors import StepTimeout, ToolCallError, TransientToolError
 
-__all__ = ["McpPool", "ServerRef", "ToolOutcome", "render_content"]
+__all__ = ["McpPool", "ToolOutcome", "render_content"]
 
 logger = logging.getLogger(__name__)
 
 # Protocol errors that mean "this call is wrong", not "this server is unwell".
 _CALLER_CODES = {mt.INVALID_PARAMS, mt.METHOD_NOT_FOUND, mt.INVALID_REQUEST, mt.PARSE_ERROR}
-
-
-@dataclass(frozen=True, slots=True)
-class ServerRef:
-    """One MCP server: unique ``id``, logical ``name``, Streamable HTTP ``url`` (or an in-process target)."""
-
-    id: str
-    name: str
-    url: str | None = None
-    target: Any = field(default=None, compare=False, hash=False, repr=False)
-    description: str = field(default="", compare=False)
-
-    def connect_target(self) -> Any:
-        if self.target is not None:
-            return self.target
-        if self.url is None:
-            raise TransientToolError(f"server {self.id!r} has neither a URL nor an in-process target")
-        return self.url
 
 
 @dataclass(slots=True)

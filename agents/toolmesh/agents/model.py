@@ -12,14 +12,16 @@ from __future__ import annotations
 import contextvars
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import httpx2
-from openai import APIConnectionError, APIStatusError, APITimeoutError, AsyncOpenAI, OpenAIError
 from opentelemetry import propagate
 from pydantic import BaseModel, Field, SecretStr
 
 from toolmesh.agents.errors import ModelError, ModelTimeout, ModelTruncated
+
+if TYPE_CHECKING:
+    from openai import APIStatusError
 
 __all__ = [
     "ChatModel",
@@ -287,6 +289,8 @@ class OpenAIChatModel:
         self.endpoint = endpoint
         self.settings = settings
         self.timeout_setting = timeout_setting
+        from openai import AsyncOpenAI  # imported when a model is configured: settings must not pay for it
+
         self._http = httpx2.AsyncClient(
             timeout=httpx2.Timeout(endpoint.timeout, connect=min(10.0, endpoint.timeout)),
             trust_env=False,
@@ -321,6 +325,8 @@ class OpenAIChatModel:
         tools: Sequence[ToolSpec] | None = None,
         json_mode: bool = False,
     ) -> ChatResult:
+        from openai import APIConnectionError, APIStatusError, APITimeoutError, OpenAIError
+
         body = request_body(messages, role=role, settings=self.settings, tools=tools, json_mode=json_mode)
         where = f"the model endpoint {self.endpoint.label} ({self.endpoint.base_url})"
         counter = [0]

@@ -23,7 +23,6 @@ from toolmesh.protocols.text import Analyzer, contains_cjk, segment_tagged
 
 __all__ = [
     "ASKS_FOR_CODE",
-    "CODE_WORDS",
     "Ask",
     "Part",
     "Question",
@@ -31,12 +30,14 @@ __all__ = [
     "analyse_part",
     "analyse_resolved",
     "asked_kind",
+    "code_words",
     "content_terms",
     "coverage",
     "focus_terms",
     "split_parts",
     "supported",
     "terms_of",
+    "warm",
     "weak",
     "without_dates",
 ]
@@ -536,12 +537,21 @@ def asked_kind(text: str) -> tuple[str, tuple[str, ...]] | None:
 
 _ZH_KINDS = {"function": "函数", "method": "方法", "class": "类"}
 
-# Words that say a question is about code (analysed like every question).
-CODE_WORDS = frozenset(
-    content_terms(
-        "function functions method methods class classes module defined definition implemented "
-        "implementation code raise raises raised exception return returns called calls caller signature "
-        "argument parameter constant variable file python javascript typescript 函数 方法 类 定义 代码 "
-        "调用 异常 返回"
+
+# Words that say a question is about code (analysed like every question; lazily, since analysing the
+# Chinese ones loads jieba's dictionary, seconds an agent should not spend before it listens).
+@lru_cache(maxsize=1)
+def code_words() -> frozenset[str]:
+    return frozenset(
+        content_terms(
+            "function functions method methods class classes module defined definition implemented "
+            "implementation code raise raises raised exception return returns called calls caller signature "
+            "argument parameter constant variable file python javascript typescript 函数 方法 类 定义 代码 "
+            "调用 异常 返回"
+        )
     )
-)
+
+
+def warm() -> None:
+    """Load the analysers and their dictionaries now (agents call it in a thread once they listen)."""
+    code_words()

@@ -1,9 +1,15 @@
 """The executor agent: runs plans with timeouts, retries, circuit breakers, fallback and a result cache."""
 
-from toolmesh.agents.executor.agent import EXECUTE_SKILL, ExecutorAgent
-from toolmesh.agents.executor.breaker import BreakerBoard
-from toolmesh.agents.executor.cache import ResultCache
-from toolmesh.agents.executor.engine import Engine, EngineSettings, StepEvent, StepResult
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from toolmesh.agents.executor.agent import EXECUTE_SKILL, ExecutorAgent
+    from toolmesh.agents.executor.breaker import BreakerBoard
+    from toolmesh.agents.executor.cache import ResultCache
+    from toolmesh.agents.executor.engine import Engine, EngineSettings, StepEvent, StepResult
 
 __all__ = [
     "EXECUTE_SKILL",
@@ -15,3 +21,23 @@ __all__ = [
     "StepEvent",
     "StepResult",
 ]
+
+# Loaded on first use: another role importing one module of this package (the reviewer reads the
+# executor's step results) must not import this whole agent and its MCP client.
+_HOME = {
+    "EXECUTE_SKILL": "agent",
+    "ExecutorAgent": "agent",
+    "BreakerBoard": "breaker",
+    "ResultCache": "cache",
+    "Engine": "engine",
+    "EngineSettings": "engine",
+    "StepEvent": "engine",
+    "StepResult": "engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'toolmesh.agents.executor' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"toolmesh.agents.executor.{module}"), name)

@@ -29,7 +29,8 @@ from toolmesh.agents.approvals import (
 from toolmesh.agents.catalog import Catalog, CatalogCache
 from toolmesh.agents.discovery import Discovery
 from toolmesh.agents.errors import AgentNotFound, PlanError
-from toolmesh.agents.executor.engine import Engine, StepEvent, StepResult
+from toolmesh.agents.executor.engine import Engine
+from toolmesh.agents.executor.results import StepEvent, StepResult
 from toolmesh.agents.plan import Handoff, Plan, Step, StepOutput, parse_plan, validate_plan
 from toolmesh.agents.runtime import new_task, updater_for
 from toolmesh.agents.tracing import extract_context, tracer

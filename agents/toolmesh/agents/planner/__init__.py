@@ -1,10 +1,16 @@
 """The planner agent: the reasoning loop (deterministic or model policy), answers, review, memory."""
 
-from toolmesh.agents.planner.agent import PLAN_SKILL, PlannerAgent
-from toolmesh.agents.planner.answer import Draft, write_brief
-from toolmesh.agents.planner.loop import Budget, Call, Loop, PartWork, Work
-from toolmesh.agents.planner.policy import DeterministicPolicy
-from toolmesh.agents.planner.turn import TurnRunner
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from toolmesh.agents.planner.agent import PLAN_SKILL, PlannerAgent
+    from toolmesh.agents.planner.answer import Draft, write_brief
+    from toolmesh.agents.planner.loop import Budget, Call, Loop, PartWork, Work
+    from toolmesh.agents.planner.policy import DeterministicPolicy
+    from toolmesh.agents.planner.turn import TurnRunner
 
 __all__ = [
     "PLAN_SKILL",
@@ -19,3 +25,26 @@ __all__ = [
     "Work",
     "write_brief",
 ]
+
+# Loaded on first use: another role importing one module of this package (the reviewer reads the
+# executor's step results) must not import this whole agent and its MCP client.
+_HOME = {
+    "PLAN_SKILL": "agent",
+    "PlannerAgent": "agent",
+    "Draft": "answer",
+    "write_brief": "answer",
+    "Budget": "loop",
+    "Call": "loop",
+    "Loop": "loop",
+    "PartWork": "loop",
+    "Work": "loop",
+    "DeterministicPolicy": "policy",
+    "TurnRunner": "turn",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'toolmesh.agents.planner' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"toolmesh.agents.planner.{module}"), name)

@@ -31,7 +31,7 @@ from toolmesh.agents.conversation import Turn, fit
 from toolmesh.agents.discovery import Discovery
 from toolmesh.agents.errors import AgentError, AgentNotFound
 from toolmesh.agents.executor.agent import EXECUTE_SKILL
-from toolmesh.agents.executor.engine import StepResult
+from toolmesh.agents.executor.results import StepResult
 from toolmesh.agents.gateway import Gateway
 from toolmesh.agents.model import ChatModel
 from toolmesh.agents.plan import Plan, parse_plan, validate_plan

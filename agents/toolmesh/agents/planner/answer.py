@@ -17,7 +17,7 @@ from typing import Any
 
 from toolmesh.agents.approvals import is_unapproved
 from toolmesh.agents.evidence import Evidence, extract_evidence
-from toolmesh.agents.executor.engine import StepResult
+from toolmesh.agents.executor.results import StepResult
 from toolmesh.agents.planner.loop import Call, PartWork, Work
 from toolmesh.agents.question import analyse, analyse_part, coverage, focus_terms, terms_of
 from toolmesh.agents.reviewer.checks import ReviewPart, find_injections, redact_injections

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from toolmesh.agents.capabilities import Choice
-from toolmesh.agents.executor.engine import StepResult
+from toolmesh.agents.executor.results import StepResult
 from toolmesh.agents.plan import Plan, Step, ToolCall
 from toolmesh.agents.question import Part, Question
 from toolmesh.agents.text2sql import Translation

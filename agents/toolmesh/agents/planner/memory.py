@@ -25,7 +25,7 @@ from typing import Any
 
 from toolmesh.agents.capabilities import Choice, find
 from toolmesh.agents.catalog import Catalog
-from toolmesh.agents.executor.engine import StepResult
+from toolmesh.agents.executor.results import StepResult
 from toolmesh.agents.planner.loop import Call
 from toolmesh.agents.question import content_terms, coverage
 

@@ -33,7 +33,7 @@ from toolmesh.agents.planner.routing import (
     pick_route,
     symbol_hits,
 )
-from toolmesh.agents.question import CODE_WORDS, content_terms, coverage
+from toolmesh.agents.question import code_words, content_terms, coverage
 from toolmesh.agents.text2sql import (
     Translation,
     local_hits,
@@ -179,12 +179,12 @@ class DeterministicPolicy:
         words = [
             w
             for w in part.words
-            if content_terms(w) and len(w) > 2 and not set(content_terms(w)) & CODE_WORDS
+            if content_terms(w) and len(w) > 2 and not set(content_terms(w)) & code_words()
         ]
         if not words:
             return []
         longest = sorted(words, key=len, reverse=True)[:2]
-        if not set(part.terms) & CODE_WORDS:
+        if not set(part.terms) & code_words():
             return longest[:1]
         joined = [f"{a}_{b}" for a, b in itertools.pairwise(words)][:2]
         # "which function puts reserved units back into stock": what it does, matched against docstrings
@@ -505,7 +505,7 @@ def _sql_score(pw: PartWork, translation: Translation) -> float:
         score -= 0.3
     if any(f.kind in {"value", "id"} for f in frame.filters) or frame.absent:
         score += 0.2  # the question's own literals are in the database
-    if set(part.terms) & CODE_WORDS:
+    if set(part.terms) & code_words():
         score *= 0.5
     return max(0.0, score)
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from toolmesh.agents.question import ASKS_FOR_CODE, CODE_WORDS, Part, asked_kind, coverage, focus_terms
+from toolmesh.agents.question import ASKS_FOR_CODE, Part, asked_kind, code_words, coverage, focus_terms
 
 __all__ = [
     "code_score",
@@ -101,7 +101,7 @@ def code_score(part: Part, structured: Any) -> tuple[float, str | None]:
     kind = asked_kind(part.text)
     if kind:  # "which function …": not a field or a constant of the same words
         hits = [h for h in hits if str(h.get("kind") or "") in kind[1]] or hits
-    codeish = any(t in CODE_WORDS for t in part.terms)
+    codeish = any(t in code_words() for t in part.terms)
     plain = {w.lower() for w in part.words}
     languages = {str(h.get("language") or "").lower() for h in hits} & plain
     if languages:  # "in the Python code": that language's symbols
@@ -118,7 +118,7 @@ def code_score(part: Part, structured: Any) -> tuple[float, str | None]:
                 return (0.95 if codeish else 0.6), str(hit.get("qualname") or hit.get("name"))
     if not hits:
         return 0.0, None
-    terms = tuple(t for t in part.terms if t not in CODE_WORDS)
+    terms = tuple(t for t in part.terms if t not in code_words())
     best, symbol = 0.0, None
     boost = 0.3 if ASKS_FOR_CODE.search(part.text) else 0.0  # "which function …", "in the code"
     for hit in hits[:5]:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from toolmesh.agents.conversation import Turn, TurnPart, is_follow_up, resolve, words_for_memory
 from toolmesh.agents.evidence import extract_evidence
-from toolmesh.agents.executor.engine import StepResult
+from toolmesh.agents.executor.results import StepResult
 from toolmesh.agents.planner.answer import Draft, write_brief
 from toolmesh.agents.planner.loop import Budget, Loop, PartWork, Policy, RoundRecord, RunPlan, Work
 from toolmesh.agents.planner.memory import MemoryTools, fact_to_remember, recalled

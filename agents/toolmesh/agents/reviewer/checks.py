@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from toolmesh.agents.approvals import is_unapproved
 from toolmesh.agents.errors import ModelError
 from toolmesh.agents.evidence import Evidence, extract_evidence, is_empty_output
-from toolmesh.agents.executor.engine import StepResult
+from toolmesh.agents.executor.results import StepResult
 from toolmesh.agents.model import ChatModel, parse_json_object
 from toolmesh.agents.reviewer.relevance import relevance_issues
 from toolmesh.agents.reviewer.verdict import Issue, ModelVerdict, ReviewPart, ReviewRequest, Verdict

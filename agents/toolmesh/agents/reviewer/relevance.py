@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from toolmesh.agents.evidence import Evidence
-from toolmesh.agents.executor.engine import StepResult
+from toolmesh.agents.executor.results import StepResult
 from toolmesh.agents.question import (
     ASKS_FOR_CODE,
-    CODE_WORDS,
     Part,
     analyse_resolved,
     asked_kind,
+    code_words,
     content_terms,
     coverage,
     focus_terms,
@@ -57,8 +58,14 @@ _DURATION = re.compile(
     re.IGNORECASE,
 )
 _DATABASE_WORDS = re.compile(r"\b(?:tables?|rows?|columns?|database|schema)\b|数据库|表里|表中|多少行", re.I)
+
+
 # "returned orders" and "payment methods" are shop vocabulary: alone, they do not make a question about code.
-_CODE_ONLY = CODE_WORDS - set(content_terms("return returns returned method methods"))
+@lru_cache(maxsize=1)
+def _code_only() -> frozenset[str]:
+    return code_words() - set(content_terms("return returns returned method methods"))
+
+
 _VALUE_WORD = re.compile(r"(?<=[a-z] )[A-Z][A-Za-z]+|(?<=[\u4e00-\u9fff])[A-Za-z]+")  # not sentence-initial
 _UNITS = frozenset({"eur", "euro", "euros", "usd", "dollars", "%", "percent", "days", "units"})
 _LOWEST = re.compile(r"\b(?:smallest|lowest|minimum|least|cheapest)\b|最低|最小|最少", re.I)
@@ -304,16 +311,15 @@ def code_problems(part: Part, items: Sequence[Evidence], steps: Sequence[StepRes
     kinds = {str(e.data["symbol_kind"]) for e in items if e.data.get("symbol_kind")}
     if wanted and kinds and not kinds & set(wanted[1]):
         problems.append(f"it asks for a {wanted[0]}, and the code evidence shows {', '.join(sorted(kinds))}")
-    about_code = bool(asked or set(part.terms) & _CODE_ONLY)
+    about_code = bool(asked or set(part.terms) & _code_only())
     if not named and not part.traceback and not about_code:  # a data or docs question answered by code
         if part.ask in {"count", "sum", "avg"}:
             problems.append(f"it asks for a {part.ask} of data, which code does not compute")
-        terms = [t for t in part.terms if t not in CODE_WORDS and not t.isdigit()]
-        code_words = set(terms_of(text))
-        if terms and sum(1 for t in terms if t in code_words) / len(terms) < _ABOUT_CODE:
-            problems.append(
-                f"the code evidence is not about {', '.join(t for t in terms if t not in code_words)[:80]}"
-            )
+        terms = [t for t in part.terms if t not in code_words() and not t.isdigit()]
+        shown = set(terms_of(text))
+        if terms and sum(1 for t in terms if t in shown) / len(terms) < _ABOUT_CODE:
+            missing = ", ".join(t for t in terms if t not in shown)
+            problems.append(f"the code evidence is not about {missing[:80]}")
     if part.ask == "callers" and not any(
         isinstance(r.structured, Mapping) and "callers" in r.structured for r in steps
     ):

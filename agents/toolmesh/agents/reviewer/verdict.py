@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from toolmesh.agents.executor.engine import StepResult
+from toolmesh.agents.executor.results import StepResult
 
 __all__ = ["Issue", "ModelVerdict", "ReviewPart", "ReviewRequest", "Severity", "Verdict"]
 

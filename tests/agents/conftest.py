@@ -40,6 +40,13 @@ def real_servers(workdir: Path, samples: Path) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(autouse=True)
+def _agents_workdir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Agents built from default settings keep their ids and stores under a temporary folder, never the
+    checkout's ./.toolmesh (a test that cares sets its own workdir)."""
+    monkeypatch.setenv("TOOLMESH_AGENTS_WORKDIR", str(tmp_path_factory.mktemp("agents-workdir")))
+
+
 @pytest.fixture(scope="session")
 def samples() -> Path:
     return find_samples()

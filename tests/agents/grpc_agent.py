@@ -76,7 +76,6 @@ async def grpc_agent(*, auth: bool = False, **overrides: Any) -> AsyncIterator[S
         executor=_Turns(),
         settings=settings,
         base_url=base,
-        instance="grpc-test",
     )
     headers = {"authorization": f"Bearer {TOKEN}"} if auth else {}
     with anyio.fail_after(60):

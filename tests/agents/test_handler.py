@@ -53,7 +53,6 @@ async def _agent(input_modes: list[str]) -> AsyncIterator[httpx.AsyncClient]:
         executor=_TwoTurns(),
         settings=settings,
         base_url=base,
-        instance="two-turns",
     )
     with anyio.fail_after(30):
         async with running(agent.app, settings, sock=sock), httpx.AsyncClient(base_url=base) as http:

@@ -263,7 +263,7 @@ async def test_a_follow_up_resolves_on_a_restarted_planner(mesh: MeshHandle) -> 
     settings = AgentSettings(
         registry_url=mesh.registry_url,
         registry_token=mesh.registry_token,
-        task_db_url=f"sqlite+aiosqlite:///{WORK[0] / 'planner-tasks.db'}",
+        workdir=WORK[0] / "agents",  # the first planner's folder: the same id, so the same tasks
     )
     async with run_agent("planner", settings) as restarted:
         with anyio.fail_after(90):

@@ -18,6 +18,7 @@ import anyio
 import httpx
 import pytest
 from a2a.client import A2ACardResolver, ClientConfig, create_client
+from a2a.server.context import ServerCallContext
 from a2a.types import CancelTaskRequest, ListTasksRequest, StreamResponse, TaskState
 from fastmcp import FastMCP
 
@@ -25,7 +26,6 @@ from tests.agents.fixtures import echo_server
 from toolmesh.agents.client import ask_planner
 from toolmesh.agents.mesh import MeshHandle, launch_mesh, register_server, run_agent
 from toolmesh.agents.model import ChatResult, ModelCall, Role, ToolSpec
-from toolmesh.agents.runtime import build_task_store, instance_id, recover_interrupted
 from toolmesh.agents.settings import AgentSettings
 from toolmesh.agents.wire import Outcome, artifact_json, json_part, new_message, stream_message
 from toolmesh.protocols.registry_client import RegistryClient
@@ -136,12 +136,12 @@ async def test_an_executor_killed_mid_task_is_recorded_and_the_plan_resumes(tmp_
             sock = bind_socket()
             port = sock.getsockname()[1]
             sock.close()
-            db_url = f"sqlite+aiosqlite:///{tmp_path / 'killed-executor.db'}"
+            killed_home = tmp_path / "killed"  # the killed executor's workdir: its id and its store
             env = {
                 **os.environ,
                 "TOOLMESH_AGENTS_REGISTRY_URL": mesh.registry_url,
                 "TOOLMESH_AGENTS_REGISTRY_TOKEN": mesh.registry_token,
-                "TOOLMESH_AGENTS_TASK_DB_URL": db_url,
+                "TOOLMESH_AGENTS_WORKDIR": str(killed_home),
             }
             command = [
                 sys.executable,
@@ -165,13 +165,21 @@ async def test_an_executor_killed_mid_task_is_recorded_and_the_plan_resumes(tmp_
                 settings = AgentSettings(
                     registry_url=mesh.registry_url,
                     registry_token=mesh.registry_token,
-                    task_db_url=f"sqlite+aiosqlite:///{tmp_path / 'replacement.db'}",
+                    workdir=tmp_path / "replacement",
                 )
                 async with run_agent("executor", settings):
                     proc.send_signal(signal.SIGKILL)
                     proc.wait(timeout=10)
                     knobs.release.set()
                     outcome = await asking
+                # The killed executor started again over its workdir, on another port: it keeps its id,
+                # so at start-up it marks the task it was running failed, with the reason.
+                again = AgentSettings(
+                    registry_url=mesh.registry_url, registry_token=mesh.registry_token, workdir=killed_home
+                )
+                async with run_agent("executor", again) as restarted:
+                    recovered = list(restarted.agent.recovered)
+                    task = await restarted.agent.store.get(recovered[0], ServerCallContext())
             finally:
                 if proc.poll() is None:
                     proc.kill()
@@ -179,19 +187,9 @@ async def test_an_executor_killed_mid_task_is_recorded_and_the_plan_resumes(tmp_
     assert outcome.state == TaskState.TASK_STATE_COMPLETED, outcome.status_text
     lost = _rounds(outcome)[0]["executors_lost"]
     assert len(lost) == 1 and f"127.0.0.1:{port}" in lost[0]
-    # The killed executor's store: its next start marks the interrupted task failed, with the reason.
-    store, _ = build_task_store(db_url)
-    recovered = await recover_interrupted(
-        store,
-        instance=instance_id("executor", f"http://127.0.0.1:{port}"),
-        reason="interrupted: killed in test",
-    )
-    assert len(recovered) == 1
-    from a2a.server.context import ServerCallContext
-
-    task = await store.get(recovered[0], ServerCallContext())
+    assert restarted.url != f"http://127.0.0.1:{port}" and len(recovered) == 1
     assert task is not None and task.status.state == TaskState.TASK_STATE_FAILED
-    assert task.status.message.parts[0].text == "interrupted: killed in test"
+    assert task.status.message.parts[0].text.startswith("interrupted: the executor agent stopped")
 
 
 class MeshModel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -13,12 +14,14 @@ from a2a.helpers import new_task_from_user_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
 from a2a.server.events import EventQueue
-from a2a.types import AgentSkill, Part, TaskState
+from a2a.server.tasks import DatabaseTaskStore
+from a2a.types import AgentSkill, ListTasksRequest, Part, Task, TaskState
 
 from tests.services import POSTGRES_URL, require_service
 from toolmesh.agents.mesh import build_reviewer
-from toolmesh.agents.runtime import build_agent, build_task_store, new_task, recover_interrupted, updater_for
+from toolmesh.agents.runtime import build_agent, new_task, updater_for
 from toolmesh.agents.settings import AgentSettings
+from toolmesh.agents.task_store import SCHEMA_VERSION, build_task_store, recover_interrupted, stamp
 from toolmesh.agents.wire import json_part, new_message
 from toolmesh.protocols.serving import bind_socket, running
 from toolmesh.protocols.settings import AuthSettings, TokenGrant, hash_token
@@ -53,30 +56,59 @@ async def test_auth_is_advertised_in_the_card_and_enforced(tmp_path: Path) -> No
     )  # task not found: authorized
 
 
+def _task(text: str, state: TaskState, **metadata: Any) -> Task:
+    task = new_task_from_user_message(new_message([Part(text=text)], context_id=str(uuid.uuid4())))
+    task.status.state = state
+    task.metadata.update(metadata)
+    return task
+
+
 async def _recovery_round_trip(url: str) -> None:
-    store, engine = build_task_store(url)
+    """Two agents on one store: each fails only its own interrupted tasks; rows stamped the old way
+    (``name@url``, owner = the caller) are adopted by the agent serving at that URL, and only by it."""
+    run = uuid.uuid4().hex[:8]  # PostgreSQL keeps earlier runs' rows
+    me, peer, legacy, legacy_other = (
+        f"a-{run}",
+        f"b-{run}",
+        f"executor@http://a-{run}",
+        f"executor@http://b-{run}",
+    )
+    store, engine = build_task_store(url, agent_id=me)
+    other_store, other_engine = build_task_store(url, agent_id=peer)
+    assert isinstance(store, DatabaseTaskStore) and engine is not None and other_engine is not None
+    legacy_store = DatabaseTaskStore(engine, create_table=True)  # how tasks were stored before agent ids
     context = ServerCallContext()
-    running_task = new_task_from_user_message(new_message([Part(text="work")], context_id=str(uuid.uuid4())))
-    running_task.status.state = TaskState.TASK_STATE_WORKING
-    running_task.metadata.update({"instance": "executor@http://a"})
-    other = new_task_from_user_message(new_message([Part(text="work")], context_id=str(uuid.uuid4())))
-    other.status.state = TaskState.TASK_STATE_WORKING
-    other.metadata.update({"instance": "executor@http://b"})
-    waiting = new_task_from_user_message(new_message([Part(text="ask")], context_id=str(uuid.uuid4())))
-    waiting.status.state = TaskState.TASK_STATE_INPUT_REQUIRED
-    waiting.metadata.update({"instance": "executor@http://a"})
-    for task in (running_task, other, waiting):
+    running_task = stamp(_task("work", TaskState.TASK_STATE_WORKING), me)
+    other = stamp(_task("work", TaskState.TASK_STATE_WORKING), peer)
+    waiting = stamp(_task("ask", TaskState.TASK_STATE_INPUT_REQUIRED), me)
+    old = _task("old work", TaskState.TASK_STATE_WORKING, instance=legacy)
+    old_done = _task("old work", TaskState.TASK_STATE_COMPLETED, instance=legacy)
+    elsewhere = _task("old work", TaskState.TASK_STATE_WORKING, instance=legacy_other)
+    for task in (running_task, waiting):
         await store.save(task, context)
-    recovered = await recover_interrupted(store, instance="executor@http://a", reason="interrupted: test")
-    assert running_task.id in recovered and other.id not in recovered and waiting.id not in recovered
+    await other_store.save(other, context)
+    for task in (old, old_done, elsewhere):
+        await legacy_store.save(task, context)
+    recovered = await recover_interrupted(store, agent_id=me, legacy=legacy, reason="interrupted: test")
+    assert sorted(recovered) == sorted([running_task.id, old.id])
     after = await store.get(running_task.id, context)
     assert after is not None and after.status.state == TaskState.TASK_STATE_FAILED
     assert after.status.message.parts[0].text == "interrupted: test"
     assert after.metadata["interrupted"] is True
-    untouched = await store.get(other.id, context)
+    adopted = await store.get(old.id, context)  # now this agent's: GetTask finds it
+    assert adopted is not None and adopted.status.state == TaskState.TASK_STATE_FAILED
+    assert adopted.metadata["instance"] == me and adopted.metadata["schema"] == SCHEMA_VERSION
+    finished = await store.get(old_done.id, context)
+    assert finished is not None and finished.status.state == TaskState.TASK_STATE_COMPLETED
+    assert await store.get(other.id, context) is None  # another agent's task: not visible, not touched
+    untouched = await other_store.get(other.id, context)
     assert untouched is not None and untouched.status.state == TaskState.TASK_STATE_WORKING
-    assert engine is not None
+    left = await legacy_store.get(elsewhere.id, context)  # an old row of another URL: left for its agent
+    assert left is not None and left.status.state == TaskState.TASK_STATE_WORKING
+    listed = await store.list(ListTasksRequest(), context)
+    assert {t.id for t in listed.tasks} == {running_task.id, waiting.id, old.id, old_done.id}
     await engine.dispose()
+    await other_engine.dispose()
 
 
 @pytest.mark.asyncio
@@ -221,7 +253,6 @@ async def test_a_cancel_that_loses_the_race_is_refused_as_not_cancelable() -> No
         executor=executor,
         settings=settings,
         base_url=base,
-        instance="ends-first",
     )
     headers = {"A2A-Version": "1.0"}
     send = {

@@ -23,7 +23,7 @@ from toolmesh.agents.approvals import ApprovalPolicy
 from toolmesh.agents.discovery import Discovery, RegistryDiscovery
 from toolmesh.agents.errors import MeshConfigError
 from toolmesh.agents.model import ChatModel, build_model
-from toolmesh.agents.runtime import AgentApp, build_agent, build_task_store, instance_id
+from toolmesh.agents.runtime import AgentApp, agent_identity, build_agent
 from toolmesh.agents.settings import AgentSettings, peer_headers
 from toolmesh.agents.tracing import traced_httpx_client
 from toolmesh.protocols.cards import McpServerEntry, McpTool
@@ -91,12 +91,12 @@ def build_executor(
         cache=ResultCache(ttl=settings.cache_ttl, max_entries=settings.cache_entries),
     )
     http = traced_httpx_client(timeout=settings.handoff_timeout, headers=peer_headers(settings))
-    instance = instance_id("executor", base_url)
+    identity = agent_identity(settings, "executor")
     agent = ExecutorAgent(
         engine,
         CatalogCache(pool, ttl=settings.catalog_ttl),
         discovery,
-        instance=instance,
+        instance=identity.id,
         http=http,
         approvals=ApprovalPolicy(settings.approvals),
     )
@@ -115,7 +115,7 @@ def build_executor(
         settings=settings,
         base_url=base_url,
         on_stop=stop,
-        instance=instance,
+        identity=identity,
     )
 
 
@@ -129,15 +129,15 @@ def model_collectors(model: ChatModel | None) -> list[Collector]:
 def build_reviewer(settings: AgentSettings, base_url: str, *, model: ChatModel | None = None) -> AgentApp:
     from toolmesh.agents.reviewer.agent import ReviewerAgent, reviewer_skills
 
-    instance = instance_id("reviewer", base_url)
+    identity = agent_identity(settings, "reviewer")
     return build_agent(
         name="reviewer",
         description="Reviews answers against their evidence and returns a structured verdict.",
         skills=reviewer_skills(),
-        executor=ReviewerAgent(instance=instance, model=model),
+        executor=ReviewerAgent(instance=identity.id, model=model),
         settings=settings,
         base_url=base_url,
-        instance=instance,
+        identity=identity,
         collectors=model_collectors(model),
     )
 
@@ -149,16 +149,17 @@ def build_planner(
     from toolmesh.agents.mcp import McpPool
     from toolmesh.agents.planner.agent import PlannerAgent, planner_skills
     from toolmesh.agents.planner.loop import Budget
+    from toolmesh.agents.task_store import build_task_store
     from toolmesh.protocols.glossary import Glossary
 
     pool = McpPool()
     http = traced_httpx_client(timeout=settings.handoff_timeout, headers=peer_headers(settings))
-    instance = instance_id("planner", base_url)
-    store, _ = build_task_store(settings.task_db_url)
+    identity = agent_identity(settings, "planner")
+    store, engine = build_task_store(identity.store_url, agent_id=identity.id)
     agent = PlannerAgent(
         discovery=discovery,
         catalogs=CatalogCache(pool, ttl=settings.catalog_ttl),
-        instance=instance,
+        instance=identity.id,
         http=http,
         model=model,
         max_rounds=settings.max_rounds,
@@ -174,6 +175,8 @@ def build_planner(
     async def stop() -> None:
         await pool.aclose()
         await http.aclose()
+        if engine is not None:
+            await engine.dispose()
 
     return build_agent(
         name="planner",
@@ -186,7 +189,7 @@ def build_planner(
         settings=settings,
         base_url=base_url,
         on_stop=stop,
-        instance=instance,
+        identity=identity,
         task_store=store,
         collectors=model_collectors(model),
     )
@@ -341,7 +344,7 @@ async def launch_mesh(
                 "port": (agent_ports or {}).get(role, 0),
                 "registry_url": registry_url,
                 "registry_token": token,
-                "task_db_url": f"sqlite+aiosqlite:///{workdir / f'{role}-tasks.db'}",
+                "workdir": workdir / "agents",  # each role its own id and store: agents/ROLE/
                 "heartbeat_interval": 20.0,
             }
             settings = AgentSettings(**{**values, **dict(agent_settings or {})})

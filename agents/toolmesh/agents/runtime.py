@@ -1,7 +1,8 @@
 """Serving one agent: its card, request handler, durable task store, auth, registry presence, recovery.
 
 :func:`build_agent` returns an :class:`AgentApp` (the Starlette app plus its parts). The app's lifespan
-opens the task store, marks tasks that were running when the process last stopped as failed (with the
+opens the agent's own task store (:mod:`~toolmesh.agents.task_store`, scoped to its stable id from
+:mod:`~toolmesh.agents.identity`), marks tasks it left running when it last stopped as failed (with the
 reason, so the store shows what happened to them), registers the card in the registry and heartbeats
 until shutdown, then drains running tasks.
 """
@@ -16,16 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from a2a.auth.user import User
 from a2a.helpers import new_task_from_user_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
-from a2a.server.context import ServerCallContext
 from a2a.server.events import EventQueue
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes
 from a2a.server.tasks import (
     DatabaseTaskStore,
     InMemoryPushNotificationConfigStore,
-    InMemoryTaskStore,
     TaskStore,
     TaskUpdater,
 )
@@ -36,26 +34,22 @@ from a2a.types import (
     AgentInterface,
     AgentSkill,
     HTTPAuthSecurityScheme,
-    Message,
-    Part,
-    Role,
     SecurityRequirement,
     SecurityScheme,
     StringList,
     Task,
-    TaskState,
 )
 from a2a.utils.push_url_validator import validate_push_notification_url
 from prometheus_client.registry import Collector
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware as AsgiMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from toolmesh.agents.grpc_server import GrpcFace, grpc_address
 from toolmesh.agents.handler import AgentRequestHandler
+from toolmesh.agents.identity import Identity, resolve_identity
 from toolmesh.agents.settings import AgentSettings
+from toolmesh.agents.task_store import build_task_store, legacy_instance_id, recover_interrupted, stamp
 from toolmesh.agents.tracing import traced_httpx_client
 from toolmesh.protocols.auth import TokenCheck, build_auth, check_bearer
 from toolmesh.protocols.egress import PublicOnlyBackend, PublicOnlyTransport
@@ -64,12 +58,10 @@ from toolmesh.protocols.serving import a2a_http_app
 
 __all__ = [
     "AgentApp",
+    "agent_identity",
     "build_agent",
     "build_card",
-    "build_task_store",
-    "instance_id",
     "new_task",
-    "recover_interrupted",
     "updater_for",
 ]
 
@@ -79,9 +71,7 @@ JSONRPC_PATH = "/a2a/jsonrpc"
 REST_PATH = "/a2a/rest"
 CARD_CACHE_CONTROL = "public, max-age=60, must-revalidate"
 _OPEN_PATHS = ("/.well-known/agent-card.json", "/healthz")
-_INTERRUPTIBLE = ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING")
 _PUSH_HINT = "Use a webhook on a public address, or set TOOLMESH_AGENTS_ALLOW_PRIVATE_PUSH=true."
-_stores: dict[str, DatabaseTaskStore] = {}
 
 
 def build_card(
@@ -124,107 +114,22 @@ def build_card(
     return card
 
 
-def instance_id(name: str, base_url: str) -> str:
-    """A stable id for one serving instance of an agent: the same after a restart at the same URL."""
-    return f"{name}@{base_url}"
-
-
-def build_task_store(url: str) -> tuple[TaskStore, AsyncEngine | None]:
-    """``memory://``, or a SQLAlchemy async URL (SQLite by default, PostgreSQL in production)."""
-    if url == "memory://":
-        return InMemoryTaskStore(), None
-    store = _stores.get(url)
-    if store is None:
-        store = DatabaseTaskStore(_engine(url), create_table=True)
-        _stores[url] = store
-    return store, store.engine
-
-
-def _engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL and a busy timeout so concurrent tasks wait instead of failing."""
-    if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    return engine
-
-
-class _Owner(User):
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    @property
-    def is_authenticated(self) -> bool:
-        return bool(self._name)
-
-    @property
-    def user_name(self) -> str:
-        return self._name
-
-
 def updater_for(context: RequestContext, queue: EventQueue) -> TaskUpdater:
     """The task updater of the request's task."""
     return TaskUpdater(queue, context.task_id or "", context.context_id or "")
 
 
+def agent_identity(settings: AgentSettings, role: str) -> Identity:
+    """The agent's id, folder and task store URL from its settings (the id file is created once)."""
+    return resolve_identity(
+        role=role, workdir=settings.workdir, agent_id=settings.agent_id, store_url=settings.task_db_url
+    )
+
+
 def new_task(context: RequestContext, instance: str) -> Task:
-    """The task for a first message, stamped with the serving instance (for recovery after a crash)."""
+    """The task for a first message, stamped with the agent's id (for recovery after a crash)."""
     assert context.message is not None
-    task = new_task_from_user_message(context.message)
-    task.metadata.update({"instance": instance})
-    return task
-
-
-async def recover_interrupted(store: TaskStore, *, instance: str, reason: str) -> list[str]:
-    """Mark the tasks ``instance`` left submitted/working (it died) as failed with ``reason``; their ids.
-
-    Only tasks stamped with this instance are touched, so replicas sharing one PostgreSQL store do not
-    fail each other's live tasks.
-    """
-    if not isinstance(store, DatabaseTaskStore):
-        return []
-    await store.initialize()
-    model = store.task_model
-    async with store.async_session_maker() as session:
-        rows = (await session.execute(select(model.id, model.owner, model.status))).all()
-    recovered: list[str] = []
-    for task_id, owner, status in rows:
-        if not isinstance(status, dict) or status.get("state") not in _INTERRUPTIBLE:
-            continue
-        context = ServerCallContext(user=_Owner(owner or ""))
-        task = await store.get(task_id, context)
-        if task is None or _instance_of(task) != instance:
-            continue
-        task.status.state = TaskState.TASK_STATE_FAILED
-        task.status.message.CopyFrom(
-            Message(
-                role=Role.ROLE_AGENT,
-                message_id=f"recovered-{task_id}",
-                task_id=task_id,
-                context_id=task.context_id,
-                parts=[Part(text=reason)],
-            )
-        )
-        task.status.timestamp.FromDatetime(datetime.now(UTC))
-        task.metadata.update({"interrupted": True, "interrupted_reason": reason})
-        await store.save(task, context)
-        recovered.append(task_id)
-    if recovered:
-        logger.warning("marked %d interrupted task(s) failed: %s", len(recovered), ", ".join(recovered))
-    return recovered
-
-
-def _instance_of(task: Task) -> str | None:
-    value = task.metadata.fields.get("instance") if task.HasField("metadata") else None
-    return value.string_value if value is not None else None
+    return stamp(new_task_from_user_message(context.message), instance)
 
 
 class BearerGuard:
@@ -289,22 +194,27 @@ def build_agent(
     on_start: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
     task_store: TaskStore | None = None,
-    instance: str | None = None,
+    identity: Identity | None = None,
     collectors: Sequence[Collector] = (),
 ) -> AgentApp:
     """The agent's app, ready to serve at ``base_url`` (pre-bind the socket to know it).
 
     ``collectors`` join the agent's ``/metrics`` (the model gateway's).
 
-    ``instance`` (default :func:`instance_id` of name and URL) stamps the tasks this process runs; the
-    executor passed in must stamp new tasks with the same value (see :func:`new_task`).
+    ``identity`` (default: :func:`agent_identity` of ``settings`` and ``name``) gives the id that stamps
+    and owns the tasks this agent runs, and its store; the executor passed in must stamp new tasks with
+    the same id (see :func:`new_task`). A ``task_store`` passed in must be scoped to that id, and is the
+    caller's to close.
     """
-    instance = instance or instance_id(name, base_url)
+    identity = identity or agent_identity(settings, name)
+    instance = identity.id
     provider = build_auth(settings.auth)
     verify: TokenCheck | None = provider.verify_token if provider is not None else None
-    store = task_store
-    if store is None:
-        store, _ = build_task_store(settings.task_db_url)
+    store, engine = (
+        (task_store, None)
+        if task_store is not None
+        else build_task_store(identity.store_url, agent_id=instance)
+    )
     push_store = InMemoryPushNotificationConfigStore()
     # Webhook URLs come from callers: screen them (no loopback, private, link-local or metadata addresses)
     # when they are registered and before each POST, and connect only to the addresses checked at connect
@@ -355,7 +265,8 @@ def build_agent(
             await store.initialize()
         built.recovered = await recover_interrupted(
             store,
-            instance=instance,
+            agent_id=instance,
+            legacy=legacy_instance_id(name, base_url),  # tasks stamped before agent ids
             reason=f"interrupted: the {name} agent stopped while this task was running "
             f"(recovered at start-up, {datetime.now(UTC).isoformat(timespec='seconds')})",
         )
@@ -382,6 +293,8 @@ def build_agent(
                 if on_stop is not None:
                     await on_stop()
                 await push_http.aclose()
+                if engine is not None:
+                    await engine.dispose()
 
     middleware: list[AsgiMiddleware] = []
     if verify is not None:

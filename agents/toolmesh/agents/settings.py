@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from toolmesh.agents.approvals import Decision, check_rules
+from toolmesh.agents.identity import check_agent_id
 from toolmesh.agents.model import ModelSettings
 from toolmesh.protocols.settings import ServingSettings
 
@@ -41,8 +42,14 @@ class AgentSettings(ServingSettings):
     registry_token: SecretStr | None = None
     # Bearer token this agent sends to its peers (when their auth is on).
     peer_token: SecretStr | None = None
-    # Task store: SQLite by default, PostgreSQL (postgresql+asyncpg://...) to scale; "memory://" for none.
-    task_db_url: str = "sqlite+aiosqlite:///toolmesh-agents.db"
+    # Identity: the agent's stable id (stamps and owns its tasks; survives restarts and port changes).
+    # Unset: generated once and kept in <workdir>/<role>/agent-id. The agent's folder is
+    # <workdir>/<agent_id> when the id is set, <workdir>/<role> otherwise.
+    agent_id: str | None = None
+    workdir: Path = Path(".toolmesh/agents")
+    # Task store: default <agent folder>/tasks.db (SQLite); PostgreSQL (postgresql+asyncpg://...) to
+    # scale; "memory://" for none. A store shared by several agents still shows each only its own tasks.
+    task_db_url: str | None = None
     # Push-notification webhooks on loopback, private or link-local addresses are refused (SSRF) unless set.
     allow_private_push: bool = False
     # Execution.
@@ -82,6 +89,11 @@ class AgentSettings(ServingSettings):
         if isinstance(value, dict):
             check_rules({str(k): v for k, v in value.items()})
         return value
+
+    @field_validator("agent_id")
+    @classmethod
+    def _agent_id(cls, value: str | None) -> str | None:
+        return check_agent_id(value) if value is not None else None
 
     @field_validator("public_url")
     @classmethod

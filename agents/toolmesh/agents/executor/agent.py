@@ -26,6 +26,7 @@ from toolmesh.agents.approvals import (
     approval_parts,
     read_answer,
 )
+from toolmesh.agents.balancer import Balancer
 from toolmesh.agents.catalog import Catalog, CatalogCache
 from toolmesh.agents.discovery import Discovery
 from toolmesh.agents.errors import AgentNotFound, PlanError
@@ -89,20 +90,23 @@ class ExecutorAgent(AgentExecutor):
         instance: str,
         http: httpx.AsyncClient,
         approvals: ApprovalPolicy | None = None,
+        balancer: Balancer | None = None,
     ) -> None:
         self.engine = engine
         self.approvals = approvals or ApprovalPolicy()
         self.catalogs = catalogs
         self.discovery = discovery
+        self.balancer = balancer or Balancer(discovery)  # picks the agent a handoff step goes to
         self.instance = instance
         self.http = http
         engine.handoff = self._handoff
 
     async def _handoff(self, step: Step, action: Handoff) -> StepOutput:
-        cards = await self.discovery.find_agents(action.skill)
         outcome = Outcome()
-        async for event in stream_message(cards[0], new_message([Part(text=action.message)]), http=self.http):
-            outcome.absorb(event)
+        with await self.balancer.lease(action.skill) as lease:
+            message = new_message([Part(text=action.message)])
+            async for event in stream_message(lease.card, message, http=self.http):
+                outcome.absorb(event)
         if outcome.state != TaskState.TASK_STATE_COMPLETED:
             raise AgentNotFound(f"the {action.skill} agent ended {outcome.state_name}: {outcome.status_text}")
         answer = outcome.artifacts.get("answer")

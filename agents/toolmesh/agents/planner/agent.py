@@ -26,6 +26,7 @@ from a2a.types import AgentCard, AgentSkill, ListTasksRequest, Message, Part, Ta
 from opentelemetry.trace import Status, StatusCode
 
 from toolmesh.agents.approvals import approval_parts, request_of
+from toolmesh.agents.balancer import Balancer, Lease, agent_url
 from toolmesh.agents.catalog import CatalogCache
 from toolmesh.agents.conversation import Turn, fit
 from toolmesh.agents.discovery import Discovery
@@ -117,8 +118,11 @@ class PlannerAgent(AgentExecutor):
         glossary: Glossary | None = None,
         budget: Budget | None = None,
         memory_tokens: int = 1500,
+        balancer: Balancer | None = None,
     ) -> None:
         self.discovery = discovery
+        # which executor (and reviewer) gets each hop: least work this planner has open on it, then health
+        self.balancer = balancer or Balancer(discovery)
         self.catalogs = catalogs
         self.instance = instance
         self.http = http
@@ -349,9 +353,8 @@ class PlannerAgent(AgentExecutor):
         if relay is not None:  # the executor task waiting for the answer is cancelled with this one
             with anyio.move_on_after(5):
                 try:
-                    cards = await self.discovery.find_agents(EXECUTE_SKILL)
-                    for card in (c for c in cards if _card_url(c) == relay.executor_url):
-                        await cancel_remote(card, relay.executor_task, http=self.http)
+                    card = await self.balancer.find(EXECUTE_SKILL, relay.executor_url)
+                    await cancel_remote(card, relay.executor_task, http=self.http)
                 except Exception as exc:  # best effort: the planner's own task is cancelled either way
                     logger.warning("could not cancel executor task %s: %s", relay.executor_task, exc)
         await updater.cancel(updater.new_agent_message([Part(text="canceled by the caller")]))
@@ -389,17 +392,18 @@ class PlannerAgent(AgentExecutor):
         lost = lost_log.setdefault(round_no, [])
         deadline = anyio.current_time() + self.replacement_wait
         while True:
-            card = await self._executor_card(gone)
-            if card is None:
+            lease = await self._executor_lease(gone)
+            if lease is None:
                 if anyio.current_time() >= deadline:
                     break
                 await anyio.sleep(0.25)
                 await self.discovery.refresh()
                 continue
             try:
-                return await self._execute_on(updater, context, card, plan, round_no)
+                with lease:
+                    return await self._execute_on(updater, context, lease.card, plan, round_no)
             except _ExecutorLost as exc:
-                url = _card_url(card)
+                url = lease.url
                 gone.add(url)
                 lost.append(f"{url}: {exc}")
                 await self.discovery.refresh()
@@ -415,15 +419,14 @@ class PlannerAgent(AgentExecutor):
             hint="Every executor found by skill was lost mid-task; start one and ask again.",
         )
 
-    async def _executor_card(self, gone: set[str]) -> AgentCard | None:
-        """The first executor not lost yet (AgentNotFound when none was ever found)."""
+    async def _executor_lease(self, gone: set[str]) -> Lease | None:
+        """The balancer's executor among those not lost yet (AgentNotFound when none was ever found)."""
         try:
-            cards = await self.discovery.find_agents(EXECUTE_SKILL)
+            return await self.balancer.lease(EXECUTE_SKILL, avoid=gone)
         except AgentNotFound:
             if not gone:
                 raise
             return None
-        return next((c for c in cards if _card_url(c) not in gone), None)
 
     async def _answer_executor(
         self, updater: TaskUpdater, context: RequestContext, plan: Plan, round_no: int, replay: Replay
@@ -431,19 +434,21 @@ class PlannerAgent(AgentExecutor):
         """Send the caller's approval answer to the executor task that asked; its results for the round."""
         replay.used = True
         url = replay.state.executor_url
-        cards = [c for c in await self.discovery.find_agents(EXECUTE_SKILL) if _card_url(c) == url]
-        if not cards:
+        try:
+            card = await self.balancer.find(EXECUTE_SKILL, url)
+        except AgentNotFound as exc:
             raise AgentNotFound(
                 f"the executor {url} that holds the calls waiting for approval is gone",
                 hint="Ask again: a new plan goes to a running executor and asks again.",
-            )
+            ) from exc
         await self._status(
             updater, "planner", f"round {round_no}: answer relayed to the executor", round=round_no
         )
         try:
-            return await self._execute_on(
-                updater, context, cards[0], plan, round_no, follow_up=replay.message()
-            )
+            with self.balancer.hold(card):
+                return await self._execute_on(
+                    updater, context, card, plan, round_no, follow_up=replay.message()
+                )
         except _ExecutorLost as exc:
             raise AgentError(
                 f"the executor {url} was lost while running the approved calls: {exc}",
@@ -486,7 +491,7 @@ class PlannerAgent(AgentExecutor):
         if outcome.state == TaskState.TASK_STATE_INPUT_REQUIRED and asked is not None:
             raise ApprovalNeeded(
                 RelayState(
-                    executor_url=_card_url(card),
+                    executor_url=agent_url(card),
                     executor_task=outcome.task_id,
                     executor_context=outcome.context_id,
                     plan=plan.model_dump(mode="json"),
@@ -521,7 +526,7 @@ class PlannerAgent(AgentExecutor):
     async def _review(self, updater: TaskUpdater, context: RequestContext, body: ReviewRequest) -> Verdict:
         round_no = body.round
         try:
-            cards = await self.discovery.find_agents(REVIEW_SKILL)
+            lease = await self.balancer.lease(REVIEW_SKILL)
         except AgentNotFound as exc:
             await self._status(updater, "planner", f"no reviewer ({exc}); checking locally", round=round_no)
             return review_deterministic(body)
@@ -529,8 +534,8 @@ class PlannerAgent(AgentExecutor):
         message = new_message([json_part(body.model_dump(mode="json"))], context_id=context.context_id or "")
         outcome = HopOutcome()
         try:
-            with anyio.fail_after(self.handoff_timeout):
-                async for event in stream_message(cards[0], message, http=self.http):
+            with lease, anyio.fail_after(self.handoff_timeout):
+                async for event in stream_message(lease.card, message, http=self.http):
                     outcome.absorb(event)
         except Exception as exc:  # TimeoutError included: review locally rather than fail the answer
             await self._status(
@@ -548,10 +553,6 @@ class PlannerAgent(AgentExecutor):
         )
         await self._status(updater, "reviewer", label, round=round_no, approved=verdict.approved)
         return verdict
-
-
-def _card_url(card: AgentCard) -> str:
-    return card.supported_interfaces[0].url if card.supported_interfaces else card.name
 
 
 def _choose(reply: str, options: Any) -> dict[int, dict[str, Any]]:

@@ -59,8 +59,10 @@ from toolmesh.agents.settings import AgentSettings
 from toolmesh.agents.tracing import traced_httpx_client
 from toolmesh.protocols.auth import TokenCheck, build_auth, check_bearer
 from toolmesh.protocols.egress import PublicOnlyBackend, PublicOnlyTransport
+from toolmesh.protocols.presence import Registrant
 from toolmesh.protocols.registry_client import RegistryClient
 from toolmesh.protocols.serving import a2a_http_app
+from toolmesh.protocols.settings import env_prefix
 
 __all__ = [
     "AgentApp",
@@ -370,7 +372,9 @@ def build_agent(
                 registry = await stack.enter_async_context(RegistryClient(settings.registry_url, token=token))
                 built.presence = await stack.enter_async_context(
                     registry.keep_registered(
-                        lambda c: c.register_agent(card), interval=settings.heartbeat_interval
+                        lambda c: c.register_agent(card),
+                        interval=settings.heartbeat_interval,
+                        registrant=Registrant(f"the {name} agent", base_url, env_prefix(settings)),
                     )
                 )
             try:

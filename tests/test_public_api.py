@@ -54,7 +54,13 @@ PINNED: dict[str, list[str]] = {
         "running",
         "serve",
     ],
-    "toolmesh.protocols.settings": ["AuthSettings", "ServingSettings", "TokenGrant", "env_prefix", "hash_token"],
+    "toolmesh.protocols.settings": [
+        "AuthSettings",
+        "ServingSettings",
+        "TokenGrant",
+        "env_prefix",
+        "hash_token",
+    ],
     "toolmesh.protocols.auth": [
         "ChainedTokenVerifier",
         "HashedTokenVerifier",

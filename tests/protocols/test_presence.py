@@ -155,7 +155,10 @@ async def test_an_unreachable_registry_is_a_warning_with_backoff_and_the_registr
             [warning] = loud(caplog)  # one line for six failed attempts
             message = warning.getMessage()
             assert warning.levelno == logging.WARNING
-            assert f"cannot register the MCP server 'sql' at http://127.0.0.1:8000/mcp: registry {base}" in message
+            assert (
+                f"cannot register the MCP server 'sql' at http://127.0.0.1:8000/mcp: registry {base}"
+                in message
+            )
             assert "is unreachable" in message and "point TOOLMESH_SQL_REGISTRY_URL at it" in message
             assert "waiting up to 8 s between attempts" in message
             # exponential with jitter, capped: 1, 2, 4, 8, 8, ... times [0.5, 1)
@@ -166,7 +169,8 @@ async def test_an_unreachable_registry_is_a_warning_with_backoff_and_the_registr
                 [_, registered] = loud(caplog)
             assert registered.levelno == logging.WARNING
             assert registered.getMessage().startswith(
-                f"the MCP server 'sql' at http://127.0.0.1:8000/mcp is registered in the registry at {base} now"
+                "the MCP server 'sql' at http://127.0.0.1:8000/mcp is registered in the registry at "
+                f"{base} now"
             )
             assert "failed attempt(s)" in registered.getMessage()
 

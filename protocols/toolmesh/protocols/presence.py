@@ -43,7 +43,7 @@ class Registrant:
 
     ``what`` names it in messages ("the executor agent", "the MCP server 'sql'"), ``url`` is the URL it
     advertises, and ``env_prefix`` is the prefix of its settings (``TOOLMESH_AGENTS_``, ``TOOLMESH_SQL_``):
-    its ``REGISTRY_URL``, ``REGISTRY_TOKEN`` and ``PUBLIC_URL`` are what the messages tell the operator to set.
+    its ``REGISTRY_URL``, ``REGISTRY_TOKEN`` and ``PUBLIC_URL`` are the settings the messages name.
     """
 
     what: str = "this entry"
@@ -100,7 +100,8 @@ class Registrant:
             which = "No registry token is set" if not token_sent else "The registry does not know this token"
             return (
                 f"{refused}: {message}. {which}: set {token_setting} to a publisher token whose SHA-256 "
-                f"(`toolmesh token hash TOKEN`) is in the registry's TOOLMESH_REGISTRY_PUBLISHERS. {meanwhile}"
+                "(`toolmesh token hash TOKEN`) is in the registry's TOOLMESH_REGISTRY_PUBLISHERS. "
+                f"{meanwhile}"
             )
         if self.advertises_private_url() or "refusing to reach" in message:
             return (
@@ -227,7 +228,9 @@ class Presence:
                 if not must_register:
                     # The registry lost the entry (TTL purge, wiped store): register again right away.
                     self.last_error = "entry not found; registering again"
-                    logger.info("the registry at %s lost %s; registering again", self.client.base_url, self.entry_id)
+                    logger.info(
+                        "the registry at %s lost %s; registering again", self.client.base_url, self.entry_id
+                    )
                     must_register = True
                     continue
                 self._failed(exc)  # the registration itself found no API there: a wrong registry URL

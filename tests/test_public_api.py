@@ -54,7 +54,13 @@ PINNED: dict[str, list[str]] = {
         "running",
         "serve",
     ],
-    "toolmesh.protocols.settings": ["AuthSettings", "ServingSettings", "TokenGrant", "hash_token"],
+    "toolmesh.protocols.settings": [
+        "AuthSettings",
+        "ServingSettings",
+        "TokenGrant",
+        "env_prefix",
+        "hash_token",
+    ],
     "toolmesh.protocols.auth": [
         "ChainedTokenVerifier",
         "HashedTokenVerifier",
@@ -130,7 +136,9 @@ PINNED: dict[str, list[str]] = {
         "build_app",
         "build_store",
     ],
-    "toolmesh.protocols.registry_client": ["Presence", "RegistryClient", "RegistryUnauthorized"],
+    "toolmesh.protocols.registry_client": ["RegistryClient", "RegistryUnauthorized"],
+    "toolmesh.protocols.presence": ["Presence", "Registrant"],
+    "toolmesh.protocols.registration": ["advertised_url", "registered", "server_entry"],
     "toolmesh.protocols.cards": [
         "AGENT_CARD_PATH",
         "CardError",

@@ -3,6 +3,8 @@ recovery of tasks a dead process left running."""
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -274,3 +276,85 @@ async def test_a_cancel_that_loses_the_race_is_refused_as_not_cancelable() -> No
     assert "result" not in reply, reply
     assert reply["error"]["code"] == -32002  # TaskNotCancelableError
     assert "ended first" in reply["error"]["message"]
+
+
+_REVIEW = {"question": "q", "answer": "a"}
+_PUSH = {"url": "http://10.0.0.7/hook", "token": "t"}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("binding", ["JSONRPC", "HTTP+JSON"])
+async def test_a_refused_push_url_tells_the_caller_why_over_every_http_binding(binding: str) -> None:
+    """On the send itself and on CreateTaskPushNotificationConfig for an existing task."""
+    settings = AgentSettings(task_db_url="memory://", grpc_enabled=False)
+    sock = bind_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    message = {
+        "messageId": str(uuid.uuid4()),
+        "role": "ROLE_USER",
+        "parts": [{"text": json.dumps(_REVIEW), "mediaType": "application/json"}],
+    }
+
+    async def call(http: httpx.AsyncClient, method: str, params: dict[str, Any], rest: str) -> Any:
+        if binding == "JSONRPC":
+            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+            answer = (await http.post(f"{base}/a2a/jsonrpc", json=body)).json()
+            return answer.get("error", {}).get("message") or answer["result"]
+        response = await http.post(f"{base}/a2a/rest{rest}", json=params)
+        return response.json()["error"]["message"] if response.status_code >= 400 else response.json()
+
+    with anyio.fail_after(30):
+        async with (
+            running(build_reviewer(settings, base).app, settings, sock=sock),
+            httpx.AsyncClient(headers={"A2A-Version": "1.0"}, timeout=10) as http,
+        ):
+            config = {"taskPushNotificationConfig": _PUSH}
+            on_send = await call(
+                http, "SendMessage", {"message": message, "configuration": config}, "/message:send"
+            )
+            task = await call(
+                http, "SendMessage", {"message": {**message, "messageId": "m2"}}, "/message:send"
+            )
+            task_id = task["task"]["id"]
+            on_create = await call(
+                http,
+                "CreateTaskPushNotificationConfig",
+                {"taskId": task_id, **_PUSH},
+                f"/tasks/{task_id}/pushNotificationConfigs",
+            )
+    for said in (on_send, on_create):
+        assert "push notification URL 'http://10.0.0.7/hook' refused" in said  # why
+        assert "TOOLMESH_AGENTS_ALLOW_PRIVATE_PUSH=true" in said  # and what to do
+
+
+@pytest.mark.asyncio
+async def test_an_agent_the_registry_refuses_says_why_and_what_to_set(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.registry.conftest import PUBLISHER_A, settings_for
+    from toolmesh.registry.app import build_app
+
+    caplog.set_level(logging.WARNING, logger="toolmesh.protocols.presence")
+    with anyio.fail_after(30):
+        async with running(build_app(settings_for(allow_private_targets=False))) as registry_url:
+            settings = AgentSettings(
+                task_db_url="memory://",
+                grpc_enabled=False,
+                registry_url=registry_url,
+                registry_token=PUBLISHER_A,
+            )
+            sock = bind_socket()
+            base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            agent = build_reviewer(settings, base)
+            async with running(agent.app, settings, sock=sock):
+                while not caplog.records:  # the first attempt is made at start-up
+                    await anyio.sleep(0.01)
+                assert agent.presence is not None and not agent.presence.registered.is_set()
+    [record] = caplog.records
+    assert record.levelname == "ERROR"
+    message = record.getMessage()
+    assert f"the registry at {registry_url} refused the reviewer agent at {base}" in message
+    assert "is not a public address" in message
+    assert (
+        "TOOLMESH_REGISTRY_ALLOW_PRIVATE_TARGETS=true" in message and "TOOLMESH_AGENTS_PUBLIC_URL" in message
+    )

@@ -26,7 +26,8 @@ from toolmesh.agents.model import ChatModel, build_model
 from toolmesh.agents.runtime import AgentApp, agent_identity, build_agent
 from toolmesh.agents.settings import AgentSettings, peer_headers
 from toolmesh.agents.tracing import traced_httpx_client
-from toolmesh.protocols.cards import McpServerEntry, McpTool
+from toolmesh.protocols.cards import McpServerEntry
+from toolmesh.protocols.registration import server_entry
 from toolmesh.protocols.registry_client import RegistryClient
 from toolmesh.protocols.serving import bind_socket, mcp_http_app, running
 from toolmesh.protocols.settings import ServingSettings, hash_token
@@ -235,19 +236,7 @@ async def register_server(
     registry: RegistryClient, name: str, url: str, server: FastMCP[Any]
 ) -> McpServerEntry:
     """The registry entry of an MCP server (with its tools snapshot); registration is up to the caller."""
-    tools = []
-    for tool in await server.list_tools():
-        notes = tool.annotations
-        tools.append(
-            McpTool(
-                name=tool.name,
-                title=tool.title,
-                description=(tool.description or "")[:4096],
-                input_schema=dict(tool.parameters),
-                read_only=bool(notes and notes.read_only_hint),
-            )
-        )
-    return McpServerEntry(name=name, description=server.instructions or "", url=url, tools=tools)
+    return await server_entry(name, url, server)
 
 
 @dataclass

@@ -53,8 +53,10 @@ from toolmesh.agents.task_store import build_task_store, legacy_instance_id, rec
 from toolmesh.agents.tracing import traced_httpx_client
 from toolmesh.protocols.auth import TokenCheck, build_auth, check_bearer
 from toolmesh.protocols.egress import PublicOnlyBackend, PublicOnlyTransport
+from toolmesh.protocols.presence import Registrant
 from toolmesh.protocols.registry_client import RegistryClient
 from toolmesh.protocols.serving import a2a_http_app
+from toolmesh.protocols.settings import env_prefix
 
 __all__ = [
     "AgentApp",
@@ -281,7 +283,9 @@ def build_agent(
                 registry = await stack.enter_async_context(RegistryClient(settings.registry_url, token=token))
                 built.presence = await stack.enter_async_context(
                     registry.keep_registered(
-                        lambda c: c.register_agent(card), interval=settings.heartbeat_interval
+                        lambda c: c.register_agent(card),
+                        interval=settings.heartbeat_interval,
+                        registrant=Registrant(f"the {name} agent", base_url, env_prefix(settings)),
                     )
                 )
             try:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from toolmesh.protocols.commands import LazyGroup
-from toolmesh.protocols.errors import ToolmeshError
+from toolmesh.protocols.errors import ConfigError, ToolmeshError
 from toolmesh.protocols.plugins import discover_servers, load_server
 
 Transport = Literal["stdio", "http"]  # as in ServingSettings (a test keeps the two equal)
@@ -55,10 +55,46 @@ def _overrides(
     return {key: value for key, value in given.items() if value is not None}
 
 
+def _registration(
+    register: str | None, registry_token: str | None, public_url: str | None, transport: Transport | None
+) -> dict[str, Any]:
+    """Settings overrides of ``--register``, ``--registry-token`` and ``--public-url``."""
+    if register is not None and transport == "stdio":
+        raise ConfigError(
+            "--register needs the HTTP transport: a stdio server is reachable only by the client that "
+            "started it",
+            hint="Drop --transport stdio (--register serves over HTTP), or drop --register.",
+        )
+    given: dict[str, Any] = {"registry_url": register, "public_url": public_url}
+    if register is not None and transport is None:
+        given["transport"] = "http"
+    if registry_token is not None:
+        from pydantic import SecretStr
+
+        given["registry_token"] = SecretStr(registry_token)
+    return {key: value for key, value in given.items() if value is not None}
+
+
 TransportOpt = Annotated[Transport | None, typer.Option("--transport", "-t", help="stdio or http.")]
 HostOpt = Annotated[str | None, typer.Option(help="HTTP bind address (default 127.0.0.1).")]
 PortOpt = Annotated[int | None, typer.Option(help="HTTP port (default 8000).")]
 PathOpt = Annotated[str | None, typer.Option(help="HTTP path of the MCP endpoint (default /mcp).")]
+RegisterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--register",
+        metavar="REGISTRY_URL",
+        help="Register in this registry while serving (implies --transport http); env: PREFIX_REGISTRY_URL.",
+    ),
+]
+RegistryTokenOpt = Annotated[
+    str | None,
+    typer.Option(help="Publisher token for --register (better: the env var PREFIX_REGISTRY_TOKEN)."),
+]
+PublicUrlOpt = Annotated[
+    str | None,
+    typer.Option(help="Base URL to register (default http://HOST:PORT); env: PREFIX_PUBLIC_URL."),
+]
 
 
 @app.command("serve")
@@ -70,14 +106,21 @@ def serve_command(
     host: HostOpt = None,
     port: PortOpt = None,
     path: PathOpt = None,
+    register: RegisterOpt = None,
+    registry_token: RegistryTokenOpt = None,
+    public_url: PublicUrlOpt = None,
 ) -> None:
-    """Run one MCP server, or `all` of them mounted in one gateway with namespaces (docs_*, sql_*, ...)."""
+    """Run one MCP server, or `all` of them mounted in one gateway with namespaces (docs_*, sql_*, ...).
+
+    With --register (or PREFIX_REGISTRY_URL, e.g. TOOLMESH_SQL_REGISTRY_URL; TOOLMESH_ for `all`) the server
+    registers its tools in that registry while it serves, so agents find it."""
     from toolmesh.protocols.gateway import build_gateway
     from toolmesh.protocols.serving import serve
     from toolmesh.protocols.settings import ServingSettings
 
-    overrides = _overrides(transport, host, port, path)
     try:
+        overrides = _overrides(transport, host, port, path)
+        overrides.update(_registration(register, registry_token, public_url, transport))
         if name == "all":
             settings = ServingSettings().model_copy(update=overrides)
             server = build_gateway({n: s for n, s in discover_servers().items() if s.in_gateway})
@@ -85,10 +128,10 @@ def serve_command(
             spec = load_server(name)
             settings = spec.load_settings(**overrides)
             server = spec.build_server(settings)
+        serve(server, settings, name=None if name == "all" else name)
     except ToolmeshError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
-    serve(server, settings)
 
 
 @app.command("servers")
@@ -119,9 +162,15 @@ def run_server_main(name: str, argv: list[str] | None = None, *, module: str | N
 
     @single.command()
     def run(
-        transport: TransportOpt = None, host: HostOpt = None, port: PortOpt = None, path: PathOpt = None
+        transport: TransportOpt = None,
+        host: HostOpt = None,
+        port: PortOpt = None,
+        path: PathOpt = None,
+        register: RegisterOpt = None,
+        registry_token: RegistryTokenOpt = None,
+        public_url: PublicUrlOpt = None,
     ) -> None:
-        serve_command(name, transport, host, port, path)
+        serve_command(name, transport, host, port, path, register, registry_token, public_url)
 
     single(args=argv, prog_name=f"python -m {module or f'toolmesh.servers.{name}'}")
 

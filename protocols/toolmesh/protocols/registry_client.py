@@ -7,7 +7,8 @@
   unreachable, the last good answer for up to ``stale_ttl`` seconds (marked ``stale``), so a registry
   outage does not stop agents that already know their peers.
 - :meth:`RegistryClient.keep_registered` registers and heartbeats in the background with exponential
-  backoff (and jitter) while the registry is down, and registers again when it comes back.
+  backoff (and jitter) while the registry is down, and registers again when it comes back (the loop is
+  :class:`toolmesh.protocols.presence.Presence`, which also says loudly why a registration fails).
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -37,11 +37,13 @@ from toolmesh.protocols.errors import (
     UpstreamError,
 )
 
-__all__ = ["Presence", "RegistryClient", "RegistryUnauthorized"]
+if TYPE_CHECKING:
+    from toolmesh.protocols.presence import Presence, Registrant
+
+__all__ = ["RegistryClient", "RegistryUnauthorized"]
 
 logger = logging.getLogger(__name__)
 
-Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
 
@@ -104,6 +106,11 @@ class RegistryClient:
         self.stale_ttl = stale_ttl
         self.clock = clock
         self._cache: dict[str, tuple[float, Any]] = {}
+
+    @property
+    def has_token(self) -> bool:
+        """Whether requests carry a bearer token (an unauthorised answer then means a wrong one)."""
+        return bool(self._headers)
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -278,14 +285,19 @@ class RegistryClient:
         initial_backoff: float = 0.5,
         max_backoff: float = 30.0,
         deregister_on_exit: bool = True,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        registrant: Registrant | None = None,
     ) -> AsyncIterator[Presence]:
         """Keep an entry registered while the block runs.
 
         ``register`` (e.g. ``lambda c: c.register_agent(card)``) is called first and again whenever
         the registry lost the entry or was unreachable. Heartbeats go every ``interval`` seconds
         (default: a third of the entry's TTL). The block starts at once, even if the registry is down.
+        Failures are logged once each, with the reason and the setting to change (``registrant`` names
+        them; see :mod:`toolmesh.protocols.presence`), and so is the registration that ends them.
         """
+        from toolmesh.protocols.presence import Presence  # it needs this module's errors
+
         presence = Presence(
             self,
             register,
@@ -293,6 +305,7 @@ class RegistryClient:
             initial_backoff=initial_backoff,
             max_backoff=max_backoff,
             sleep=sleep,
+            registrant=registrant,
         )
         task = asyncio.create_task(presence.run(), name="registry-presence")
         try:
@@ -302,8 +315,15 @@ class RegistryClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             if deregister_on_exit and presence.entry_id is not None:
-                with contextlib.suppress(ToolmeshError):
+                try:
                     await self.deregister(presence.entry_id)
+                except ToolmeshError as exc:
+                    logger.warning(
+                        "could not deregister %s from %s (%s); it lapses when its TTL runs out",
+                        presence.entry_id,
+                        self.base_url,
+                        exc.message,
+                    )
 
 
 _RANK = {"healthy": 0, "unknown": 1, "degraded": 2, "down": 3}
@@ -311,82 +331,3 @@ _RANK = {"healthy": 0, "unknown": 1, "degraded": 2, "down": 3}
 
 def _health_rank(view: EntryView) -> tuple[int, str]:
     return _RANK.get(view.health, 4), view.id
-
-
-class Presence:
-    """The state of a :meth:`RegistryClient.keep_registered` loop."""
-
-    def __init__(
-        self,
-        client: RegistryClient,
-        register: Callable[[RegistryClient], Awaitable[EntryView]],
-        *,
-        interval: float | None,
-        initial_backoff: float,
-        max_backoff: float,
-        sleep: Sleep,
-    ) -> None:
-        self.client = client
-        self._register = register
-        self.interval = interval
-        self.initial_backoff = initial_backoff
-        self.max_backoff = max_backoff
-        self._sleep = sleep
-        self.entry_id: str | None = None
-        self.entry: EntryView | None = None
-        self.registrations = 0
-        self.heartbeats = 0
-        self.failures = 0
-        self.last_error: str | None = None
-        self.registered = asyncio.Event()
-
-    def _heartbeat_interval(self) -> float:
-        if self.interval is not None:
-            return self.interval
-        if self.entry is not None:
-            ttl = self.entry.expires_at - self.entry.last_heartbeat
-            if ttl > 0:
-                return max(0.05, ttl / 3)
-        return 30.0
-
-    async def run(self) -> None:
-        backoff = self.initial_backoff
-        must_register = True
-        while True:
-            try:
-                if must_register:
-                    self.entry = await self._register(self.client)
-                    self.entry_id = self.entry.id
-                    self.registrations += 1
-                    must_register = False
-                else:
-                    assert self.entry_id is not None
-                    await self.client.heartbeat(self.entry_id)
-                    self.heartbeats += 1
-                self.registered.set()
-                backoff = self.initial_backoff
-                await self._sleep(self._heartbeat_interval())
-                continue
-            except NotFoundError:
-                # The registry lost the entry (TTL purge, wiped store): register again right away.
-                self.last_error = "entry not found; registering again"
-                if not must_register:
-                    must_register = True
-                    continue
-            except UnavailableError as exc:
-                self.last_error = exc.message
-                must_register = True  # the registry may come back without our entry
-                self.registered.clear()
-            except ToolmeshError as exc:
-                # Rejected (bad card, wrong token): retrying quickly will not help, so back off fully.
-                self.last_error = str(exc)
-                logger.error("registry refused registration: %s", exc)
-                backoff = self.max_backoff
-            except Exception as exc:  # a broken answer or callback must not end the presence loop
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                logger.exception("registry presence loop error")
-                must_register = True
-            self.failures += 1
-            delay = backoff * (0.5 + random.random() / 2)
-            backoff = min(backoff * 2, self.max_backoff)
-            await self._sleep(delay)

@@ -4,8 +4,9 @@
   ``isError`` result with the error's own message; internal errors masked; metrics by tool.
 - :func:`mcp_http_app` / :func:`a2a_http_app` wrap an app with Host/Origin protection, a body-size
   limit, ``/healthz`` and Prometheus ``/metrics``.
-- :func:`serve` runs a server from its settings; :func:`running` serves an app on a pre-bound socket
-  for tests, demos and benchmarks, and shuts it down gracefully.
+- :func:`serve` runs a server from its settings (registered in a registry while it serves, when one is
+  set); :func:`running` serves an app on a pre-bound socket for tests, demos and benchmarks, and shuts
+  it down gracefully.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
@@ -37,11 +39,11 @@ from starlette.types import Lifespan
 
 from toolmesh.protocols.auth import Endpoint, build_auth, require_bearer
 from toolmesh.protocols.connections import timed_h11
-from toolmesh.protocols.errors import ToolmeshError
+from toolmesh.protocols.errors import ConfigError, ToolmeshError
 from toolmesh.protocols.guards import BodySizeLimitMiddleware, HostOriginGuard, JsonRpcEnvelopeGuard
 from toolmesh.protocols.logs import configure_logging, quiet_expected_errors
 from toolmesh.protocols.metrics import HttpMetricsMiddleware, Metrics, ToolMetricsMiddleware
-from toolmesh.protocols.settings import ServingSettings
+from toolmesh.protocols.settings import ServingSettings, env_prefix
 from toolmesh.protocols.stdio import serve_stdio
 
 __all__ = [
@@ -143,7 +145,7 @@ def _wrap(
     settings: ServingSettings,
     metrics: Metrics | None,
     lifespan: Lifespan[Any] | None,
-    env_prefix: str,
+    prefix: str,
     inner: Sequence[AsgiMiddleware] = (),
     auth: AuthProvider | None = None,
 ) -> Starlette:
@@ -161,7 +163,7 @@ def _wrap(
             bind_host=settings.host,
             allowed_hosts=settings.allowed_hosts,
             allowed_origins=settings.allowed_origins,
-            env_hint=f"{env_prefix}ALLOWED_HOSTS",
+            env_hint=f"{prefix}ALLOWED_HOSTS",
         ),
         AsgiMiddleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
         *inner,
@@ -171,12 +173,25 @@ def _wrap(
     return Starlette(routes=[*own, *routes], middleware=middleware, lifespan=lifespan)
 
 
-def _env_prefix(settings: ServingSettings) -> str:
-    return str(settings.model_config.get("env_prefix", "TOOLMESH_"))
+def _also(lifespan: Lifespan[Any], extra: Callable[[], AbstractAsyncContextManager[object]]) -> Lifespan[Any]:
+    @contextlib.asynccontextmanager
+    async def both(app: Any) -> AsyncIterator[Any]:
+        async with lifespan(app) as state, extra():
+            yield state
+
+    return both
 
 
-def mcp_http_app(server: FastMCP[Any], settings: ServingSettings) -> Starlette:
-    """The Streamable HTTP app for ``server`` at ``settings.path``, behind toolmesh's guards."""
+def mcp_http_app(
+    server: FastMCP[Any],
+    settings: ServingSettings,
+    *,
+    while_serving: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+) -> Starlette:
+    """The Streamable HTTP app for ``server`` at ``settings.path``, behind toolmesh's guards.
+
+    ``while_serving`` is entered once the MCP endpoint is up and left before it stops (a registration).
+    """
     if settings.auth.enabled:
         server.auth = build_auth(settings.auth)
     mcp_app = server.http_app(
@@ -189,8 +204,8 @@ def mcp_http_app(server: FastMCP[Any], settings: ServingSettings) -> Starlette:
         [Mount("/", app=mcp_app)],
         settings,
         metrics_of(server),
-        mcp_app.lifespan,
-        _env_prefix(settings),
+        mcp_app.lifespan if while_serving is None else _also(mcp_app.lifespan, while_serving),
+        env_prefix(settings),
         inner=[AsgiMiddleware(JsonRpcEnvelopeGuard, path=settings.path)],
         auth=server.auth,
     )
@@ -213,7 +228,7 @@ def a2a_http_app(
     for collector in collectors:
         metrics.registry.register(collector)
     inner = Starlette(routes=list(routes), middleware=list(middleware))
-    return _wrap([Mount("/", app=inner)], settings, metrics, lifespan, _env_prefix(settings))
+    return _wrap([Mount("/", app=inner)], settings, metrics, lifespan, env_prefix(settings))
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -276,12 +291,55 @@ async def running(
         sock.close()
 
 
-def serve(server: FastMCP[Any], settings: ServingSettings) -> None:
-    """Run ``server`` with ``settings`` until interrupted (SIGINT/SIGTERM shut HTTP down gracefully)."""
+def serve(server: FastMCP[Any], settings: ServingSettings, *, name: str | None = None) -> None:
+    """Run ``server`` with ``settings`` until interrupted (SIGINT/SIGTERM shut HTTP down gracefully).
+
+    Over HTTP with ``settings.registry_url`` set, the server registers itself as ``name`` (default: its
+    own name) while it serves, and deregisters on shutdown (:mod:`toolmesh.protocols.registration`).
+    """
     configure_logging(settings.log_level)
     if settings.transport == "stdio":
+        if settings.registry_url:
+            logger.warning(
+                "not registering %s in %s: a stdio server is reachable only by the client that started it; "
+                "serve it over HTTP (--transport http) to register it",
+                name or server.name,
+                settings.registry_url,
+            )
         anyio.run(serve_stdio, server)
         return
-    app = mcp_http_app(server, settings)
+    sockets, while_serving = None, None
+    if settings.registry_url:
+        try:  # bound first: the port to advertise is known (port 0 picks one)
+            sock = bind_socket(settings.host, settings.port)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+                hint=f"Choose another port (--port, or {env_prefix(settings)}PORT).",
+            ) from exc
+        sockets = [sock]
+        while_serving = _registration(server, settings, name or server.name, sock.getsockname()[1])
+    app = mcp_http_app(server, settings, while_serving=while_serving)
     logger.warning("serving %s on http://%s:%s%s", server.name, settings.host, settings.port, settings.path)
-    uvicorn.Server(_uvicorn_config(app, settings)).run()
+    uvicorn.Server(_uvicorn_config(app, settings)).run(sockets=sockets)
+
+
+def _registration(
+    server: FastMCP[Any], settings: ServingSettings, name: str, port: int
+) -> Callable[[], AbstractAsyncContextManager[object]]:
+    from toolmesh.protocols.registration import advertised_url, registered
+
+    prefix = env_prefix(settings)
+    url = advertised_url(
+        host=settings.host,
+        port=port,
+        path=settings.path,
+        public_url=settings.public_url,
+        setting=f"{prefix}PUBLIC_URL",
+    )
+    assert settings.registry_url is not None
+    registry_url = settings.registry_url
+    token = settings.registry_token.get_secret_value() if settings.registry_token else None
+    return lambda: registered(
+        server, name=name, url=url, registry_url=registry_url, token=token, env_prefix=prefix
+    )

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AuthSettings", "ServingSettings", "TokenGrant", "hash_token"]
+__all__ = ["AuthSettings", "ServingSettings", "TokenGrant", "env_prefix", "hash_token"]
 
 Transport = Literal["stdio", "http"]
 
@@ -21,6 +21,11 @@ Transport = Literal["stdio", "http"]
 def hash_token(token: str) -> str:
     """The SHA-256 hex digest under which a static bearer token is configured."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def env_prefix(settings: BaseSettings) -> str:
+    """The environment prefix of a settings object (``TOOLMESH_SQL_``), for messages naming a setting."""
+    return str(settings.model_config.get("env_prefix", "TOOLMESH_"))
 
 
 class TokenGrant(BaseModel):
@@ -99,6 +104,12 @@ class ServingSettings(BaseSettings):
     keep_alive_timeout: int = Field(default=120, ge=1, le=3600)
     # Seconds uvicorn waits for in-flight requests on shutdown.
     graceful_timeout: float = Field(default=10.0, ge=0)
+    # Register in this registry while serving over HTTP (heartbeats; deregistered on a clean shutdown), with
+    # this publisher token; the URL advertised is public_url (a base URL; the path is appended), by default
+    # http://HOST:PORT. Agents register the same way (TOOLMESH_AGENTS_REGISTRY_URL).
+    registry_url: str | None = None
+    registry_token: SecretStr | None = None
+    public_url: str | None = None
 
     @field_validator("path")
     @classmethod

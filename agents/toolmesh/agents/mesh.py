@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import secrets
@@ -229,7 +230,14 @@ async def run_agent(
             assert discovery is not None
             built = build_planner(settings, base_url, discovery, model=model)
         url = await stack.enter_async_context(running(built.app, settings, sock=sock))
+        warming = None
+        if role != "executor":  # the question analysers' dictionaries (jieba: seconds), once it listens
+            from toolmesh.agents.question import warm
+
+            warming = asyncio.get_running_loop().run_in_executor(None, warm)
         yield RunningAgent(role=role, url=url, agent=built)
+        if warming is not None:
+            await warming
 
 
 async def register_server(

@@ -1,7 +1,7 @@
 """Values omitted from a row that is over the byte cap: the rule, and what the caller sees.
 
 A single value is as big as the database makes it (up to 1 GB on PostgreSQL), and a driver holds a whole row
-in memory, twice or more, before any cap can look at it. So PostgreSQL and MariaDB apply one rule *before* the row
+in memory, twice or more, before any cap can look at it. PostgreSQL and MariaDB apply one rule before the row
 reaches our process: when the values of a row add up to more than the byte cap, each value bigger than the
 cap's share per column (``max_bytes // columns``) is left out, and the cell says so. A row within the cap
 comes back exactly as before; a row over it keeps at most ``max_bytes`` of data (its columns times their

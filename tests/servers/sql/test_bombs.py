@@ -19,8 +19,10 @@ from fastmcp import Client
 
 from tests.servers.sql.conftest import Db, data_of, text_of
 from toolmesh.servers.sql import SqlSettings, build_server
+from toolmesh.servers.sql.backend import Capped
 from toolmesh.servers.sql.connections import make_backend
 from toolmesh.servers.sql.errors import QueryTimeout
+from toolmesh.servers.sql.omission import OMITTED_PREFIX
 from toolmesh.servers.sql.sqlite import SqliteBackend
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -213,5 +215,107 @@ async def test_sqlite_abandons_a_call_that_ignores_interrupts(tmp_path: Path) ->
         with anyio.fail_after(3):
             after = await backend.query("SELECT 2", None, max_rows=1, max_bytes=CAP, time_limit=1.0)
         assert after.rows == [[2]]
+    finally:
+        await backend.close()
+
+
+_BIG_VALUES = {  # one value far over the 1 MB cap, and a row of several big ones
+    "postgres": [
+        "SELECT 7 AS id, repeat('x', 200000000) AS b",
+        "SELECT 7 AS id, repeat('a', 20000000) AS a, repeat('b', 20000000)::bytea AS b, "
+        "array_fill('c'::text, ARRAY[2000000]) AS c",
+    ],
+    # the largest value MariaDB builds (max_allowed_packet, 16 MB here), and a row spanning several packets
+    "mysql": [
+        "SELECT 7 AS id, REPEAT('x', @@max_allowed_packet) AS b",
+        "SELECT 7 AS id, REPEAT('a', 16000000) AS a, REPEAT('b', 16000000) AS b, REPEAT('c', 16000000) AS c",
+    ],
+}
+
+
+@pytest.mark.parametrize("shape", [0, 1], ids=["one value", "several values"])
+async def test_a_value_over_the_cap_never_reaches_us_whole(db: Db, shape: int) -> None:
+    """The database leaves out what does not fit (PostgreSQL in SQL around the query, MariaDB on the wire);
+    the cell says how big the value was and what to select instead; the connection stays usable."""
+    if db.dialect == "sqlite":
+        pytest.skip("SQLite's values are in our process whatever we select (docs/sql.md: Residual bound)")
+    backend = make_backend(db.connection(), LIMIT)
+    try:
+        await backend.query("SELECT 1", None, max_rows=1, max_bytes=CAP, time_limit=LIMIT)  # pool opened
+        tracemalloc.start()
+        try:
+            result = await backend.query(
+                _BIG_VALUES[db.dialect][shape], None, max_rows=10, max_bytes=CAP, time_limit=LIMIT * 5
+            )
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        after = await backend.query("SELECT 2 AS two", None, max_rows=1, max_bytes=CAP, time_limit=LIMIT)
+    finally:
+        await backend.close()
+    assert peak < 2 * CAP + 2_000_000, f"peak {peak / 1e6:.1f} MB under a 1 MB cap"
+    [row] = result.rows
+    assert row[0] == 7 and len(row) == len(result.columns)
+    for cell in row[1:]:
+        assert isinstance(cell, str) and cell.startswith(OMITTED_PREFIX), cell
+        assert "result cap" in cell and "left(" in cell and "length(" in cell, cell
+    if shape:
+        assert f"{20_000_000 if db.dialect == 'postgres' else 16_000_000:,} bytes" in row[1], row[1]
+    assert after.rows == [[2]]
+
+
+_NORMAL = {
+    "postgres": [
+        "SELECT 1 AS a, NULL::text AS a, ARRAY[1, 2, NULL] AS arr, '{\"k\": [1, 2]}'::json AS j, "
+        "'{\"k\": 1}'::jsonb AS jb, 'x'::varchar(3) AS v, 1.5::numeric AS n, ROW(1, 'a') AS r, "
+        "'ab'::bytea AS by, repeat('z', 20000) AS long",
+        "SELECT $1::int + 1 AS p, $2::text AS t",
+        "SELECT g, repeat('y', g) AS s FROM generate_series(1, 5) AS g ORDER BY g DESC",
+        "SELECT id, name, email FROM customers ORDER BY country, id DESC LIMIT 7",
+        "VALUES (1, 'a'), (2, NULL)",
+        "SELECT 1 AS one; -- the statement ends here",
+        "SELECT repeat('w', 900000) AS near_the_cap",
+    ],
+    "mysql": [
+        "SELECT 1 AS a, NULL AS a, JSON_ARRAY(1, 'x') AS j, CAST(1.5 AS DECIMAL(4,2)) AS n, "
+        "X'6162' AS bin, REPEAT('z', 20000) AS `long`",
+        "SELECT %s + 1 AS p, %s AS t",
+        "SELECT id, name, email FROM customers ORDER BY country, id DESC LIMIT 7",
+        "SELECT REPEAT('w', 900000) AS near_the_cap",
+        "SHOW TABLES",
+    ],
+}
+
+
+async def test_queries_within_the_cap_return_what_they_did(db: Db) -> None:
+    """Every row within the cap comes back exactly as the statement returns it unwrapped."""
+    if db.dialect == "sqlite":
+        pytest.skip("SQLite runs statements unwrapped")
+    backend: Any = make_backend(db.connection(), LIMIT)
+    try:
+        for sql in _NORMAL[db.dialect]:
+            params = [4, "z"] if "$1" in sql or "%s" in sql else None
+            got = await backend.query(sql, params, max_rows=100, max_bytes=CAP, time_limit=LIMIT)
+            assert not any(
+                isinstance(c, str) and c.startswith(OMITTED_PREFIX) for r in got.rows for c in r
+            ), sql
+            if db.dialect == "postgres":
+                plain = await backend._query(sql, params, Capped(100, CAP), LIMIT, bounded=False)
+                assert (got.columns, got.rows, got.truncated) == (plain.columns, plain.rows, plain.truncated)
+            assert got.rows, sql
+        if db.dialect == "postgres":
+            first = await backend.query(
+                _NORMAL["postgres"][0], None, max_rows=1, max_bytes=CAP, time_limit=LIMIT
+            )
+            assert [c[0] for c in first.columns][:2] == ["a", "a"]
+            assert first.rows[0][:3] == [1, None, [1, 2, None]]
+        ordered = await backend.query(
+            "SELECT id FROM customers ORDER BY id DESC", None, max_rows=100, max_bytes=CAP, time_limit=LIMIT
+        )
+        assert [r[0] for r in ordered.rows] == list(range(40, 0, -1))
+        plan = await backend.explain(
+            "SELECT * FROM customers WHERE id = 3", None, analyze=True, time_limit=LIMIT
+        )
+        assert "customers" in plan
     finally:
         await backend.close()

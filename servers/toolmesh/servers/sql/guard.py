@@ -359,7 +359,8 @@ def check_query(sql: str, dialect: Dialect, *, write: bool = False) -> CheckedQu
                 raise QueryRejected(
                     f"the function {name}() is not allowed", hint="Query tables and views only."
                 )
-    text = text[:-1].rstrip() if text.endswith(";") else text
+    if tokens[-1].token_type == TokenType.SEMICOLON:  # the closing ';' and any comment after it
+        text = text[: tokens[-1].start].rstrip()
     return CheckedQuery(sql=text, expression=root, kind=root.key)
 
 

@@ -31,6 +31,8 @@ from toolmesh.servers.sql.errors import (
     SqlSyntaxError,
 )
 from toolmesh.servers.sql.models import ColumnInfo, ForeignKey, IndexInfo, TableDescription, TableSummary
+from toolmesh.servers.sql.mysql_rows import RowReader
+from toolmesh.servers.sql.omission import RowBudget
 from toolmesh.servers.sql.privileges import mysql_risky_privileges
 
 __all__ = ["MysqlBackend", "mysql_params"]
@@ -255,16 +257,26 @@ class MysqlBackend(Backend):
                     await cur.execute("START TRANSACTION READ ONLY")
                     await cur.execute(sql, params)
                     columns = [(d[0], _TYPE_NAMES.get(d[1], str(d[1]))) for d in cur.description or ()]
-                    while capped.reason is None and columns:
-                        # unbuffered: rows are read off the socket one by one as the batch fills
-                        batch = await cur.fetchmany(capped.batch())
-                        if not batch or not capped.add_many(batch):
-                            break
-                    if capped.reason is not None:
-                        conn.close()  # do not drain the rest of a capped result
-                    else:
-                        await cur.close()
-                        await conn.rollback()
+                    budget = RowBudget(max_bytes, len(columns))
+                    names = [c[0] for c in columns]
+                    reader, read = RowReader(conn, budget), 0
+                    with reader.reading():
+                        while capped.reason is None and columns:
+                            # unbuffered: rows are read off the socket one by one as the batch fills
+                            batch = await cur.fetchmany(capped.batch())
+                            if reader.omitted:  # values over the row budget were left out on the wire
+                                got = reader.omitted
+                                batch = [
+                                    budget.noted(r, got.get(read + n, {}), names) for n, r in enumerate(batch)
+                                ]
+                            read += len(batch)
+                            if not batch or not capped.add_many(batch):
+                                break
+                        if capped.reason is not None:
+                            conn.close()  # do not drain the rest of a capped result
+                        else:
+                            await cur.close()
+                            await conn.rollback()
             except (TimeoutError, pymysql.MySQLError, OSError) as exc:
                 conn.close()
                 raise self._error(exc, time_limit) from exc

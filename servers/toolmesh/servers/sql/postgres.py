@@ -28,6 +28,8 @@ from toolmesh.servers.sql.errors import (
     SqlSyntaxError,
 )
 from toolmesh.servers.sql.models import ColumnInfo, ForeignKey, IndexInfo, TableDescription, TableSummary
+from toolmesh.servers.sql.omission import RowBudget
+from toolmesh.servers.sql.omission_sql import postgres_wrapped
 from toolmesh.servers.sql.postgres_catalog import (
     _COLUMNS,
     _CONSTRAINTS,
@@ -216,7 +218,14 @@ class PostgresBackend(Backend):
     async def query(
         self, sql: str, params: Params, *, max_rows: int, max_bytes: int, time_limit: float
     ) -> RawResult:
-        capped = Capped(max_rows, max_bytes)
+        return await self._query(sql, params, Capped(max_rows, max_bytes), time_limit, bounded=True)
+
+    async def _query(
+        self, sql: str, params: Params, capped: Capped, time_limit: float, *, bounded: bool
+    ) -> RawResult:
+        """Run ``sql``; ``bounded``: wrapped so that no row over the byte cap reaches us whole (omission.py),
+        which every statement needs except our own EXPLAIN (its rows are plan lines, and it cannot be a
+        subquery)."""
         async with self._connection(time_limit) as conn:
             try:
                 async with asyncio.timeout(time_limit + 2), conn.transaction(readonly=True):
@@ -226,12 +235,22 @@ class PostgresBackend(Backend):
                     if setup:
                         await conn.execute(setup)
                     statement = await conn.prepare(sql)
-                    columns = [(a.name, a.type.name) for a in statement.get_attributes()]
+                    attributes = statement.get_attributes()
+                    columns = [(a.name, a.type.name) for a in attributes]
+                    budget = RowBudget(capped.max_bytes, len(columns))
+                    wrapped = (
+                        postgres_wrapped(sql, [c[0] for c in columns], [a.type for a in attributes], budget)
+                        if bounded and columns
+                        else None
+                    )
+                    if wrapped is not None:
+                        statement = await conn.prepare(wrapped.sql)
                     if columns:
                         cursor = await statement.cursor(*self._args(params))
                         while capped.reason is None:
                             batch = await cursor.fetch(capped.batch())
-                            if not batch or not capped.add_many([tuple(r) for r in batch]):
+                            rows = [wrapped.row(r) if wrapped else tuple(r) for r in batch]
+                            if not rows or not capped.add_many(rows):
                                 break
                     else:
                         await statement.fetch(*self._args(params))
@@ -266,12 +285,12 @@ class PostgresBackend(Backend):
 
     async def explain(self, sql: str, params: Params, *, analyze: bool, time_limit: float) -> str:
         options = "ANALYZE, BUFFERS, " if analyze else ""
-        result = await self.query(
+        result = await self._query(
             f"EXPLAIN ({options}FORMAT TEXT) {sql}",
             params,
-            max_rows=10_000,
-            max_bytes=1_000_000,
-            time_limit=time_limit,
+            Capped(10_000, 1_000_000),
+            time_limit,
+            bounded=False,
         )
         return "\n".join(str(row[0]) for row in result.rows)
 

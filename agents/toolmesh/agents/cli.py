@@ -113,6 +113,7 @@ def up_command(
                 f"toolmesh up: no {CONFIG_NAME} here, serving the bundled samples "
                 "(`toolmesh init` writes a config for this folder)",
                 highlight=False,
+                soft_wrap=True,
             )
             found = sample_config((workdir or Path(".toolmesh")).resolve(), find_samples(samples))
             return _with_flags(
@@ -120,7 +121,7 @@ def up_command(
                 planner_port=8810 if planner_port is None else planner_port,
                 registry_port=8700 if registry_port is None else registry_port,
             )
-        err.print(f"toolmesh up: {path}", highlight=False)
+        err.print(f"toolmesh up: {path}", highlight=False, soft_wrap=True)
         found = load_config(path, workdir=workdir.resolve() if workdir is not None else None)
         return _with_flags(found, planner_port=planner_port, registry_port=registry_port)
 
@@ -164,7 +165,7 @@ def init_command(
         err.print(f"[red]error:[/] {target.resolve()} exists; --force overwrites it.")
         raise typer.Exit(1)
     target.write_text(render_config(Path.cwd()), encoding="utf-8")
-    err.print(f"wrote {target.resolve()}; start it with `toolmesh up`.", highlight=False)
+    err.print(f"wrote {target.resolve()}; start it with `toolmesh up`.", highlight=False, soft_wrap=True)
 
 
 @app.command("ask")

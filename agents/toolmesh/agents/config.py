@@ -165,11 +165,12 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None, base: Path) ->
 
 def _server_defaults(name: str, workdir: Path) -> dict[str, Any]:
     """Each server's files in the workdir unless the file says otherwise (not the user-wide caches)."""
-    return {
+    defaults: dict[str, dict[str, Any]] = {
         "docs": {"index_path": workdir / "docs.sqlite"},
         "sql": {"sample_path": workdir / "shop.sqlite"},
         "memory": {"store": f"sqlite:///{workdir / 'memory.sqlite'}"},
-    }.get(name, {})
+    }
+    return defaults.get(name, {})
 
 
 def _spec(file: str, name: str) -> Any:
@@ -259,7 +260,7 @@ def _invalid(
         return MeshConfigError(f"{file}: [{where}] is invalid: {error['msg']}", hint=f"See {_REFERENCE}.")
     key = ".".join([where, *loc])
     if loc[0] not in table:
-        env = cls.model_config.get("env_prefix", "") + loc[0].upper()
+        env = f"{cls.model_config.get('env_prefix', '')}{loc[0].upper()}"
         return MeshConfigError(
             f"{file}: [{where}] cannot be built: the environment variable {env} is invalid: {error['msg']}",
             hint=f"Fix or unset {env}, or write `{loc[0]}` under [{where}].",

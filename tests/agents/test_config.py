@@ -79,10 +79,13 @@ def test_the_environment_fills_in_what_the_file_leaves_out(
 ) -> None:
     monkeypatch.setenv("TOOLMESH_SQL_DEFAULT_MAX_ROWS", "7")
     monkeypatch.setenv("TOOLMESH_SQL_MAX_BYTES", "4096")
+    monkeypatch.setenv("TOOLMESH_SQL_PATH", "/elsewhere")
+    monkeypatch.setenv("TOOLMESH_SQL_TRANSPORT", "stdio")
     config = load_config(_write(tmp_path, "[servers.sql]\nmax_bytes = 8192\n"))
     sql = config.servers["sql"]
     assert isinstance(sql, SqlSettings)
     assert (sql.default_max_rows, sql.max_bytes) == (7, 8192)  # the file wins where it speaks
+    assert (sql.transport, sql.path) == ("http", "/mcp")  # where the mesh reaches it, whatever the env says
 
 
 @pytest.mark.parametrize(
@@ -130,6 +133,11 @@ def test_the_environment_fills_in_what_the_file_leaves_out(
         ("agents = 3\n", ["`agents` must be a table"]),
         ("[agents]\nplanner = 3\n", ["agents.planner must be a table", "[agents.planner]"]),
         ("[servers.nosuch]\n", ["[servers.nosuch] names no installed MCP server", "sql"]),
+        (
+            '[servers.sql]\ntransport = "stdio"\n',
+            ["`servers.sql.transport` cannot be set for a server in the mesh", "toolmesh serve sql"],
+        ),
+        ("[servers.docs.auth]\nrequired_scopes = []\n", ["`servers.docs.auth` cannot be set"]),
         # secrets
         (
             '[registry]\ntoken = "${TEST_UNSET_VARIABLE}"\n',

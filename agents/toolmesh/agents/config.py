@@ -54,6 +54,7 @@ _TOP = ("workdir", "registry", "servers", "agents")
 _SECRET = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _RELATIVE_SQLITE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?![/:])(.+)$")
 _MIN_TOKEN = 16
+_NOT_IN_MESH = frozenset({"transport", "path", "auth"})
 _REFERENCE = "docs/up.md lists the tables; each server's page lists its settings"
 
 
@@ -141,7 +142,15 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None, base: Path) ->
     servers: dict[str, ServingSettings] = {}
     for name, table in _table(data, "servers", file).items():
         spec = _spec(file, name)
-        mesh_defaults = {"transport": "http", "port": 0, **_server_defaults(name, workdir)}
+        for key in _NOT_IN_MESH & set(table):
+            raise MeshConfigError(
+                f"{file}: `servers.{name}.{key}` cannot be set for a server in the mesh",
+                hint="The mesh serves each MCP server over HTTP at /mcp, without auth (its executors call "
+                f"them directly). Remove the key, or run the server on its own: `toolmesh serve {name}`.",
+            )
+        # over the environment too: the mesh reaches each server at /mcp with no token
+        mesh_defaults = {"transport": "http", "path": "/mcp", "auth": {}, "port": 0}
+        mesh_defaults.update(_server_defaults(name, workdir))
         servers[name] = _build(spec.settings_type, table, f"servers.{name}", file, base, mesh_defaults)
     agents_table = dict(_table(data, "agents", file))
     roles = {role: agents_table.pop(role) for role in ROLE_NAMES if role in agents_table}

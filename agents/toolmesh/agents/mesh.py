@@ -298,7 +298,7 @@ async def launch_mesh(
 
     ``servers`` gives ready FastMCP servers by name; otherwise each of ``server_names`` is built from its
     installed spec with ``server_settings[name]`` applied on top of its environment settings (or, when it is
-    a settings object, with exactly those settings, served on its host and port). ``registry_overrides`` and
+    a settings object, with exactly those settings, served with them too). ``registry_overrides`` and
     ``role_settings[role]`` (over ``agent_settings``) override the mesh's defaults; ``registry_token`` is
     the token the mesh's members register with (default: a new random one).
     """
@@ -329,19 +329,18 @@ async def launch_mesh(
         handle = MeshHandle(registry_url=registry_url, registry_token=token)
         registry = await stack.enter_async_context(RegistryClient(registry_url, token=token))
         built: dict[str, FastMCP[Any]] = dict(servers or {})
-        ports: dict[str, tuple[str, int]] = {}
+        served: dict[str, ServingSettings] = {}
         if servers is None:
             for name in server_names:
                 spec = _load_spec(name)
                 given = (server_settings or {}).get(name, {})
                 if isinstance(given, ServingSettings):
-                    settings, ports[name] = given, (given.host, given.port)
+                    settings = served[name] = given
                 else:
                     settings = spec.load_settings(**{"transport": "http", "host": host, "port": 0, **given})
                 built[name] = spec.build_server(settings)
         for name, server in built.items():
-            bind_host, bind_port = ports.get(name, (host, 0))
-            serving = ServingSettings(transport="http", host=bind_host, port=bind_port)
+            serving = served.get(name) or ServingSettings(transport="http", host=host, port=0)
             url = await stack.enter_async_context(running(mcp_http_app(server, serving), serving))
             handle.servers[name] = f"{url}/mcp"
             entry = await register_server(registry, name, f"{url}/mcp", server)

@@ -160,3 +160,7 @@ def test_init_and_up_from_a_wheel_and_an_executor_joins(
         assert time.monotonic() < deadline, f"the second executor never registered: {found}"
         time.sleep(0.2)
     assert set(first) < set(found)
+    # its own id and task store, beside the mesh's executor's (not the same ones)
+    own = folder / ".toolmesh" / "agents" / join_env["TOOLMESH_AGENTS_AGENT_ID"]
+    assert (own / "tasks.db").is_file()
+    assert (folder / ".toolmesh" / "agents" / "executor" / "tasks.db").is_file()

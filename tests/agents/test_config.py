@@ -133,6 +133,7 @@ def test_the_environment_fills_in_what_the_file_leaves_out(
         ("agents = 3\n", ["`agents` must be a table"]),
         ("[agents]\nplanner = 3\n", ["agents.planner must be a table", "[agents.planner]"]),
         ("[servers.nosuch]\n", ["[servers.nosuch] names no installed MCP server", "sql"]),
+        ('[agents]\nagent_id = "one"\n', ["`agents.agent_id` would give every agent the same id"]),
         (
             '[servers.sql]\ntransport = "stdio"\n',
             ["`servers.sql.transport` cannot be set for a server in the mesh", "toolmesh serve sql"],

@@ -59,7 +59,7 @@ async def test_up_starts_the_listed_servers_and_agents_only(tmp_path: Path) -> N
             executor = mesh.agents["executor"].agent
             assert executor is not None
     assert (tmp_path / ".state" / "registry.db").is_file()
-    assert (tmp_path / ".state" / "executor-tasks.db").is_file()  # the store in the workdir
+    assert (tmp_path / ".state" / "agents" / "executor" / "tasks.db").is_file()  # the store in the workdir
 
 
 def test_the_join_token_is_generated_once_and_kept(tmp_path: Path) -> None:
@@ -91,6 +91,8 @@ def test_the_join_command_carries_the_registry_the_token_and_the_shared_settings
     words = shlex.split(join_command(config, mesh))
     assert words[-4:] == ["toolmesh", "agents", "serve", "executor"]
     env = dict(w.split("=", 1) for w in words[:-4])
+    own_id = env.pop("TOOLMESH_AGENTS_AGENT_ID")
+    assert own_id.startswith("executor-")  # not the mesh's executor's id (and so not its task store)
     assert env == {
         "TOOLMESH_AGENTS_REGISTRY_URL": "http://127.0.0.1:8700",
         "TOOLMESH_AGENTS_REGISTRY_TOKEN": "tok en'x",

@@ -154,6 +154,12 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None, base: Path) ->
         servers[name] = _build(spec.settings_type, table, f"servers.{name}", file, base, mesh_defaults)
     agents_table = dict(_table(data, "agents", file))
     roles = {role: agents_table.pop(role) for role in ROLE_NAMES if role in agents_table}
+    if "agent_id" in agents_table:
+        raise MeshConfigError(
+            f"{file}: `agents.agent_id` would give every agent the same id",
+            hint="Set agent_id under [agents.planner], [agents.executor] or [agents.reviewer], or leave it "
+            "out (each agent gets one, kept in its folder under the workdir).",
+        )
     agents: dict[str, AgentSettings] = {}
     _build(AgentSettings, agents_table, "agents", file, base, {})  # the shared keys alone, for their errors
     for role, table in roles.items():

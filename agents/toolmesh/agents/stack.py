@@ -29,8 +29,8 @@ __all__ = ["TOKEN_FILE", "join_command", "launch_stack", "mesh_token"]
 TOKEN_FILE = "mesh-token"  # noqa: S105 (a file name, not a token)
 # Settings that belong to one agent process, not to the mesh: a joining executor picks its own.
 _OWN = frozenset(
-    {"transport", "host", "port", "public_url", "grpc_port", "grpc_public_url", "task_db_url", "model"}
-    | {"registry_url", "registry_token"}
+    {"transport", "host", "port", "public_url", "grpc_port", "grpc_public_url", "model"}
+    | {"agent_id", "workdir", "task_db_url", "registry_url", "registry_token"}
 )
 
 
@@ -105,10 +105,15 @@ async def _index(url: str, roots: list[Path]) -> None:
 
 
 def join_command(config: MeshConfig, mesh: MeshHandle) -> str:
-    """``toolmesh agents serve executor`` with the environment that makes it join ``mesh``."""
+    """``toolmesh agents serve executor`` with the environment that makes it join ``mesh``.
+
+    It names an agent id of its own: started from the mesh's folder, an executor without one would take
+    the id (and the task store) of the mesh's executor (see :mod:`toolmesh.agents.identity`).
+    """
     env = {
         "TOOLMESH_AGENTS_REGISTRY_URL": mesh.registry_url,
         "TOOLMESH_AGENTS_REGISTRY_TOKEN": mesh.registry_token,
+        "TOOLMESH_AGENTS_AGENT_ID": f"executor-{secrets.token_hex(3)}",
     }
     role = "executor" if "executor" in config.agents else next(iter(config.agents), None)
     if role is not None:

@@ -119,8 +119,8 @@ embedder = "none"
 # auth = {{ tokens = {{ "<digest>" = {{ client_id = "mesh" }} }} }}
 # peer_token = "${{TOOLMESH_PEER_TOKEN}}"
 
-# One table per agent to run. Each keeps its tasks in .toolmesh/ROLE-tasks.db unless task_db_url is set
-# (e.g. "postgresql+asyncpg://user@host/db"). Port 0 picks a free one.
+# One table per agent to run. Each keeps its id and tasks in .toolmesh/agents/ROLE/ unless task_db_url is
+# set (e.g. "postgresql+asyncpg://user@host/db"). Port 0 picks a free one.
 [agents.planner]
 port = 8810
 

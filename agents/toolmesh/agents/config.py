@@ -17,20 +17,18 @@ the file's folder. Every error names the file, the key and what to write.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
-import types
-import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from toolmesh.agents.errors import MeshConfigError
 from toolmesh.agents.settings import AgentSettings
+from toolmesh.agents.tables import build_table, resolve, unknown_key
 from toolmesh.protocols.errors import NotFoundError
 from toolmesh.protocols.plugins import load_server
 from toolmesh.protocols.settings import ServingSettings
@@ -55,7 +53,6 @@ _SECRET = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _RELATIVE_SQLITE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?![/:])(.+)$")
 _MIN_TOKEN = 16
 _NOT_IN_MESH = frozenset({"transport", "path", "auth"})
-_REFERENCE = "docs/up.md lists the tables; each server's page lists its settings"
 
 
 class MeshConfig(BaseModel):
@@ -124,13 +121,13 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None, base: Path) ->
     data = _expand(data, (), file, base)
     for key in data:
         if key not in _TOP:
-            _unknown(
+            unknown_key(
                 file,
                 key,
                 _TOP,
                 "The top level has workdir and the [registry], [servers.NAME], [agents] tables",
             )
-    workdir = _resolve(Path(str(data.get("workdir", ".toolmesh"))), base)
+    workdir = resolve(Path(str(data.get("workdir", ".toolmesh"))), base)
     registry = dict(_table(data, "registry", file))
     token = registry.pop("token", None)
     if token is not None and (not isinstance(token, str) or len(token) < _MIN_TOKEN):
@@ -151,7 +148,7 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None, base: Path) ->
         # over the environment too: the mesh reaches each server at /mcp with no token
         mesh_defaults = {"transport": "http", "path": "/mcp", "auth": {}, "port": 0}
         mesh_defaults.update(_server_defaults(name, workdir))
-        servers[name] = _build(spec.settings_type, table, f"servers.{name}", file, base, mesh_defaults)
+        servers[name] = build_table(spec.settings_type, table, f"servers.{name}", file, base, mesh_defaults)
     agents_table = dict(_table(data, "agents", file))
     roles = {role: agents_table.pop(role) for role in ROLE_NAMES if role in agents_table}
     if "agent_id" in agents_table:
@@ -161,16 +158,17 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None, base: Path) ->
             "out (each agent gets one, kept in its folder under the workdir).",
         )
     agents: dict[str, AgentSettings] = {}
-    _build(AgentSettings, agents_table, "agents", file, base, {})  # the shared keys alone, for their errors
+    # the shared keys alone first, so their errors name [agents] rather than a role
+    build_table(AgentSettings, agents_table, "agents", file, base, {})
     for role, table in roles.items():
         if not isinstance(table, dict):
             raise MeshConfigError(f"{file}: agents.{role} must be a table", hint=f"Write [agents.{role}].")
-        agents[role] = _build(AgentSettings, {**agents_table, **table}, f"agents.{role}", file, base, {})
+        agents[role] = build_table(AgentSettings, {**agents_table, **table}, f"agents.{role}", file, base, {})
     keys = {f"agents.{role}": frozenset(agents_table) | frozenset(table) for role, table in roles.items()}
     return MeshConfig(
         source=source,
         workdir=workdir,
-        registry=_build(RegistrySettings, registry, "registry", file, base, {}),
+        registry=build_table(RegistrySettings, registry, "registry", file, base, {}),
         token=SecretStr(token) if token else None,
         servers=servers,
         agents=agents,
@@ -210,118 +208,6 @@ def _table(data: Mapping[str, Any], key: str, file: str) -> dict[str, Any]:
     return value
 
 
-def _build(
-    cls: type[Any], table: Mapping[str, Any], where: str, file: str, base: Path, defaults: Mapping[str, Any]
-) -> Any:
-    """``cls(**defaults, **table)``, every unknown key and invalid value reported as file + key + fix."""
-    _check_keys(cls, table, where, file)
-    try:
-        settings = cls(**{**defaults, **table})
-    except ValidationError as exc:
-        raise _invalid(exc, cls, table, where, file) from exc
-    relative = {key: _resolve_paths(getattr(settings, key), base) for key in table if key in cls.model_fields}
-    return settings.model_copy(update=relative)
-
-
-def _check_keys(cls: type[BaseModel], table: Mapping[str, Any], where: str, file: str) -> None:
-    for key, value in table.items():
-        field = cls.model_fields.get(key)
-        if field is None:
-            _unknown(file, f"{where}.{key}", cls.model_fields, _takes(cls, where))
-        nested, mapped = _nested_model(field.annotation)
-        if nested is not None and isinstance(value, dict):
-            items = value.items() if mapped else [(None, value)]
-            for name, body in items:
-                if isinstance(body, dict):
-                    _check_keys(nested, body, f"{where}.{key}" + (f".{name}" if name else ""), file)
-
-
-def _takes(cls: type[BaseModel], where: str) -> str:
-    prefix = cls.model_config.get("env_prefix")
-    if isinstance(prefix, str) and prefix:
-        return f"[{where}] takes the {prefix}* settings, in lowercase without the prefix"
-    return f"[{where}] takes the fields of {cls.__name__}"
-
-
-def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    """The model a field holds (``X``, ``X | None``) or maps names to (``dict[str, X]``)."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        for arg in get_args(annotation):
-            found = _nested_model(arg)
-            if found[0] is not None:
-                return found
-    if origin is dict and len(get_args(annotation)) == 2:
-        inner = get_args(annotation)[1]
-        return (inner, True) if isinstance(inner, type) and issubclass(inner, BaseModel) else (None, False)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    return None, False
-
-
-def _unknown(file: str, key: str, known: Any, what: str) -> typing.NoReturn:
-    leaf = key.rsplit(".", 1)[-1]
-    close = difflib.get_close_matches(leaf, list(known), n=1)
-    guess = f"Did you mean `{close[0]}`? " if close else ""
-    raise MeshConfigError(f"{file}: unknown key `{key}`", hint=f"{guess}{what} ({_REFERENCE}).")
-
-
-def _invalid(
-    exc: ValidationError, cls: type[BaseModel], table: Mapping[str, Any], where: str, file: str
-) -> MeshConfigError:
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"]]
-    if not loc:  # a check across fields (e.g. the registry's transport)
-        return MeshConfigError(f"{file}: [{where}] is invalid: {error['msg']}", hint=f"See {_REFERENCE}.")
-    key = ".".join([where, *loc])
-    if loc[0] not in table:
-        env = f"{cls.model_config.get('env_prefix', '')}{loc[0].upper()}"
-        return MeshConfigError(
-            f"{file}: [{where}] cannot be built: the environment variable {env} is invalid: {error['msg']}",
-            hint=f"Fix or unset {env}, or write `{loc[0]}` under [{where}].",
-        )
-    shown = f" (you wrote {error['input']!r})" if not isinstance(error["input"], dict) else ""
-    return MeshConfigError(
-        f"{file}: `{key}` is invalid: {error['msg']}{shown}", hint=_example(cls, loc, where)
-    )
-
-
-def _example(cls: type[BaseModel], loc: list[str], where: str) -> str:
-    """What to write: the field's default as a TOML line, and its description when it has one."""
-    model: type[BaseModel] | None = cls
-    field = None
-    name = loc[0]
-    table = where
-    i = 0
-    while i < len(loc) and model is not None and loc[i] in model.model_fields:
-        name = loc[i]
-        field = model.model_fields[name]
-        model, mapped = _nested_model(field.annotation)
-        i += 1
-        if model is not None and i < len(loc):  # one table deeper: [where.name] or [where.name.KEY]
-            table = f"{table}.{name}"
-            if mapped:
-                table, i = f"{table}.{loc[i]}", i + 1
-    if field is None:
-        return f"See {_REFERENCE}."
-    default = _toml(field.get_default(call_default_factory=True))
-    line = f"`{name} = {default}`" if default else f"`{name} = ...`"
-    described = f": {field.description}" if field.description else ""
-    return f"Write e.g. {line} under [{table}]{described} ({_REFERENCE})."
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str | Path):
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list) and all(_toml(v) for v in value):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return ""
-
-
 def _expand(value: Any, where: tuple[str, ...], file: str, base: Path) -> Any:
     """``${NAME}`` from the environment in every string; relative ``sqlite:///`` files from ``base``."""
     if isinstance(value, dict):
@@ -346,15 +232,3 @@ def _expand(value: Any, where: tuple[str, ...], file: str, base: Path) -> Any:
     if sqlite and not sqlite.group(2).startswith(":memory:"):
         return f"{sqlite.group(1)}{base / sqlite.group(2)}"
     return text
-
-
-def _resolve(path: Path, base: Path) -> Path:
-    return path if path.is_absolute() else base / path
-
-
-def _resolve_paths(value: Any, base: Path) -> Any:
-    if isinstance(value, Path):
-        return _resolve(value.expanduser(), base)
-    if isinstance(value, list) and value and all(isinstance(v, Path) for v in value):
-        return [_resolve(v.expanduser(), base) for v in value]
-    return value

@@ -36,6 +36,9 @@ def test_wheel_contains_every_slice(tmp_path: Path) -> None:
         assert f"toolmesh/{slice_name}/__init__.py" in names, slice_name
     assert "toolmesh/__init__.py" not in names
     assert not any(name.startswith(("tests/", "bench/", "examples/")) for name in names)
+    # the samples `toolmesh up` and `toolmesh init` fall back to (package data, not examples/)
+    assert "toolmesh/agents/samples/handbook/refunds.md" in names
+    assert "toolmesh/agents/samples/shop/refunds.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "toolmesh = toolmesh.protocols.cli:main" in text

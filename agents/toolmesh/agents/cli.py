@@ -1,7 +1,7 @@
 """``toolmesh agents ...``: run the mesh (``up``), ask it (``ask``), serve one agent (``serve``), the demo.
 
-``up_command`` and ``ask_command`` are plain typer commands so the umbrella CLI can also mount them at
-the top level (``toolmesh up``, ``toolmesh ask``).
+``up_command``, ``init_command`` and ``ask_command`` are plain typer commands so the umbrella CLI can also
+mount them at the top level (``toolmesh up``, ``toolmesh init``, ``toolmesh ask``).
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ if TYPE_CHECKING:
     from a2a.types import StreamResponse
 
     from toolmesh.agents.approvals import ApprovalRequest
+    from toolmesh.agents.config import MeshConfig
     from toolmesh.agents.mesh import MeshHandle
     from toolmesh.agents.wire import Outcome
 
 # Each command imports what it runs inside its body: `toolmesh ask` must not pay for the mesh, the model
 # gateway or the servers it never starts (the whole slice took ~10 s to import).
 
-__all__ = ["app", "ask_command", "demo_command", "serve_command", "up_command"]
+__all__ = ["app", "ask_command", "demo_command", "init_command", "serve_command", "up_command"]
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -43,14 +44,18 @@ app = typer.Typer(
 DEFAULT_PLANNER = os.environ.get("TOOLMESH_PLANNER_URL", "http://127.0.0.1:8810")
 
 
-def _print_mesh(mesh: MeshHandle) -> None:
-    out.print(f"registry  {mesh.registry_url}")
+def _print_mesh(mesh: MeshHandle, token_source: str, join: str) -> None:
+    out.print(f"registry  {mesh.registry_url}", highlight=False)
+    out.print(f"token     {mesh.registry_token}  ({token_source})", markup=False, highlight=False)
     for name, url in mesh.servers.items():
-        out.print(f"mcp       {name:<8} {url}")
+        out.print(f"mcp       {name:<8} {url}", highlight=False)
     for role, agent in mesh.agents.items():
         grpc = f"  (gRPC {agent.agent.grpc.address})" if agent.agent.grpc is not None else ""
-        out.print(f"agent     {role:<8} {agent.url}{grpc}")
-    out.print(f'\nask it:   toolmesh agents ask --planner {mesh.planner_url} "..."')
+        out.print(f"agent     {role:<8} {agent.url}{grpc}", highlight=False)
+    out.print("\njoin it with another executor (any machine that reaches the registry):", highlight=False)
+    out.print(f"  {join}", markup=False, highlight=False)
+    if "planner" in mesh.agents:
+        out.print(f'ask it:   toolmesh ask --planner {mesh.planner_url} "..."', markup=False, highlight=False)
 
 
 async def _wait_for_signal() -> None:
@@ -63,19 +68,33 @@ async def _wait_for_signal() -> None:
 
 @app.command("up")
 def up_command(
-    workdir: Annotated[Path, typer.Option(help="Where the registry, task stores and indexes live.")] = Path(
-        ".toolmesh"
-    ),
+    config: Annotated[
+        Path | None,
+        typer.Option(help="The mesh's config file (default: ./toolmesh.toml; without one, the samples)."),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the registry, task stores and indexes live (default: the config's, .toolmesh)."
+        ),
+    ] = None,
     samples: Annotated[
         Path | None,
-        typer.Option(help="Serve this sample folder (handbook/ + shop/) instead of examples/mesh."),
+        typer.Option(help="Serve this sample folder (handbook/ + shop/) instead of a config file."),
     ] = None,
-    planner_port: Annotated[int, typer.Option(help="Planner port (0 picks a free one).")] = 8810,
-    registry_port: Annotated[int, typer.Option(help="Registry port (0 picks a free one).")] = 8700,
+    planner_port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Planner port (0 picks a free one; default 8810).")
+    ] = None,
+    registry_port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Registry port (0 picks a free one; default 8700).")
+    ] = None,
 ) -> None:
-    """Start the registry, the docs/sql/code/memory MCP servers and the three agents on embedded defaults."""
-    from toolmesh.agents.demo import demo_mesh, find_samples
+    """Start the registry, the MCP servers and the agents of ./toolmesh.toml (or the samples, without one)."""
+    from toolmesh.agents.config import CONFIG_NAME, load_config, sample_config
+    from toolmesh.agents.demo import find_samples
+    from toolmesh.agents.errors import MeshConfigError
     from toolmesh.agents.settings import AgentSettings
+    from toolmesh.agents.stack import join_command, launch_stack, mesh_token
     from toolmesh.agents.tracing import configure_tracing
     from toolmesh.protocols.logs import configure_logging
 
@@ -85,20 +104,68 @@ def up_command(
         service_name="toolmesh-mesh", console=env.trace_console, otlp_endpoint=env.otlp_endpoint
     )
 
-    async def main() -> None:
-        sample_dir = find_samples(samples)
-        async with demo_mesh(
-            workdir.resolve(), sample_dir, registry_port=registry_port, agent_ports={"planner": planner_port}
-        ) as mesh:
-            _print_mesh(mesh)
+    def configured() -> MeshConfig:
+        path = config or (Path(CONFIG_NAME) if samples is None and Path(CONFIG_NAME).is_file() else None)
+        if path is not None and samples is not None:
+            raise MeshConfigError("--samples serves the sample folder, not a config file", hint="Drop one.")
+        if path is None:
+            err.print(
+                f"toolmesh up: no {CONFIG_NAME} here, serving the bundled samples "
+                "(`toolmesh init` writes a config for this folder)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            found = sample_config((workdir or Path(".toolmesh")).resolve(), find_samples(samples))
+            return _with_flags(
+                found,
+                planner_port=8810 if planner_port is None else planner_port,
+                registry_port=8700 if registry_port is None else registry_port,
+            )
+        err.print(f"toolmesh up: {path}", highlight=False, soft_wrap=True)
+        found = load_config(path, workdir=workdir.resolve() if workdir is not None else None)
+        return _with_flags(found, planner_port=planner_port, registry_port=registry_port)
+
+    async def main(mesh_config: MeshConfig, token: str, source: str) -> None:
+        async with launch_stack(mesh_config, token=token) as mesh:
+            _print_mesh(mesh, source, join_command(mesh_config, mesh))
             out.print("[dim]Ctrl-C stops everything.[/]")
             await _wait_for_signal()
 
     try:
-        asyncio.run(main())
+        mesh_config = configured()
+        token, source = mesh_token(mesh_config)
+        asyncio.run(main(mesh_config, token, source))
     except ToolmeshError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
+
+
+def _with_flags(config: MeshConfig, *, planner_port: int | None, registry_port: int | None) -> MeshConfig:
+    """The config with the command line's --planner-port and --registry-port over it."""
+    update: dict[str, object] = {}
+    if registry_port is not None:
+        update["registry"] = config.registry.model_copy(update={"port": registry_port})
+    if planner_port is not None and "planner" in config.agents:
+        planner = config.agents["planner"].model_copy(update={"port": planner_port})
+        update["agents"] = {**config.agents, "planner": planner}
+        update["keys"] = {**config.keys, "agents.planner": config.keys["agents.planner"] | {"port"}}
+    return config.model_copy(update=update)
+
+
+@app.command("init")
+def init_command(
+    force: Annotated[bool, typer.Option(help="Overwrite an existing toolmesh.toml.")] = False,
+) -> None:
+    """Write a commented toolmesh.toml into the current folder, with defaults that need no services."""
+    from toolmesh.agents.config import CONFIG_NAME
+    from toolmesh.agents.template import render_config
+
+    target = Path(CONFIG_NAME)
+    if target.exists() and not force:
+        err.print(f"[red]error:[/] {target.resolve()} exists; --force overwrites it.")
+        raise typer.Exit(1)
+    target.write_text(render_config(Path.cwd()), encoding="utf-8")
+    err.print(f"wrote {target.resolve()}; start it with `toolmesh up`.", highlight=False, soft_wrap=True)
 
 
 @app.command("ask")

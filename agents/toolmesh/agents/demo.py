@@ -1,7 +1,8 @@
 """The mesh demo: one real question that needs the docs, sql and code servers, answered through the agents.
 
 Everything runs embedded on ephemeral ports (registry, three MCP servers, three agents) with no model:
-the sample handbook and shop code in ``examples/mesh`` and the generated sample shop database.
+the sample handbook and shop code shipped in the package (``toolmesh/agents/samples``) and the generated
+sample shop database.
 ``python -m toolmesh.agents.demo`` or :func:`run_demo` (``make demo``).
 """
 
@@ -16,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from a2a.types import StreamResponse, TaskState
-from fastmcp import Client
 
 from toolmesh.agents.client import ask_planner, describe_event
+from toolmesh.agents.config import SAMPLES, sample_config
 from toolmesh.agents.errors import MeshConfigError
-from toolmesh.agents.mesh import MeshHandle, launch_mesh
+from toolmesh.agents.mesh import MeshHandle
+from toolmesh.agents.stack import launch_stack
 from toolmesh.agents.wire import Outcome, artifact_json
 
 __all__ = ["DEMO_QUESTION", "demo_mesh", "find_samples", "main", "run_demo"]
@@ -33,32 +35,20 @@ DEMO_QUESTION = (
 
 
 def find_samples(start: Path | None = None) -> Path:
-    """The ``examples/mesh`` folder (handbook + shop code), searched from the source tree and the cwd."""
-    candidates = [Path(__file__).resolve().parents[3] / "examples" / "mesh", Path.cwd() / "examples" / "mesh"]
-    if start is not None:
-        candidates.insert(0, start)
-    for path in candidates:
-        if (path / "handbook").is_dir() and (path / "shop").is_dir():
-            return path
+    """The sample folder (``handbook/`` + ``shop/``): ``start`` when given, else the one in the package."""
+    path = start if start is not None else SAMPLES
+    if (path / "handbook").is_dir() and (path / "shop").is_dir():
+        return path
     raise MeshConfigError(
-        "the demo's sample data (examples/mesh/handbook and examples/mesh/shop) was not found",
-        hint="Run from the toolmesh checkout, or pass the folder explicitly.",
+        f"no sample data in {path} (it needs the folders handbook/ and shop/)",
+        hint="Pass a folder holding both, or reinstall toolmesh (the wheel ships them).",
     )
 
 
 @asynccontextmanager
 async def demo_mesh(workdir: Path, samples: Path, **kwargs: Any) -> AsyncIterator[MeshHandle]:
-    """The whole mesh over the sample data, with the handbook indexed."""
-    server_settings: dict[str, dict[str, Any]] = {
-        "docs": {"roots": [samples / "handbook"], "index_path": workdir / "docs.sqlite", "embedder": "none"},
-        "sql": {"sample_path": workdir / "shop.sqlite"},
-        "code": {"root": samples / "shop", "index_path": workdir / "code.sqlite"},
-        # the conversation's long-term memory, in the work folder (BM25 recall: no model to load)
-        "memory": {"store": f"sqlite:///{workdir / 'memory.sqlite'}", "embedder": "none"},
-    }
-    async with launch_mesh(workdir, server_settings=server_settings, **kwargs) as mesh:
-        async with Client(mesh.servers["docs"]) as docs:
-            await docs.call_tool("index", {"paths": [str(samples / "handbook")], "collection": "handbook"})
+    """The whole mesh over the sample data, with the handbook indexed (``kwargs``: see ``launch_mesh``)."""
+    async with launch_stack(sample_config(workdir, samples), **kwargs) as mesh:
         yield mesh
 
 

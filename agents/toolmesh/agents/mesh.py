@@ -283,33 +283,44 @@ async def launch_mesh(
     *,
     servers: Mapping[str, FastMCP[Any]] | None = None,
     server_names: Sequence[str] = ("docs", "sql", "code", "memory"),
-    server_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    server_settings: Mapping[str, Mapping[str, Any] | ServingSettings] | None = None,
     agent_settings: Mapping[str, Any] | None = None,
+    role_settings: Mapping[str, Mapping[str, Any]] | None = None,
     model: ChatModel | None = None,
     host: str = "127.0.0.1",
     registry_port: int = 0,
+    registry_overrides: Mapping[str, Any] | None = None,
+    registry_token: str | None = None,
     agent_ports: Mapping[str, int] | None = None,
     roles: Sequence[AgentRole] = ROLES,
 ) -> AsyncIterator[MeshHandle]:
     """A registry, MCP servers and the three agents, registered and heartbeating, until the block exits.
 
     ``servers`` gives ready FastMCP servers by name; otherwise each of ``server_names`` is built from its
-    installed spec with ``server_settings[name]`` applied on top of its environment settings.
+    installed spec with ``server_settings[name]`` applied on top of its environment settings (or, when it is
+    a settings object, with exactly those settings, served with them too). ``registry_overrides`` and
+    ``role_settings[role]`` (over ``agent_settings``) override the mesh's defaults; ``registry_token`` is
+    the token the mesh's members register with (default: a new random one).
     """
     from toolmesh.agents.gateway import Gateway
     from toolmesh.registry.app import build_app
     from toolmesh.registry.settings import RegistrySettings
 
     await anyio.Path(workdir).mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
+    token = registry_token or secrets.token_urlsafe(24)
+    overrides = dict(registry_overrides or {})
+    publishers = {**overrides.pop("publishers", {}), hash_token(token): "toolmesh-mesh"}
     registry_settings = RegistrySettings(
-        host=host,
-        port=registry_port,
-        database_url=f"sqlite+aiosqlite:///{workdir / 'registry.db'}",
-        publishers={hash_token(token): "toolmesh-mesh"},
-        allow_private_targets=True,
-        probe_interval=0,
-        ttl_seconds=60.0,
+        **{
+            "host": host,
+            "port": registry_port,
+            "database_url": f"sqlite+aiosqlite:///{workdir / 'registry.db'}",
+            "allow_private_targets": True,
+            "probe_interval": 0,
+            "ttl_seconds": 60.0,
+            **overrides,
+            "publishers": publishers,
+        }
     )
     async with contextlib.AsyncExitStack() as stack:
         registry_url = await stack.enter_async_context(
@@ -318,14 +329,18 @@ async def launch_mesh(
         handle = MeshHandle(registry_url=registry_url, registry_token=token)
         registry = await stack.enter_async_context(RegistryClient(registry_url, token=token))
         built: dict[str, FastMCP[Any]] = dict(servers or {})
+        served: dict[str, ServingSettings] = {}
         if servers is None:
             for name in server_names:
                 spec = _load_spec(name)
-                overrides = dict((server_settings or {}).get(name, {}))
-                settings = spec.load_settings(transport="http", host=host, port=0, **overrides)
+                given = (server_settings or {}).get(name, {})
+                if isinstance(given, ServingSettings):
+                    settings = served[name] = given
+                else:
+                    settings = spec.load_settings(**{"transport": "http", "host": host, "port": 0, **given})
                 built[name] = spec.build_server(settings)
         for name, server in built.items():
-            serving = ServingSettings(transport="http", host=host, port=0)
+            serving = served.get(name) or ServingSettings(transport="http", host=host, port=0)
             url = await stack.enter_async_context(running(mcp_http_app(server, serving), serving))
             handle.servers[name] = f"{url}/mcp"
             entry = await register_server(registry, name, f"{url}/mcp", server)
@@ -344,7 +359,8 @@ async def launch_mesh(
                 "workdir": workdir / "agents",  # each role its own id and store: agents/ROLE/
                 "heartbeat_interval": 20.0,
             }
-            settings = AgentSettings(**{**values, **dict(agent_settings or {})})
+            own_settings = (role_settings or {}).get(role, {})
+            settings = AgentSettings(**{**values, **dict(agent_settings or {}), **own_settings})
             own = build_model(settings.model) if model is None else None
             if isinstance(own, Gateway):
                 stack.push_async_callback(own.aclose)  # after the agent stops (LIFO)

@@ -30,8 +30,9 @@ SUMMARIES = {
     "memory": "The memory server's store: status, recall, forget, purge.",
     "registry": "The agent-card registry (settings: TOOLMESH_REGISTRY_*).",
     "agents": "The A2A agent mesh: planner, executor, reviewer (settings: TOOLMESH_AGENTS_*).",
-    "up": "Start the registry, the docs/sql/code/memory MCP servers and the three agents on embedded "
-    "defaults.",
+    "up": "Start the registry, the MCP servers and the agents of ./toolmesh.toml (or the samples, without "
+    "one).",
+    "init": "Write a commented toolmesh.toml into the current folder, with defaults that need no services.",
     "ask": "Send a request to the planner and stream the handoffs live; --chat holds a conversation.",
 }
 

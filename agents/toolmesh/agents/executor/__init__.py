@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from toolmesh.protocols.exports import lazy_exports
 
 if TYPE_CHECKING:
     from toolmesh.agents.executor.agent import EXECUTE_SKILL, ExecutorAgent
@@ -36,8 +37,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'toolmesh.agents.executor' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"toolmesh.agents.executor.{module}"), name)
+__getattr__ = lazy_exports(__name__, _HOME)

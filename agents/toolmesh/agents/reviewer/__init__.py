@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from toolmesh.protocols.exports import lazy_exports
 
 if TYPE_CHECKING:
     from toolmesh.agents.reviewer.agent import REVIEW_SKILL, ReviewerAgent
@@ -32,8 +33,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'toolmesh.agents.reviewer' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"toolmesh.agents.reviewer.{module}"), name)
+__getattr__ = lazy_exports(__name__, _HOME)

@@ -1,17 +1,17 @@
-// The npm @a2a-js/sdk gRPC client (its @a2a-js/sdk/client/grpc transport over @grpc/grpc-js) driving a
-// multi-turn task: a message that makes the agent ask for input, the answer naming only the taskId, then
-// GetTask and a streamed message. The card comes over HTTP; every A2A call goes over gRPC.
-// Usage: node grpc_client.mjs BASE_URL ASKING_TEXT [TOKEN] -> one JSON summary line on stdout.
+// The npm @a2a-js/sdk client driving a multi-turn task over one binding: a message that makes the agent ask
+// for input, the answer naming only the taskId, then GetTask and a streamed message. The card comes over
+// HTTP; every A2A call goes over BINDING (GRPC: @a2a-js/sdk/client/grpc over @grpc/grpc-js).
+// Usage: node turns_client.mjs BASE_URL ASKING_TEXT [TOKEN] [BINDING] -> one JSON summary line on stdout.
 import { randomUUID } from "node:crypto";
 import { Role } from "@a2a-js/sdk";
 import { ClientFactory, ClientFactoryOptions } from "@a2a-js/sdk/client";
 import { GrpcTransportFactory } from "@a2a-js/sdk/client/grpc";
 
-const [base, asking = "confirm it", token = ""] = process.argv.slice(2);
+const [base, asking = "confirm it", token = "", binding = "GRPC"] = process.argv.slice(2);
 const factory = new ClientFactory(
   ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
-    transports: [new GrpcTransportFactory()],
-    preferredTransports: ["GRPC"],
+    ...(binding === "GRPC" ? { transports: [new GrpcTransportFactory()] } : {}),
+    preferredTransports: [binding],
   }),
 );
 const options = token ? { serviceParameters: { authorization: `Bearer ${token}` } } : undefined;

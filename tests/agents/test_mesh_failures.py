@@ -24,10 +24,11 @@ from fastmcp import FastMCP
 
 from tests.agents.fixtures import echo_server
 from toolmesh.agents.client import ask_planner
-from toolmesh.agents.mesh import MeshHandle, launch_mesh, register_server, run_agent
+from toolmesh.agents.mesh import MeshHandle, launch_mesh, run_agent
 from toolmesh.agents.model import ChatResult, ModelCall, Role, ToolSpec
 from toolmesh.agents.settings import AgentSettings
 from toolmesh.agents.wire import Outcome, artifact_json, json_part, new_message, stream_message
+from toolmesh.protocols.registration import server_entry
 from toolmesh.protocols.registry_client import RegistryClient
 from toolmesh.protocols.serving import bind_socket, mcp_http_app, running
 from toolmesh.protocols.settings import AuthSettings, ServingSettings, TokenGrant, hash_token
@@ -47,7 +48,7 @@ async def served(mesh: MeshHandle, name: str, server: FastMCP[Any]) -> AsyncIter
     settings = ServingSettings(transport="http", port=0, graceful_timeout=0.5)
     async with running(mcp_http_app(server, settings), settings) as url:
         async with RegistryClient(mesh.registry_url, token=mesh.registry_token) as registry:
-            await registry.register_server(await register_server(registry, name, f"{url}/mcp", server))
+            await registry.register_server(await server_entry(name, f"{url}/mcp", server))
         yield f"{url}/mcp"
 
 

@@ -27,8 +27,7 @@ from toolmesh.agents.model import ChatModel, build_model
 from toolmesh.agents.runtime import AgentApp, agent_identity, build_agent
 from toolmesh.agents.settings import AgentSettings, peer_headers
 from toolmesh.agents.tracing import traced_httpx_client
-from toolmesh.protocols.cards import McpServerEntry
-from toolmesh.protocols.registration import server_entry
+from toolmesh.protocols.registration import registered
 from toolmesh.protocols.registry_client import RegistryClient
 from toolmesh.protocols.serving import bind_socket, mcp_http_app, running
 from toolmesh.protocols.settings import ServingSettings, hash_token
@@ -50,7 +49,6 @@ __all__ = [
     "build_planner",
     "build_reviewer",
     "launch_mesh",
-    "register_server",
     "registry_discovery",
     "run_agent",
 ]
@@ -240,13 +238,6 @@ async def run_agent(
             await warming
 
 
-async def register_server(
-    registry: RegistryClient, name: str, url: str, server: FastMCP[Any]
-) -> McpServerEntry:
-    """The registry entry of an MCP server (with its tools snapshot); registration is up to the caller."""
-    return await server_entry(name, url, server)
-
-
 @dataclass
 class MeshHandle:
     """Where everything runs."""
@@ -327,7 +318,6 @@ async def launch_mesh(
             running(build_app(registry_settings), registry_settings)
         )
         handle = MeshHandle(registry_url=registry_url, registry_token=token)
-        registry = await stack.enter_async_context(RegistryClient(registry_url, token=token))
         built: dict[str, FastMCP[Any]] = dict(servers or {})
         served: dict[str, ServingSettings] = {}
         if servers is None:
@@ -343,12 +333,18 @@ async def launch_mesh(
             serving = served.get(name) or ServingSettings(transport="http", host=host, port=0)
             url = await stack.enter_async_context(running(mcp_http_app(server, serving), serving))
             handle.servers[name] = f"{url}/mcp"
-            entry = await register_server(registry, name, f"{url}/mcp", server)
-
-            async def _register(client: RegistryClient, entry: McpServerEntry = entry) -> Any:
-                return await client.register_server(entry)
-
-            presence = await stack.enter_async_context(registry.keep_registered(_register, interval=20.0))
+            # the same registration as `toolmesh serve NAME --register`: loud, retried, named settings
+            presence = await stack.enter_async_context(
+                registered(
+                    server,
+                    name=name,
+                    url=f"{url}/mcp",
+                    registry_url=registry_url,
+                    token=token,
+                    env_prefix=str(serving.model_config.get("env_prefix", "TOOLMESH_")),
+                    interval=20.0,
+                )
+            )
             await _registered(presence, name)
         for role in [r for r in ROLES if r in roles]:
             values: dict[str, Any] = {

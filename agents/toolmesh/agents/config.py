@@ -104,6 +104,8 @@ def sample_config(workdir: Path, samples: Path = SAMPLES) -> MeshConfig:
     """What ``toolmesh up`` runs without a config file: every server over the samples, the three agents."""
     data = {
         "workdir": str(workdir),
+        # free ports: the demo and the tests must not clash with a running mesh (`toolmesh up` pins its own)
+        "registry": {"port": 0},
         "servers": {
             "docs": {"roots": [str(samples / "handbook")], "embedder": "none"},
             "sql": {},

@@ -71,10 +71,10 @@ def decode(data: bytes, name: str, *, markup: bool = False) -> str:
     except UnicodeDecodeError:
         pass
     if markup:
-        codec = _declared(data)
-        if codec is not None:
+        declared = _declared(data)
+        if declared is not None:
             try:
-                return _normalise(data.decode(codec))
+                return _normalise(data.decode(declared))
             except UnicodeDecodeError:
                 pass  # the declaration is wrong: detect instead
     text = _mostly_utf8(data)

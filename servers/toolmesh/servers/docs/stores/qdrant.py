@@ -465,7 +465,7 @@ class QdrantStore:
             char_start=p["char_start"],
             char_end=p["char_end"],
             page=p["page"],
-            file_lines=tuple(p["file_lines"]) if p.get("file_lines") else None,  # type: ignore[arg-type]
+            file_lines=tuple(p["file_lines"]) if p.get("file_lines") else None,
             location=p.get("location"),
         )
 

@@ -86,7 +86,7 @@ def _chunk(row: Sequence[Any]) -> ChunkRecord:
         char_start=row[9],
         char_end=row[10],
         page=row[11],
-        file_lines=tuple(origin["lines"]) if origin and origin.get("lines") else None,  # type: ignore[arg-type]
+        file_lines=tuple(origin["lines"]) if origin and origin.get("lines") else None,
         location=origin.get("location") if origin else None,
     )
 

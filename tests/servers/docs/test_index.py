@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -237,3 +238,27 @@ def test_a_held_local_qdrant_folder_is_a_clear_error(tmp_path: Path) -> None:
         assert "TOOLMESH_DOCS_QDRANT_URL" in str(caught.value)
     finally:
         holder.close()
+
+
+def test_a_long_document_is_embedded_in_bounded_batches(
+    tmp_path: Path, make_service: Callable[..., DocsService]
+) -> None:
+    from toolmesh.servers.docs.embedders import HashingEmbedder
+
+    class Counting(HashingEmbedder):
+        sizes: ClassVar[list[int]] = []
+
+        def embed(self, texts: list[str]) -> Any:
+            self.sizes.append(len(texts))
+            return super().embed(texts)
+
+    root = tmp_path / "long"
+    root.mkdir()
+    (root / "book.md").write_text(
+        "".join(f"# Part {i}\n\nWords about topic {i}.\n\n" for i in range(600)), encoding="utf-8"
+    )
+    embedder = Counting()
+    service = make_service(root, embedder_obj=embedder)
+    result = service.index([root])
+    assert result.chunks >= 600 and result.embedded == result.chunks
+    assert max(embedder.sizes) <= service.indexer.embed_batch < result.chunks

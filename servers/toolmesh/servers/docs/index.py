@@ -351,8 +351,11 @@ class Indexer:
         embedder = self._embedder() if config.embedder else None
         vectors = None
         if embedder is not None:
+            # One long document can hold thousands of chunks: the model sees at most embed_batch at a time.
             texts = [t for p in pending for t in p.embed_texts]
-            vectors = embedder.embed(texts) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
+            vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+            for lo in range(0, len(texts), self.embed_batch):
+                vectors[lo : lo + self.embed_batch] = embedder.embed(texts[lo : lo + self.embed_batch])
         offset = 0
         for item in pending:
             n = len(item.chunks)

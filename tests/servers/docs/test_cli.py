@@ -32,3 +32,23 @@ def test_index_then_search_from_the_shell(corpus: Path) -> None:
 def test_errors_exit_2_with_a_message(corpus: Path) -> None:
     result = CliRunner().invoke(app, ["search", "x", "-c", "nope"])
     assert result.exit_code == 2 and "no collection named 'nope'" in result.output
+
+
+def test_indexing_into_a_held_local_qdrant_folder_is_a_message_not_a_traceback(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("qdrant_client")
+    from qdrant_client import QdrantClient
+
+    folder = tmp_path / "qdrant"
+    monkeypatch.setenv("TOOLMESH_DOCS_STORE", "qdrant")
+    monkeypatch.setenv("TOOLMESH_DOCS_QDRANT_PATH", str(folder))
+    monkeypatch.setenv("TOOLMESH_DOCS_EMBEDDER", "none")
+    holder = QdrantClient(path=str(folder))
+    try:
+        result = CliRunner().invoke(app, ["index", str(corpus)])
+    finally:
+        holder.close()
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "is in use by another process" in said and "Traceback" not in said

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -165,3 +166,99 @@ def test_collection_names_are_validated(corpus: Path, make_service: Callable[...
     for bad in ("", "a/b", "x" * 65, "drop table;"):
         with pytest.raises(DocsInputError):
             service.index([corpus], collection=bad)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (AttributeError("'str' object has no attribute 'get'"), "could not be converted (AttributeError"),
+        (RecursionError("maximum recursion depth exceeded"), "nested too deeply"),
+    ],
+)
+def test_a_reader_crash_skips_that_file_only(
+    corpus: Path,
+    make_service: Callable[..., DocsService],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    reason: str,
+) -> None:
+    import toolmesh.servers.docs.formats as formats
+
+    def crash(text: str, name: str) -> object:
+        raise error
+
+    monkeypatch.setattr(formats, "read_notebook", crash)
+    service = make_service(corpus)
+    result = service.index([corpus])
+    assert result.indexed == 6  # every other file
+    [(path, why)] = [(s.path, s.reason) for s in result.skipped if s.path.endswith("analysis.ipynb")]
+    assert reason in why and "not indexed" in why
+    assert f"{len(result.skipped)} skipped" in result.render()
+    status = service.status()
+    assert status.skipped == len(result.skipped)
+    assert any(f.path == path and reason in f.reason for f in status.skipped_files)
+    assert "skipped: " in status.render()
+
+
+def test_a_real_folder_of_odd_files_indexes_the_rest(
+    tmp_path: Path, make_service: Callable[..., DocsService]
+) -> None:
+    from .test_readers import ODD_NOTEBOOKS, _deep_html
+
+    root = tmp_path / "odd"
+    root.mkdir()
+    for name, data in ODD_NOTEBOOKS.items():
+        (root / f"{name}.ipynb").write_bytes(data)
+    (root / "broken.ipynb").write_bytes(b'{"cells": [')
+    (root / "deep.html").write_bytes(_deep_html(2_000))
+    (root / "fine.md").write_text("# Fine\n\nA well-behaved file.\n", encoding="utf-8")
+    service = make_service(root)
+    result = service.index([root])
+    assert result.indexed == len(ODD_NOTEBOOKS) + 2
+    assert [(Path(s.path).name, "is not a Jupyter notebook" in s.reason) for s in result.skipped] == [
+        ("broken.ipynb", True)
+    ]
+    assert service.search("bottom of the well").hits[0].citation.path.endswith("deep.html")
+
+
+def test_a_held_local_qdrant_folder_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("qdrant_client")
+    from qdrant_client import QdrantClient
+
+    from toolmesh.servers.docs.errors import DocsUnavailable
+    from toolmesh.servers.docs.service import open_store
+    from toolmesh.servers.docs.settings import DocsSettings
+
+    folder = tmp_path / "qdrant"
+    holder = QdrantClient(path=str(folder))  # the running server, say
+    try:
+        settings = DocsSettings(store="qdrant", qdrant_path=folder, roots=[tmp_path])
+        with pytest.raises(DocsUnavailable, match="in use by another process") as caught:
+            open_store(settings)
+        assert "TOOLMESH_DOCS_QDRANT_URL" in str(caught.value)
+    finally:
+        holder.close()
+
+
+def test_a_long_document_is_embedded_in_bounded_batches(
+    tmp_path: Path, make_service: Callable[..., DocsService]
+) -> None:
+    from toolmesh.servers.docs.embedders import HashingEmbedder
+
+    class Counting(HashingEmbedder):
+        sizes: ClassVar[list[int]] = []
+
+        def embed(self, texts: list[str]) -> Any:
+            self.sizes.append(len(texts))
+            return super().embed(texts)
+
+    root = tmp_path / "long"
+    root.mkdir()
+    (root / "book.md").write_text(
+        "".join(f"# Part {i}\n\nWords about topic {i}.\n\n" for i in range(600)), encoding="utf-8"
+    )
+    embedder = Counting()
+    service = make_service(root, embedder_obj=embedder)
+    result = service.index([root])
+    assert result.chunks >= 600 and result.embedded == result.chunks
+    assert max(embedder.sizes) <= service.indexer.embed_batch < result.chunks

@@ -97,8 +97,11 @@ def test_reciprocal_rank_fusion(corpus: Path, make_service: Callable[..., DocsSe
     result = service.search("reactor coolant level")
     top = result.hits[0]
     assert top.citation.path.endswith("manual.pdf") and top.scores.dense_rank is not None
-    if service.store.backend == "qdrant":  # fused server-side by Qdrant's own RRF
-        assert "fused server-side (rrf)" in result.notes and top.scores.fused > 0
+    if service.store.backend == "qdrant":  # fused server-side by Qdrant's RRF, with the configured k
+        assert "fused server-side (rrf, k=60)" in result.notes
+        ranks = [r for r in (top.scores.bm25_rank, top.scores.dense_rank) if r is not None]
+        assert top.scores.fused == pytest.approx(sum(1 / (60 + r) for r in ranks))
+        assert "k=60" in service.status().fusion and "Qdrant" in service.status().fusion
     else:
         assert top.scores.fused == pytest.approx(0.5 / 61 + 0.5 / (60 + top.scores.dense_rank))
 
@@ -362,6 +365,19 @@ def test_snippet_marks_terms_and_centres_the_window() -> None:
     out = snippet(text, set(analyzer.query_terms("reactor coolants")), analyzer.term_of_word, width=120)
     assert "**reactor** **coolant**" in out and out.startswith("…") and out.endswith("…")
     assert len(out) < 140
+
+
+def test_snippet_markers_never_nest_inside_the_source_bold() -> None:
+    analyzer = Analyzer()
+    text = (
+        "Returns: a **30-day refund window** applies. ***Refund*** requests go to support; see f(**kwargs)."
+    )
+    out = snippet(text, set(analyzer.query_terms("refund window")), analyzer.term_of_word)
+    assert "a 30-day **refund** **window** applies" in out and "**Refund** requests" in out
+    assert r"f(\*\*kwargs)" in out
+    marked = out.split("**")
+    assert len(marked) % 2 == 1  # markers pair up...
+    assert all(m.strip() and "*" not in m for m in marked[1::2])  # ...and hold words, never other markers
 
 
 def test_hashing_embedder_is_deterministic_and_normalised() -> None:

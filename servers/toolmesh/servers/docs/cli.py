@@ -126,7 +126,11 @@ def search_command(
 @app.command("status")
 def status_command() -> None:
     """Show the store, embedder and collections."""
-    service = _service()
+    try:
+        service = _service()
+    except DocsError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
     out.print(service.status().render(), markup=False)
     out.print(service.list_collections().render(), markup=False)
     service.close()

@@ -27,7 +27,7 @@ from toolmesh.servers.docs.roots import Roots
 from toolmesh.servers.docs.stores.base import CollectionConfig, DocumentRecord, NewChunk, Store
 from toolmesh.servers.docs.structure import LineIndex
 
-__all__ = ["IndexReport", "Indexer", "Progress", "validate_collection_name"]
+__all__ = ["IndexReport", "Indexer", "Progress", "skip_reason", "validate_collection_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,31 @@ class IndexReport:
     truncated: bool = False
     seconds: float = 0.0
     dense: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Unchanged:
+    mtime: float | None  # the new mtime to record, when only that changed
+
+
+def skip_reason(path: Path, exc: BaseException) -> str:
+    """Why a file was skipped, in words a user can act on (a reader's own errors say it best)."""
+    if isinstance(exc, DocsError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return (
+            f"{path.name} is nested too deeply to convert; not indexed. "
+            "Exclude it (TOOLMESH_DOCS_EXCLUDE) or flatten it."
+        )
+    if isinstance(exc, MemoryError):
+        return f"{path.name} needs more memory to convert than is free; not indexed. Exclude it or split it."
+    if isinstance(exc, OSError):
+        return f"{path.name} could not be read ({exc.strerror or type(exc).__name__}); not indexed."
+    logger.debug("reader failure on %s", path, exc_info=exc)
+    return (
+        f"{path.name} could not be converted ({type(exc).__name__}: {str(exc)[:160]}); not indexed. "
+        "If it opens in its own program, please report this file's shape."
+    )
 
 
 @dataclass(slots=True)
@@ -207,14 +232,16 @@ class Indexer:
             state.current = key
             report.files_seen += 1
             try:
-                item = self._read(path, collection, config, states.get(key), redo)
-            except DocsError as exc:
-                report.skipped.append((key, str(exc)))  # the message and what to do about it
+                item = self._read(path, config, states.get(key), redo)
+            except Exception as exc:  # any reader's failure skips this one file, never the run
+                report.skipped.append((key, skip_reason(path, exc)))
                 item = None
                 if key in states:  # it became unreadable: drop the stale version
                     self.store.delete_document(collection, key)
                     report.deleted += 1
-            if item == "unchanged":
+            if isinstance(item, _Unchanged):
+                if item.mtime is not None:
+                    self.store.touch_document(collection, key, item.mtime)
                 report.unchanged += 1
             elif isinstance(item, _Pending):
                 pending.append(item)
@@ -238,13 +265,9 @@ class Indexer:
         return report
 
     def _read(
-        self,
-        path: Path,
-        collection: str,
-        config: CollectionConfig,
-        previous: tuple[str, int, float] | None,
-        redo: bool,
-    ) -> _Pending | str | None:
+        self, path: Path, config: CollectionConfig, previous: tuple[str, int, float] | None, redo: bool
+    ) -> _Pending | _Unchanged:
+        """Read, convert and chunk one file; touches no store (its failures are the file's alone)."""
         kind = kind_of(path) or "text"
         # Opened from its root one component at a time (no link followed), checked with fstat on the
         # descriptor (regular file, one link, size cap) and read from it: no stat-then-open gap.
@@ -252,11 +275,11 @@ class Indexer:
         data, info = opened.data, opened.info
         sha = hashlib.sha256(data).hexdigest()
         if previous is not None and previous[0] == sha and not redo:
-            if previous[2] != info.st_mtime:
-                self.store.touch_document(collection, str(path), info.st_mtime)
-            return "unchanged"
+            return _Unchanged(info.st_mtime if previous[2] != info.st_mtime else None)
         extracted = extract(path, data, kind)
-        return self._prepare_document(str(path), extracted, sha, len(data), info.st_mtime, collection, config)
+        return self._prepare_document(
+            str(path), extracted, sha, len(data), info.st_mtime, config.name, config
+        )
 
     def _prepare_document(
         self,
@@ -292,9 +315,23 @@ class Indexer:
                 page = extracted.pages[max(0, bisect.bisect_right(page_offsets, span.start) - 1)][1]
             heading = " > ".join(span.heading_path)
             terms = " ".join(analyzer.terms(f"{heading}\n{body}" if heading else body))
+            placed = extracted.source_map.locate(span.start, span.end)
+            file_lines = None
+            if placed is not None and placed.line_start is not None and placed.line_end is not None:
+                file_lines = (placed.line_start, placed.line_end)
             chunks.append(
                 NewChunk(
-                    ord_, body, span.heading_path, line_start, line_end, span.start, span.end, page, terms
+                    ord_,
+                    body,
+                    span.heading_path,
+                    line_start,
+                    line_end,
+                    span.start,
+                    span.end,
+                    page,
+                    terms,
+                    file_lines=file_lines,
+                    location=placed.location if placed is not None else None,
                 )
             )
             texts.append(f"{heading}\n{body}" if heading else body)
@@ -314,8 +351,11 @@ class Indexer:
         embedder = self._embedder() if config.embedder else None
         vectors = None
         if embedder is not None:
+            # One long document can hold thousands of chunks: the model sees at most embed_batch at a time.
             texts = [t for p in pending for t in p.embed_texts]
-            vectors = embedder.embed(texts) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
+            vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+            for lo in range(0, len(texts), self.embed_batch):
+                vectors[lo : lo + self.embed_batch] = embedder.embed(texts[lo : lo + self.embed_batch])
         offset = 0
         for item in pending:
             n = len(item.chunks)

@@ -44,15 +44,30 @@ class Citation(BaseModel):
     collection: str
     path: str
     heading_path: list[str]
-    line_start: int
+    line_start: int = Field(description="First line in the indexed text (what get_document serves).")
     line_end: int
     page: int | None = None
+    file_line_start: int | None = Field(
+        default=None,
+        description="First line in the file on disk: the same as line_start for text formats, mapped back "
+        "for HTML and notebooks, None for PDFs and where the file's layout does not say.",
+    )
+    file_line_end: int | None = None
+    location: str | None = Field(
+        default=None,
+        description="Where in a converted file: 'cell 3' in a notebook, an element path "
+        "(a CSS selector) in an HTML page.",
+    )
     uri: str = Field(description="docs:// resource URI of the document.")
 
     def render(self) -> str:
-        head = " > ".join(self.heading_path)
-        page = f", page {self.page}" if self.page else ""
-        return f"{self.path}:{self.line_start}-{self.line_end}{page}" + (f" ({head})" if head else "")
+        head = f" ({' > '.join(self.heading_path)})" if self.heading_path else ""
+        where = f" [{self.location}]" if self.location else ""
+        if self.page:
+            return f"{self.path}:{self.line_start}-{self.line_end}, page {self.page}{head}"
+        if self.file_line_start is not None:
+            return f"{self.path}:{self.file_line_start}-{self.file_line_end}{where}{head}"
+        return f"{self.path}{where}, converted text lines {self.line_start}-{self.line_end}{head}"
 
 
 class ScoreBreakdown(BaseModel):
@@ -166,6 +181,11 @@ class CollectionsResult(BaseModel):
         )
 
 
+class SkippedFile(BaseModel):
+    path: str
+    reason: str
+
+
 class StatusResult(BaseModel):
     store: str
     location: str
@@ -176,19 +196,24 @@ class StatusResult(BaseModel):
     fusion: str
     glossary_terms: int
     collections: list[CollectionOut]
+    skipped: int = Field(
+        default=0, description="Files the last index run of each collection in this process skipped."
+    )
+    skipped_files: list[SkippedFile] = Field(
+        default_factory=list, description="The first of those files, each with its reason."
+    )
 
     def render(self) -> str:
         mode = "hybrid (BM25 + dense)" if self.dense else "BM25 only"
-        return (
+        text = (
             f"store: {self.store} at {self.location}\nsearch: {mode}, fusion {self.fusion}\n"
             f"embedder: {self.embedder}\nreranker: {self.reranker}\nglossary: {self.glossary_terms} terms\n"
             f"roots: {', '.join(self.roots)}\ncollections: {len(self.collections)}"
         )
-
-
-class SkippedFile(BaseModel):
-    path: str
-    reason: str
+        if self.skipped:
+            text += f"\nskipped: {self.skipped} file(s) in the last index run"
+            text += "".join(f"\n  {f.path}: {f.reason}" for f in self.skipped_files)
+        return text
 
 
 class IndexResult(BaseModel):

@@ -139,9 +139,15 @@ def _candidates(terms: frozenset[str]) -> re.Pattern[str]:
     return re.compile(r"(?<![^\W_])(?:" + "|".join(prefixes) + r")[^\W_]*", re.IGNORECASE)
 
 
+# Markdown strong emphasis in the source (**bold**, ***bold italic***): its markers are dropped from snippets
+# and any other ``**`` escaped, so the query-term markers are the only ``**`` there and never nest.
+_SOURCE_STRONG = re.compile(r"(\*{2,3})(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
+
+
 def snippet(text: str, query_terms: set[str], term_of: Callable[[str], str], width: int = 320) -> str:
     """The ``width``-char window of ``text`` with the most query-term matches, matches marked **like
-    this**."""
+    this** (the source's own bold markers are dropped, so markers never nest)."""
+    text = _SOURCE_STRONG.sub(r"\2", text).replace("**", r"\*\*")  # an unpaired one (f(**kw)) is escaped
     matches: list[tuple[int, int]] = []
     latin = [t for t in query_terms if not contains_cjk(t)]
     if latin:
@@ -280,8 +286,8 @@ class Searcher:
             # The backend fuses both vectors itself (Qdrant's Query API); per-path ranks still
             # come from above.
             terms = analyzer_named(infos[0].config.analyzer).query_terms(rewritten) if infos else []
-            fused = dict(server_fusion(" ".join(terms), query_vector, filt, depth))
-            outcome.notes.append("fused server-side (rrf)")
+            fused = dict(server_fusion(" ".join(terms), query_vector, filt, depth, rrf_k=self.rrf_k))
+            outcome.notes.append(f"fused server-side (rrf, k={self.rrf_k})")
         elif len(lists) == 2:
             fuse = {"dbsf": fuse_dbsf, "minmax": fuse_minmax}.get(self.fusion)
             fused = fuse(lists) if fuse is not None else fuse_rrf(lists, self.rrf_k)

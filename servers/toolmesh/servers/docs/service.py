@@ -74,7 +74,13 @@ def _uri(collection: str, path: str) -> str:
     return f"docs://{collection}/{quote(path.lstrip('/'), safe='/')}"
 
 
+_CONVERTED_KINDS = frozenset({"html", "notebook", "pdf"})
+
+
 def citation_of(chunk: ChunkRecord) -> Citation:
+    file_lines = chunk.file_lines
+    if file_lines is None and chunk.kind not in _CONVERTED_KINDS:  # the indexed text is the file
+        file_lines = (chunk.line_start, chunk.line_end)
     return Citation(
         collection=chunk.collection,
         path=chunk.path,
@@ -82,6 +88,9 @@ def citation_of(chunk: ChunkRecord) -> Citation:
         line_start=chunk.line_start,
         line_end=chunk.line_end,
         page=chunk.page,
+        file_line_start=file_lines[0] if file_lines else None,
+        file_line_end=file_lines[1] if file_lines else None,
+        location=chunk.location,
         uri=_uri(chunk.collection, chunk.path),
     )
 
@@ -137,6 +146,9 @@ class DocsService:
         self.store = store if store is not None else open_store(settings)
         self.glossary = Glossary.load(settings.glossary) if settings.glossary else None
         self._embedder_lock = threading.Lock()
+        # The files each collection's last index run here skipped, with reasons (for index_status).
+        self._skipped: dict[str, list[SkippedFile]] = {}
+        self._skipped_lock = threading.Lock()
         self._embedder_choice: EmbedderChoice | None = None
         if not isinstance(embedder, str):
             self._embedder_choice = EmbedderChoice(
@@ -380,6 +392,8 @@ class DocsService:
 
     def status(self) -> StatusResult:
         choice = self.embedder_choice()
+        with self._skipped_lock:
+            skipped = [f for files in self._skipped.values() for f in files]
         location = str(self.settings.index_path)
         if self.store.backend == "qdrant":
             location = self.settings.qdrant_url or str(self.settings.qdrant_path or ":memory:")
@@ -390,11 +404,19 @@ class DocsService:
             dense=choice.embedder is not None,
             embedder=choice.status,
             reranker=self.reranker_choice().status,
-            fusion=f"rrf (k={self.settings.rrf_k}, dense weight {self.settings.dense_weight})"
+            fusion=f"rrf (k={self.settings.rrf_k}, dense weight {self.settings.dense_weight}"
+            + (
+                ", run by Qdrant when both paths serve"
+                if self.store.backend == "qdrant" and self.settings.dense_weight == 0.5
+                else ""
+            )
+            + ")"
             if self.settings.fusion == "rrf"
             else f"{self.settings.fusion} (dense weight {self.settings.dense_weight})",
             glossary_terms=len(self.glossary) if self.glossary else 0,
             collections=[_collection_out(c) for c in self.store.list_collections()],
+            skipped=len(skipped),
+            skipped_files=skipped[:20],
         )
 
     def index(
@@ -422,6 +444,9 @@ class DocsService:
         report = self.indexer.index_paths(
             resolved, collection, strategy=strategy, tokens=chunk_tokens, overlap=overlap, progress=progress
         )
+        skipped = [SkippedFile(path=p, reason=r) for p, r in report.skipped]
+        with self._skipped_lock:
+            self._skipped[report.collection] = skipped
         return IndexResult(
             collection=report.collection,
             files_seen=report.files_seen,
@@ -430,7 +455,7 @@ class DocsService:
             deleted=report.deleted,
             chunks=report.chunks,
             embedded=report.embedded,
-            skipped=[SkippedFile(path=p, reason=r) for p, r in report.skipped],
+            skipped=skipped,
             truncated=report.truncated,
             seconds=round(report.seconds, 3),
             dense=report.dense,

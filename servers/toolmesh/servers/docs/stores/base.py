@@ -67,6 +67,10 @@ class NewChunk:
     char_end: int
     page: int | None
     terms: str  # space-separated analysed terms for BM25 (heading path included)
+    # Converted formats (HTML, notebooks): the lines of the file on disk this chunk came from (None when the
+    # file's layout does not say) and where it is there ("cell 3", an element path).
+    file_lines: tuple[int, int] | None = None
+    location: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,8 @@ class ChunkRecord:
     char_start: int
     char_end: int
     page: int | None
+    file_lines: tuple[int, int] | None = None
+    location: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

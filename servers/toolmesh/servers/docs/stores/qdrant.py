@@ -24,6 +24,7 @@ from base64 import b64decode, b64encode
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,6 +65,23 @@ def chunk_point_id(collection: str, path: str, ord_: int, sha256: str) -> int:
     return (int.from_bytes(digest, "little") & ((1 << 53) - 1)) or 1
 
 
+def _local_client(path: Path) -> Any:
+    """qdrant-client's embedded store in ``path``; one process at a time may hold it."""
+    from qdrant_client import QdrantClient
+
+    try:
+        return QdrantClient(path=str(path))
+    except RuntimeError as exc:
+        if "already accessed" not in str(exc):
+            raise
+        raise DocsUnavailable(
+            f"the local Qdrant folder {path} is in use by another process (a running docs server?); "
+            "qdrant-client's local mode lets one process open it at a time",
+            hint="Stop that process first, or index through the running server's `index` tool, or run a "
+            "Qdrant server and set TOOLMESH_DOCS_QDRANT_URL so any number of processes share the index.",
+        ) from None
+
+
 def _meta_id(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "\0".join(parts)))
 
@@ -101,7 +119,7 @@ class QdrantStore:
             return cls(client, location=settings.qdrant_url, remote=True)
         if settings.qdrant_path:
             settings.qdrant_path.mkdir(parents=True, exist_ok=True)
-            return cls(QdrantClient(path=str(settings.qdrant_path)), location=str(settings.qdrant_path))
+            return cls(_local_client(settings.qdrant_path), location=str(settings.qdrant_path))
         return cls(QdrantClient(location=":memory:"))
 
     @classmethod
@@ -290,6 +308,8 @@ class QdrantStore:
                         "char_start": chunk.char_start,
                         "char_end": chunk.char_end,
                         "page": chunk.page,
+                        "file_lines": list(chunk.file_lines) if chunk.file_lines else None,
+                        "location": chunk.location,
                     },
                 )
             )
@@ -413,15 +433,22 @@ class QdrantStore:
         sub = SearchFilter(tuple(names), filt.path_glob, filt.kinds, filt.heading_contains, filt.pages)
         return self._query(sub, limit, query=vector.astype(np.float32).tolist(), using="dense")
 
-    def fused(self, query: str, vector: Vector, filt: SearchFilter, limit: int) -> list[tuple[int, float]]:
-        """Server-side reciprocal rank fusion of the sparse and dense vectors (one Qdrant query)."""
+    def fused(
+        self, query: str, vector: Vector, filt: SearchFilter, limit: int, *, rrf_k: int = 60
+    ) -> list[tuple[int, float]]:
+        """Server-side reciprocal rank fusion of the sparse and dense vectors (one Qdrant query), scored
+        Σ 1 / (rrf_k + rank) with ranks from 1, as ``search.fuse_rrf`` scores it.
+
+        Qdrant counts positions from 0 (score 1 / (k + position)), so it is asked for k = rrf_k + 1; left
+        unset, its k is 2, which lets the top few ranks of either list decide everything.
+        """
         m = self._m
         indices = sorted({term_index(t) for t in query.split() if t})
         prefetch = [m.Prefetch(query=vector.astype(np.float32).tolist(), using="dense", limit=limit)]
         if indices:
             sparse = m.SparseVector(indices=indices, values=[1.0] * len(indices))
             prefetch.append(m.Prefetch(query=sparse, using="bm25", limit=limit))
-        return self._query(filt, limit, prefetch=prefetch, query=m.FusionQuery(fusion=m.Fusion.RRF))
+        return self._query(filt, limit, prefetch=prefetch, query=m.RrfQuery(rrf=m.Rrf(k=rrf_k + 1)))
 
     def _record(self, point: Any) -> ChunkRecord:
         p = point.payload
@@ -438,6 +465,8 @@ class QdrantStore:
             char_start=p["char_start"],
             char_end=p["char_end"],
             page=p["page"],
+            file_lines=tuple(p["file_lines"]) if p.get("file_lines") else None,
+            location=p.get("location"),
         )
 
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRecord]:

@@ -8,6 +8,7 @@ in-memory implementation used by tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -44,7 +45,8 @@ CREATE TABLE IF NOT EXISTS chunks(
     id INTEGER PRIMARY KEY, collection TEXT NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL, ord INTEGER NOT
     NULL,
     text TEXT NOT NULL, heading TEXT NOT NULL, heading_text TEXT NOT NULL, line_start INTEGER NOT NULL,
-    line_end INTEGER NOT NULL, char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, page INTEGER);
+    line_end INTEGER NOT NULL, char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, page INTEGER,
+    origin TEXT);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(collection, path, ord);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(terms, tokenize='unicode61 remove_diacritics 0');
 CREATE TABLE IF NOT EXISTS vectors(chunk_id INTEGER PRIMARY KEY, collection TEXT NOT NULL, vec BLOB NOT NULL);
@@ -52,8 +54,15 @@ CREATE INDEX IF NOT EXISTS vectors_collection ON vectors(collection);
 """
 
 _CHUNK_COLUMNS = (
-    "id, collection, path, kind, ord, text, heading, line_start, line_end, char_start, char_end, page"
+    "id, collection, path, kind, ord, text, heading, line_start, line_end, char_start, char_end, page, origin"
 )
+
+
+def _origin_json(chunk: NewChunk) -> str | None:
+    """Where a converted chunk came from in its file, as JSON (None for text formats)."""
+    if chunk.file_lines is None and chunk.location is None:
+        return None
+    return json.dumps({"lines": chunk.file_lines, "location": chunk.location}, ensure_ascii=False)
 
 
 def _fts_query(terms: str) -> str:
@@ -63,6 +72,7 @@ def _fts_query(terms: str) -> str:
 
 
 def _chunk(row: Sequence[Any]) -> ChunkRecord:
+    origin = json.loads(row[12]) if row[12] else None
     return ChunkRecord(
         id=row[0],
         collection=row[1],
@@ -76,6 +86,8 @@ def _chunk(row: Sequence[Any]) -> ChunkRecord:
         char_start=row[9],
         char_end=row[10],
         page=row[11],
+        file_lines=tuple(origin["lines"]) if origin and origin.get("lines") else None,
+        location=origin.get("location") if origin else None,
     )
 
 
@@ -93,6 +105,10 @@ class SqliteStore:
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(chunks)")}
+            if "origin" not in columns:  # an index written before file lines of converted formats
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+                    self._db.execute("ALTER TABLE chunks ADD COLUMN origin TEXT")
         self._matrices: dict[str, tuple[np.ndarray[Any, Any], Vector]] = {}
         self._seen_version = -1
         self._infos: list[CollectionInfo] | None = None
@@ -230,7 +246,8 @@ class SqliteStore:
                     cursor = self._db.execute(
                         "INSERT INTO chunks(collection, path, kind, ord, text, heading, heading_text, "
                         "line_start, "
-                        "line_end, char_start, char_end, page) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "line_end, char_start, char_end, page, origin) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             doc.collection,
                             doc.path,
@@ -244,6 +261,7 @@ class SqliteStore:
                             chunk.char_start,
                             chunk.char_end,
                             chunk.page,
+                            _origin_json(chunk),
                         ),
                     )
                     chunk_id = int(cursor.lastrowid or 0)

@@ -31,7 +31,7 @@ from toolmesh.agents.settings import AgentSettings
 from toolmesh.agents.tables import build_table, resolve, unknown_key
 from toolmesh.protocols.errors import NotFoundError
 from toolmesh.protocols.plugins import load_server
-from toolmesh.protocols.settings import ServingSettings
+from toolmesh.protocols.settings import ServingSettings, resolve_sqlite_url
 from toolmesh.registry.settings import RegistrySettings
 
 __all__ = [
@@ -50,7 +50,6 @@ ROLE_NAMES = ("planner", "executor", "reviewer")
 SAMPLES = Path(__file__).resolve().parent / "samples"
 _TOP = ("workdir", "registry", "servers", "agents")
 _SECRET = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_RELATIVE_SQLITE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?![/:])(.+)$")
 _MIN_TOKEN = 16
 _NOT_IN_MESH = frozenset({"transport", "path", "auth"})
 
@@ -227,8 +226,4 @@ def _expand(value: Any, where: tuple[str, ...], file: str, base: Path) -> Any:
             )
         return found
 
-    text = _SECRET.sub(replace, value)
-    sqlite = _RELATIVE_SQLITE.match(text)
-    if sqlite and not sqlite.group(2).startswith(":memory:"):
-        return f"{sqlite.group(1)}{base / sqlite.group(2)}"
-    return text
+    return resolve_sqlite_url(_SECRET.sub(replace, value), base)

@@ -137,6 +137,9 @@ class DocsService:
         self.store = store if store is not None else open_store(settings)
         self.glossary = Glossary.load(settings.glossary) if settings.glossary else None
         self._embedder_lock = threading.Lock()
+        # One indexing run at a time (the start-up index, the watcher, the `index` tool): a second waits,
+        # then finds the files it shares with the first unchanged.
+        self._index_lock = threading.Lock()
         self._embedder_choice: EmbedderChoice | None = None
         if not isinstance(embedder, str):
             self._embedder_choice = EmbedderChoice(
@@ -419,9 +422,15 @@ class DocsService:
                 raise DocsNotFound(
                     f"{path} does not exist", hint="Check the path; it must be inside the docs roots."
                 )
-        report = self.indexer.index_paths(
-            resolved, collection, strategy=strategy, tokens=chunk_tokens, overlap=overlap, progress=progress
-        )
+        with self._index_lock:
+            report = self.indexer.index_paths(
+                resolved,
+                collection,
+                strategy=strategy,
+                tokens=chunk_tokens,
+                overlap=overlap,
+                progress=progress,
+            )
         return IndexResult(
             collection=report.collection,
             files_seen=report.files_seen,

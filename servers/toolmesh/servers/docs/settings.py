@@ -32,6 +32,11 @@ class DocsSettings(ServingSettings):
 
     # Folders the `index` tool may read; any other path is refused. Empty: the current directory.
     roots: list[Path] = Field(default_factory=list)
+    # Index the configured roots when the server starts (in the background: it answers at once, and
+    # index_status says how far it is), each into a collection named after its folder; then, with `watch`,
+    # re-index what changes under them. Only roots configured here are indexed, never the current directory.
+    index_on_start: bool = True
+    watch: bool = True
     # Storage backend: "sqlite" (one file, FTS5 + vectors) or "qdrant" (qdrant-client: local path or
     # server URL).
     store: Literal["sqlite", "qdrant"] = "sqlite"

@@ -124,7 +124,7 @@ class DocsSettings(ServingSettings):
             found.append(
                 DocsConfigError(
                     f"the glossary {self.glossary} does not exist",
-                    hint="Fix TOOLMESH_DOCS_GLOSSARY (an absolute path to a TOML, JSON or text file) or unset it.",
+                    hint="Fix TOOLMESH_DOCS_GLOSSARY (an absolute path to a TOML, JSON or text file).",
                 )
             )
         return found

@@ -60,3 +60,12 @@ def test_the_mesh_file_is_checked_with_relative_paths_from_its_folder(clean_env:
     (clean_env / "toolmesh.toml").write_text("[servers.sql]\nsampel = true\n")
     typo = CliRunner().invoke(app, ["config", "check", "sql"])
     assert typo.exit_code == 1 and "unknown key `servers.sql.sampel`" in typo.output
+
+
+def test_an_unset_secret_in_the_mesh_file_costs_only_its_connection(clean_env: Path) -> None:
+    (clean_env / "toolmesh.toml").write_text(
+        '[servers.sql.connections.warehouse]\nurl = "postgresql://reader:${I19_PW}@db/warehouse"\n'
+    )
+    result = CliRunner().invoke(app, ["config", "check", "sql"])
+    assert result.exit_code == 1, result.output
+    assert "[servers.sql]: connection `warehouse` needs the environment variable I19_PW" in result.output

@@ -10,9 +10,10 @@ workdir = ".toolmesh"      # registry, task stores, indexes, the join token
 
 A key is a setting's name in lowercase without its prefix (``TOOLMESH_SQL_SAMPLE_PATH`` is ``sample_path``
 under ``[servers.sql]``); each table is validated by building that deployable's Settings, and the environment
-still fills in what the file leaves out. ``${NAME}`` in any string is replaced from the environment (as in
-SQL connection URLs). Relative paths — path settings and the file of a ``sqlite:///`` URL — are relative to
-the file's folder. Every error names the file, the key and what to write.
+still fills in what the file leaves out. ``${NAME}`` in any string is replaced from the environment, except in
+SQL connection URLs: the sql server reads those when the connection opens, so one unset variable costs one
+connection. Relative paths — path settings and the file of a ``sqlite:///`` URL — are relative to the file's
+folder. Every error names the file, the key and what to write.
 """
 
 from __future__ import annotations
@@ -226,4 +227,6 @@ def _expand(value: Any, where: tuple[str, ...], file: str, base: Path) -> Any:
             )
         return found
 
+    if where[:3] == ("servers", "sql", "connections") and where[4:] == ("url",):
+        return resolve_sqlite_url(value, base)  # the sql server reads these when the connection opens
     return resolve_sqlite_url(_SECRET.sub(replace, value), base)

@@ -10,9 +10,10 @@ workdir = ".toolmesh"      # registry, task stores, indexes, the join token
 
 A key is a setting's name in lowercase without its prefix (``TOOLMESH_SQL_SAMPLE_PATH`` is ``sample_path``
 under ``[servers.sql]``); each table is validated by building that deployable's Settings, and the environment
-still fills in what the file leaves out. ``${NAME}`` in any string is replaced from the environment (as in
-SQL connection URLs). Relative paths — path settings and the file of a ``sqlite:///`` URL — are relative to
-the file's folder. Every error names the file, the key and what to write.
+still fills in what the file leaves out. ``${NAME}`` in any string is replaced from the environment, except in
+SQL connection URLs: the sql server reads those when the connection opens, so one unset variable costs one
+connection. Relative paths — path settings and the file of a ``sqlite:///`` URL — are relative to the file's
+folder. Every error names the file, the key and what to write.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from toolmesh.agents.settings import AgentSettings
 from toolmesh.agents.tables import build_table, resolve, unknown_key
 from toolmesh.protocols.errors import NotFoundError
 from toolmesh.protocols.plugins import load_server
-from toolmesh.protocols.settings import ServingSettings
+from toolmesh.protocols.settings import ServingSettings, resolve_sqlite_url
 from toolmesh.registry.settings import RegistrySettings
 
 __all__ = [
@@ -50,7 +51,6 @@ ROLE_NAMES = ("planner", "executor", "reviewer")
 SAMPLES = Path(__file__).resolve().parent / "samples"
 _TOP = ("workdir", "registry", "servers", "agents")
 _SECRET = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_RELATIVE_SQLITE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?![/:])(.+)$")
 _MIN_TOKEN = 16
 _NOT_IN_MESH = frozenset({"transport", "path", "auth"})
 
@@ -229,8 +229,6 @@ def _expand(value: Any, where: tuple[str, ...], file: str, base: Path) -> Any:
             )
         return found
 
-    text = _SECRET.sub(replace, value)
-    sqlite = _RELATIVE_SQLITE.match(text)
-    if sqlite and not sqlite.group(2).startswith(":memory:"):
-        return f"{sqlite.group(1)}{base / sqlite.group(2)}"
-    return text
+    if where[:3] == ("servers", "sql", "connections") and where[4:] == ("url",):
+        return resolve_sqlite_url(value, base)  # the sql server reads these when the connection opens
+    return resolve_sqlite_url(_SECRET.sub(replace, value), base)

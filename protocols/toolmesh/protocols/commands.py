@@ -29,6 +29,7 @@ SUMMARIES = {
     "docs": "Index and search documents for the docs MCP server.",
     "memory": "The memory server's store: status, recall, forget, purge.",
     "registry": "The agent-card registry (settings: TOOLMESH_REGISTRY_*).",
+    "config": "Check the setup: each server's settings, files and secrets, and ./toolmesh.toml.",
     "agents": "The A2A agent mesh: planner, executor, reviewer (settings: TOOLMESH_AGENTS_*).",
     "up": "Start the registry, the MCP servers and the agents of ./toolmesh.toml (or the samples, without "
     "one).",

@@ -8,19 +8,40 @@ A server's settings class subclasses :class:`ServingSettings` and sets ``env_pre
 from __future__ import annotations
 
 import hashlib
+import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AuthSettings", "ServingSettings", "TokenGrant", "env_prefix", "hash_token"]
+from toolmesh.protocols.errors import ToolmeshError
+
+__all__ = [
+    "AuthSettings",
+    "ServingSettings",
+    "TokenGrant",
+    "env_prefix",
+    "hash_token",
+    "resolve_sqlite_url",
+]
 
 Transport = Literal["stdio", "http"]
+_RELATIVE_SQLITE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?![/:~])(.+)$")
 
 
 def hash_token(token: str) -> str:
     """The SHA-256 hex digest under which a static bearer token is configured."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def resolve_sqlite_url(url: str, base: Path) -> str:
+    """``url`` with the file of a relative ``sqlite:///file.db`` taken from ``base`` (a config file's folder);
+    absolute files, ``~`` and ``:memory:`` and every other URL unchanged."""
+    match = _RELATIVE_SQLITE.match(url)
+    if match is None or match.group(2).startswith(":memory:"):
+        return url
+    return f"{match.group(1)}{base / match.group(2)}"
 
 
 def env_prefix(settings: BaseSettings) -> str:
@@ -110,6 +131,11 @@ class ServingSettings(BaseSettings):
     registry_url: str | None = None
     registry_token: SecretStr | None = None
     public_url: str | None = None
+
+    def problems(self) -> list[ToolmeshError]:
+        """What would stop this deployable from working, found without starting it (``toolmesh config
+        check``): each a message and the fix. Subclasses add their own checks (files, secrets)."""
+        return []
 
     @field_validator("path")
     @classmethod

@@ -101,6 +101,9 @@ class SearchResult(BaseModel):
     paths: list[str] = Field(description="Retrieval paths used: bm25, dense, rerank.")
     hits: list[SearchHit]
     notes: list[str] = Field(default_factory=list)
+    index_complete: bool = Field(
+        default=True, description="False while the configured roots are still being indexed (see notes)."
+    )
 
     def render(self) -> str:
         lines = [f"{len(self.hits)} result(s) for {self.query!r} via {' + '.join(self.paths) or 'nothing'}"]
@@ -186,6 +189,33 @@ class SkippedFile(BaseModel):
     reason: str
 
 
+class IndexingOut(BaseModel):
+    """How far the server is in indexing its configured roots (done on start, in the background)."""
+
+    state: Literal["idle", "pending", "indexing", "ready", "failed"] = Field(
+        description="idle: no roots configured to index on start; pending/indexing: the first index is "
+        "running; ready: every root indexed once; failed: no root could be indexed (see errors)."
+    )
+    files_done: int
+    files_total: int = Field(description="Files found so far (roots not walked yet are not counted).")
+    roots_done: int
+    roots_total: int
+    current: str | None = Field(default=None, description="The root being indexed now.")
+    watching: bool = Field(description="True when changes under the roots are re-indexed as they happen.")
+    errors: list[str] = Field(default_factory=list)
+
+    def render(self) -> str:
+        text = (
+            f"indexing: {self.state}, {self.files_done} of {self.files_total} files, "
+            f"{self.roots_done} of {self.roots_total} roots"
+        )
+        if self.current:
+            text += f" (now {self.current})"
+        if self.watching:
+            text += ", watching for changes"
+        return text + "".join(f"\nerror: {e}" for e in self.errors)
+
+
 class StatusResult(BaseModel):
     store: str
     location: str
@@ -202,6 +232,7 @@ class StatusResult(BaseModel):
     skipped_files: list[SkippedFile] = Field(
         default_factory=list, description="The first of those files, each with its reason."
     )
+    indexing: IndexingOut | None = None
 
     def render(self) -> str:
         mode = "hybrid (BM25 + dense)" if self.dense else "BM25 only"
@@ -213,7 +244,7 @@ class StatusResult(BaseModel):
         if self.skipped:
             text += f"\nskipped: {self.skipped} file(s) in the last index run"
             text += "".join(f"\n  {f.path}: {f.reason}" for f in self.skipped_files)
-        return text
+        return text + (f"\n{self.indexing.render()}" if self.indexing is not None else "")
 
 
 class IndexResult(BaseModel):

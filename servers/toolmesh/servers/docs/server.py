@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 import anyio
 import mcp_types as mt
-from fastmcp import FastMCP
+from fastmcp import Context, FastMCP
 from fastmcp.tools import ToolResult
 from pydantic import BaseModel, Field
 
 from toolmesh.protocols.serving import new_server
 from toolmesh.servers.docs.chunking import Strategy
+from toolmesh.servers.docs.keeper import RootsKeeper
 from toolmesh.servers.docs.models import (
     ChunkResult,
     CollectionsResult,
     DocumentResult,
+    IndexingOut,
     IndexResult,
     SearchFilters,
     SearchResult,
@@ -46,10 +50,32 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
 
+def _incomplete_note(progress: IndexingOut) -> str:
+    return (
+        f"the index is incomplete: the configured roots are still being indexed ({progress.files_done} of "
+        f"{progress.files_total} files found so far, {progress.roots_done} of {progress.roots_total} roots); "
+        "results may be missing. index_status with wait_seconds waits for it."
+    )
+
+
 def build_server(settings: DocsSettings, *, service: DocsService | None = None) -> FastMCP[Any]:
-    """The docs server over ``settings`` (or an already built ``service``, as tests and benchmarks do)."""
+    """The docs server over ``settings`` (or an already built ``service``, as tests and benchmarks do).
+
+    While it runs, the roots of ``settings`` are indexed in the background (``index_on_start``) and then
+    watched (``watch``); see :mod:`toolmesh.servers.docs.keeper`.
+    """
     docs = service or DocsService(settings)
-    server = new_server("docs", instructions=_INSTRUCTIONS, version="0.1.0")
+    keeper = RootsKeeper(docs, settings.roots if settings.index_on_start else [], watch=settings.watch)
+
+    @asynccontextmanager
+    async def lifespan(server: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
+        keeper.start()
+        try:
+            yield {}
+        finally:  # the thread notices within a file (index) or 50 ms (watch)
+            await anyio.to_thread.run_sync(keeper.stop)
+
+    server = new_server("docs", instructions=_INSTRUCTIONS, version="0.1.0", lifespan=lifespan)
 
     @server.tool(annotations=_READ_ONLY, output_schema=_schema(SearchResult), tags={"search"})
     async def search_docs(
@@ -82,6 +108,9 @@ def build_server(settings: DocsSettings, *, service: DocsService | None = None) 
                 rerank=rerank,
             )
         )
+        if not keeper.complete:
+            result.index_complete = False
+            result.notes.append(_incomplete_note(keeper.progress()))
         return _result(result, result.render())
 
     @server.tool(annotations=_READ_ONLY, output_schema=_schema(ChunkResult))
@@ -115,9 +144,28 @@ def build_server(settings: DocsSettings, *, service: DocsService | None = None) 
         return _result(result, result.render())
 
     @server.tool(annotations=_READ_ONLY, output_schema=_schema(StatusResult))
-    async def index_status() -> ToolResult:
-        """Store, embedder (or BM25-only), reranker, glossary, roots and collections."""
+    async def index_status(
+        ctx: Context,
+        wait_seconds: Annotated[
+            float,
+            Field(
+                ge=0,
+                le=300,
+                description="Wait up to this long for the start-up index of the roots to finish "
+                "(progress is reported while waiting); 0 answers at once.",
+            ),
+        ] = 0,
+    ) -> ToolResult:
+        """Store, embedder (or BM25-only), reranker, glossary, roots, collections, and how far the
+        background index of the configured roots is (files done of total, state)."""
+
+        async def report(progress: IndexingOut) -> None:
+            await ctx.report_progress(progress.files_done, progress.files_total or None, progress.render())
+
+        if wait_seconds > 0:
+            await keeper.wait(wait_seconds, report)
         result = await anyio.to_thread.run_sync(docs.status)
+        result.indexing = keeper.progress()
         return _result(result, result.render())
 
     @server.tool(

@@ -149,6 +149,9 @@ class DocsService:
         # The files each collection's last index run here skipped, with reasons (for index_status).
         self._skipped: dict[str, list[SkippedFile]] = {}
         self._skipped_lock = threading.Lock()
+        # One indexing run at a time (the start-up index, the watcher, the `index` tool): a second waits,
+        # then finds the files it shares with the first unchanged.
+        self._index_lock = threading.Lock()
         self._embedder_choice: EmbedderChoice | None = None
         if not isinstance(embedder, str):
             self._embedder_choice = EmbedderChoice(
@@ -441,9 +444,15 @@ class DocsService:
                 raise DocsNotFound(
                     f"{path} does not exist", hint="Check the path; it must be inside the docs roots."
                 )
-        report = self.indexer.index_paths(
-            resolved, collection, strategy=strategy, tokens=chunk_tokens, overlap=overlap, progress=progress
-        )
+        with self._index_lock:
+            report = self.indexer.index_paths(
+                resolved,
+                collection,
+                strategy=strategy,
+                tokens=chunk_tokens,
+                overlap=overlap,
+                progress=progress,
+            )
         skipped = [SkippedFile(path=p, reason=r) for p, r in report.skipped]
         with self._skipped_lock:
             self._skipped[report.collection] = skipped

@@ -8,7 +8,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from toolmesh.protocols.errors import ToolmeshError
 from toolmesh.protocols.settings import ServingSettings
+from toolmesh.servers.docs.errors import DocsConfigError
 
 __all__ = ["DocsSettings", "default_index_path"]
 
@@ -32,6 +34,11 @@ class DocsSettings(ServingSettings):
 
     # Folders the `index` tool may read; any other path is refused. Empty: the current directory.
     roots: list[Path] = Field(default_factory=list)
+    # Index the configured roots when the server starts (in the background: it answers at once, and
+    # index_status says how far it is), each into a collection named after its folder; then, with `watch`,
+    # re-index what changes under them. Only roots configured here are indexed, never the current directory.
+    index_on_start: bool = True
+    watch: bool = True
     # Storage backend: "sqlite" (one file, FTS5 + vectors) or "qdrant" (qdrant-client: local path or
     # server URL).
     store: Literal["sqlite", "qdrant"] = "sqlite"
@@ -98,3 +105,26 @@ class DocsSettings(ServingSettings):
     allow_hardlinks: bool = False
     # Directories deeper than this are skipped with a reason.
     max_depth: int = Field(default=2048, ge=1)
+
+    def problems(self) -> list[ToolmeshError]:
+        """Roots that are not folders and a glossary that is not a file (found without indexing)."""
+        found: list[ToolmeshError] = []
+        for root in self.roots:
+            if not root.expanduser().is_dir():
+                found.append(
+                    DocsConfigError(
+                        f"the docs root {root} is not a folder"
+                        + (
+                            "" if root.is_absolute() else f" (relative to the working directory {Path.cwd()})"
+                        ),
+                        hint="Fix TOOLMESH_DOCS_ROOTS: a JSON list of absolute folder paths.",
+                    )
+                )
+        if self.glossary is not None and not self.glossary.expanduser().is_file():
+            found.append(
+                DocsConfigError(
+                    f"the glossary {self.glossary} does not exist",
+                    hint="Fix TOOLMESH_DOCS_GLOSSARY (an absolute path to a TOML, JSON or text file).",
+                )
+            )
+        return found

@@ -26,11 +26,27 @@ def watch_collection(
     *,
     stop: threading.Event,
     on_update: Callable[[IndexResult], None] | None = None,
+    on_ready: Callable[[], None] | None = None,
     debounce_ms: int = 400,
 ) -> None:
-    """Block until ``stop`` is set, re-indexing whatever changes under ``paths``."""
+    """Block until ``stop`` is set, re-indexing whatever changes under ``paths``; ``on_ready`` is called
+    once the watch is in place (every change after that call is seen)."""
     resolved = [service.roots.resolve(p) for p in paths]
-    for batch in watch(*resolved, stop_event=stop, debounce=debounce_ms, step=50, raise_interrupt=False):
+    batches = watch(
+        *resolved,
+        stop_event=stop,
+        debounce=debounce_ms,
+        step=50,
+        rust_timeout=200,
+        yield_on_timeout=True,  # an empty batch: the first one says the watch is in place
+        raise_interrupt=False,
+    )
+    for batch in batches:
+        if on_ready is not None:
+            on_ready()
+            on_ready = None
+        if not batch:
+            continue
         touched: set[Path] = set()
         removed: set[Path] = set()
         for change, raw in batch:

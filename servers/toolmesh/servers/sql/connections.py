@@ -12,7 +12,14 @@ from typing import Literal
 
 from toolmesh.servers.sql.backend import Backend, Params, UnknownName
 from toolmesh.servers.sql.checker import QueryChecker
-from toolmesh.servers.sql.errors import QueryRejected, SqlError, SqlInputError, SqlNotFound
+from toolmesh.servers.sql.errors import (
+    ConnectionUnavailable,
+    QueryRejected,
+    SqlConfigError,
+    SqlError,
+    SqlInputError,
+    SqlNotFound,
+)
 from toolmesh.servers.sql.guard import CheckedQuery, Scalar
 from toolmesh.servers.sql.models import (
     ConnectionInfo,
@@ -58,7 +65,7 @@ def make_backend(
     """The backend for a connection URL (secrets expanded from the environment now); ``connect_timeout``
     bounds each new connection's TCP connect, TLS and login handshake.
     """
-    url = expand_secrets(settings.url)
+    url = expand_secrets(settings.url, name)
     scheme = url.split(":", 1)[0].lower().split("+", 1)[0]
     if scheme == "sqlite":
         from toolmesh.servers.sql.sqlite import SqliteBackend, sqlite_path
@@ -92,12 +99,26 @@ def make_backend(
     )
 
 
-def _label(backend: Backend) -> Literal["sqlite", "postgresql", "mysql"]:
-    return "postgresql" if backend.dialect == "postgres" else backend.dialect
+_LABELS: dict[str, Literal["sqlite", "postgresql", "mysql"]] = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
+
+
+def _label(url: str) -> Literal["sqlite", "postgresql", "mysql"]:
+    """The dialect of a connection URL, read from its scheme (known before any secret is expanded)."""
+    return _LABELS[url.split(":", 1)[0].lower().split("+", 1)[0]]
 
 
 class Connection:
-    """One named database: guarded queries, the catalog, and the sample database generated on first use."""
+    """One named database: guarded queries, the catalog, and the sample database generated on first use.
+
+    A connection whose URL cannot be turned into a backend (a ``${NAME}`` the environment does not set) is
+    kept, unavailable: every call on it fails with the reason, and the other connections are unaffected.
+    """
 
     def __init__(
         self,
@@ -113,36 +134,64 @@ class Connection:
         self.limits = limits
         self.checker = checker
         self.timeout = settings.timeout_seconds or limits.time_limit
-        self.backend = make_backend(settings, self.timeout, limits.connect_timeout, name=name)
         self.sample_path = sample_path
         self._tables: tuple[float, list[TableSummary]] | None = None
         self._snapshot: tuple[float, list[TableDescription]] | None = None
         self._opening: asyncio.Future[None] | None = None
         self._opened = False
-        self._unusable: str | None = None  # why the last probe could not open the connection
+        self._unusable: str | None = None  # why the last probe (or the backend's creation) failed
+        self._backend: Backend | None = None
+        try:
+            self._backend = self._make_backend()
+        except ConnectionUnavailable as exc:
+            self._unusable = str(exc)
+            logger.warning("sql connection %s is unavailable: %s", name, exc)
+
+    def _make_backend(self) -> Backend:
+        try:
+            return make_backend(self.settings, self.timeout, self.limits.connect_timeout, name=self.name)
+        except SqlConfigError as exc:
+            raise ConnectionUnavailable(exc.message, hint=exc.hint) from exc
+
+    @property
+    def backend(self) -> Backend:
+        """The backend; for a connection that could not have one, the error saying what to set."""
+        if self._backend is None:
+            self._backend = self._make_backend()
+            self._unusable = None
+        return self._backend
 
     @property
     def dialect(self) -> Literal["sqlite", "postgresql", "mysql"]:
-        return _label(self.backend)
+        return _label(self.settings.url)
 
     @property
     def read_only(self) -> bool:
         return not self.settings.allow_writes
 
     def info(self) -> ConnectionInfo:
+        unusable = self._unusable if self._unusable and not self._opened else None
         return ConnectionInfo(
             name=self.name,
             dialect=self.dialect,
             description=self.settings.description,
             read_only=self.read_only,
             placeholders=_PLACEHOLDERS[self.dialect],
-            warnings=list(self.backend.warnings)
-            + ([f"not usable: {self._unusable}"] if self._unusable and not self._opened else []),
+            available=unusable is None,
+            reason=unusable,
+            warnings=list(self._backend.warnings if self._backend is not None else ())
+            + ([f"not usable: {unusable}"] if unusable else []),
         )
 
     async def probe(self) -> None:
         """Open a server connection so its warnings (privileged accounts) are known; failures are left for
         the first real call to report."""
+        if self._backend is None:
+            try:
+                self.backend  # noqa: B018 - built now if the environment has what it needs
+            except ConnectionUnavailable as exc:
+                self._unusable = str(exc)
+                return
         if self.dialect == "sqlite" or self._opened:
             return
         try:
@@ -182,7 +231,8 @@ class Connection:
         self._opened = True
 
     async def close(self) -> None:
-        await self.backend.close()
+        if self._backend is not None:
+            await self._backend.close()
         self._opened = False
 
     # -- catalog -------------------------------------------------------------------------------------------

@@ -34,6 +34,12 @@ class ConnectionInfo(BaseModel):
     description: str = ""
     read_only: bool = Field(description="False only when writes were explicitly enabled for this connection.")
     placeholders: str = Field(description="How to write bound parameters in run_query.")
+    available: bool = Field(
+        default=True, description="False when calls on this connection fail now; `reason` says why."
+    )
+    reason: str | None = Field(
+        default=None, description="Why the connection is unavailable, and what to set or fix."
+    )
     warnings: list[str] = Field(
         default_factory=list, description="Found when the connection opened, e.g. a privileged account."
     )

@@ -200,7 +200,9 @@ def build_server(settings: SqlSettings) -> FastMCP[Any]:
         await asyncio.gather(*(c.probe() for c in manager.connections.values()))
         result = ConnectionList(connections=[c.info() for c in manager.connections.values()])
         lines = [
-            f"{c.name} ({c.dialect}{', read-only' if c.read_only else ', WRITES ENABLED'})"
+            f"{c.name} ({c.dialect}{', read-only' if c.read_only else ', WRITES ENABLED'}"
+            + ("" if c.available else ", UNAVAILABLE")
+            + ")"
             + (f": {c.description}" if c.description else "")
             + "".join(f"\n  WARNING: {w}" for w in c.warnings)
             for c in result.connections

@@ -9,7 +9,8 @@ file (``TOOLMESH_SQL_CONFIG_FILE``)::
     description = "Sales warehouse"
 
 ``${NAME}`` in a URL is replaced from the environment when the connection opens, so secrets never sit in
-files.
+files; a connection whose variable is not set is unavailable (its calls say which variable to set), the
+others work. A relative ``sqlite:///file.db`` in the TOML file is taken from the file's folder.
 """
 
 from __future__ import annotations
@@ -22,11 +23,20 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from toolmesh.protocols.settings import ServingSettings
+from toolmesh.protocols.errors import ToolmeshError
+from toolmesh.protocols.settings import ServingSettings, resolve_sqlite_url
 from toolmesh.servers.sql.errors import SqlConfigError
 from toolmesh.servers.sql.guard import MAX_SQL_CHARS
 
-__all__ = ["SAMPLE_CONNECTION", "ConnectionSettings", "SqlSettings", "default_sample_path", "expand_secrets"]
+__all__ = [
+    "SAMPLE_CONNECTION",
+    "ConnectionSettings",
+    "SqlSettings",
+    "default_sample_path",
+    "expand_secrets",
+    "load_connections_file",
+    "missing_secrets",
+]
 
 SAMPLE_CONNECTION = "shop"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
@@ -39,19 +49,34 @@ def default_sample_path() -> Path:
     return Path(base) / "toolmesh" / "sql" / "shop.sqlite"
 
 
-def expand_secrets(url: str) -> str:
-    """Replace every ``${NAME}`` in ``url`` with the environment variable ``NAME``."""
+def missing_secrets(url: str) -> list[str]:
+    """The ``${NAME}`` variables of ``url`` that the environment does not set, in order."""
+    return list(dict.fromkeys(m.group(1) for m in _SECRET.finditer(url) if m.group(1) not in os.environ))
 
-    def replace(match: re.Match[str]) -> str:
-        value = os.environ.get(match.group(1))
-        if value is None:
-            raise SqlConfigError(
-                f"the connection URL needs the environment variable {match.group(1)}, which is not set",
-                hint=f"Export {match.group(1)} before starting the server.",
-            )
-        return value
 
-    return _SECRET.sub(replace, url)
+def missing_secret_error(url: str, connection: str | None = None) -> SqlConfigError | None:
+    """What to tell the user when ``url`` needs variables the environment does not set (None: it does not)."""
+    missing = missing_secrets(url)
+    if not missing:
+        return None
+    names = " and ".join(missing)
+    whose = f"connection `{connection}`" if connection else "the connection URL"
+    return SqlConfigError(
+        f"{whose} needs the environment variable{'s' if len(missing) > 1 else ''} {names}, "
+        f"which {'are' if len(missing) > 1 else 'is'} not set",
+        hint=f"Set {names} in the server's environment (the `env` block of the MCP client's config, or "
+        "export it before `toolmesh serve sql`) and restart the server; the other connections work "
+        "meanwhile.",
+    )
+
+
+def expand_secrets(url: str, connection: str | None = None) -> str:
+    """Replace every ``${NAME}`` in ``url`` with the environment variable ``NAME`` (an error naming the
+    variables and ``connection`` when one is not set)."""
+    problem = missing_secret_error(url, connection)
+    if problem is not None:
+        raise problem
+    return _SECRET.sub(lambda match: os.environ[match.group(1)], url)
 
 
 class ConnectionSettings(BaseModel):
@@ -128,13 +153,57 @@ class SqlSettings(ServingSettings):
         merged.update(self.connections)
         return merged
 
+    def problems(self) -> list[ToolmeshError]:
+        """What stops a connection from working, found without connecting: an unreadable connections file,
+        unset ``${NAME}`` variables, missing SQLite files (the sample is generated, so never missing)."""
+        try:
+            connections = self.all_connections()
+        except SqlConfigError as exc:
+            return [exc]
+        found: list[ToolmeshError] = []
+        for name, connection in connections.items():
+            problem = missing_secret_error(connection.url, name)
+            if problem is not None:
+                found.append(problem)
+                continue
+            is_sample = self.sample and name == SAMPLE_CONNECTION and name not in self.connections
+            if connection.url.split(":", 1)[0].lower().startswith("sqlite") and not is_sample:
+                from toolmesh.servers.sql.sqlite import sqlite_path
+
+                try:
+                    path = sqlite_path(connection.url)
+                except SqlConfigError as exc:
+                    found.append(exc)
+                    continue
+                if not path.is_file():
+                    found.append(
+                        SqlConfigError(
+                            f"connection `{name}`: the SQLite database {path} does not exist",
+                            hint="Create it, or fix the URL (a relative sqlite:///file in the connections "
+                            "file is taken from that file's folder; elsewhere, from the working directory).",
+                        )
+                    )
+        return found
+
 
 def load_connections_file(path: Path) -> dict[str, ConnectionSettings]:
-    """The ``[connections.NAME]`` tables of a TOML file."""
+    """The ``[connections.NAME]`` tables of a TOML file; relative ``sqlite:///`` files are taken from the
+    file's folder."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        where = (
+            "" if path.is_absolute() else f" (relative, so looked for in the working directory {Path.cwd()})"
+        )
+        raise SqlConfigError(
+            f"the connections file {path} does not exist{where}",
+            hint="Give TOOLMESH_SQL_CONFIG_FILE as an absolute path: MCP clients choose the server's "
+            "working directory (Claude Desktop starts it in /); VS Code and Cursor expand "
+            "${workspaceFolder}/file.toml.",
+        ) from exc
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SqlConfigError(f"cannot read the connections file {path}: {exc}") from exc
+    base = path.resolve().parent
     raw = data.get("connections", {})
     if not isinstance(raw, dict):
         raise SqlConfigError(f"{path}: [connections] must be a table of named connections")
@@ -143,7 +212,8 @@ def load_connections_file(path: Path) -> dict[str, ConnectionSettings]:
         if not _NAME.match(name):
             raise SqlConfigError(f"{path}: connection name {name!r} must be letters, digits, '_' or '-'")
         try:
-            out[name] = ConnectionSettings.model_validate(body)
+            connection = ConnectionSettings.model_validate(body)
         except ValidationError as exc:
             raise SqlConfigError(f"{path}: connection {name!r} is invalid: {exc}") from exc
+        out[name] = connection.model_copy(update={"url": resolve_sqlite_url(connection.url, base)})
     return out

@@ -30,6 +30,12 @@ def test_periods_of_a_year_are_date_ranges(text: str, start: str, end: str) -> N
     assert (period.start, period.end) == (start, end)
 
 
+def test_an_amount_is_not_a_year() -> None:
+    assert read_analytic("Which invoices are over 2000 EUR?").dates == ()
+    assert read_analytic("Products with more than 2000 units in stock").dates == ()
+    assert read_analytic("invoices of 2020").dates
+
+
 def test_a_period_is_a_filter_not_a_topic() -> None:
     part = analyse_part("2025年上半年（1月到6月）我们一共开了多少张发票？")
     assert "上半年" not in part.terms and "到" not in part.terms and "发票" in part.terms

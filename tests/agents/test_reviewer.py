@@ -358,6 +358,8 @@ async def test_a_malformed_model_verdict_is_a_model_failure_not_a_rejection() ->
         ("What were our sales to Spain in 2024?",
          "SELECT order_items.order_id FROM order_items JOIN orders ON order_items.order_id = orders.order_id "
          "WHERE orders.shipping_country = 'Spain' AND orders.ordered_at LIKE '2024%'", "selects none"),
+        ("What was the average order value last year?",
+         "SELECT AVG(unit_price) FROM order_items", "averages a price per unit"),
         ("How many orders did we get per quarter in 2024?",
          "SELECT SUBSTR(ordered_at, 1, 7) AS month, COUNT(*) FROM orders WHERE ordered_at LIKE '2024%' "
          "GROUP BY month", "quarter"),
@@ -386,6 +388,7 @@ def test_sql_about_something_else_is_rejected(question: str, sql: str, problem: 
         ("Which products bring in the most revenue?",
          "SELECT p.name, SUM(i.quantity * i.unit_price) r FROM order_items i JOIN products p "
          "ON p.product_id = i.product_id GROUP BY p.name ORDER BY r DESC LIMIT 5"),
+        ("What is the average unit price of a product?", "SELECT ROUND(AVG(unit_price), 2) FROM products"),
     ],
 )  # fmt: skip
 def test_sql_about_the_question_passes(question: str, sql: str) -> None:

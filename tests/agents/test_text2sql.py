@@ -171,6 +171,11 @@ SHAPES = [
         "SELECT ROUND(AVG(i.quantity), 2) FROM order_items i JOIN orders o ON o.order_id = i.order_id "
         "WHERE o.ordered_at LIKE '2024-%'",
     ),
+    # the rows a comparison picks show the value they were picked by
+    (
+        "Which products have fewer than 20 units in stock?",
+        "SELECT name, stock FROM products WHERE stock < 20",
+    ),
     # a date range on what the counted rows did (ordered), not on their own date (signed up)
     (
         "How many customers placed an order in 2025?",

@@ -509,6 +509,9 @@ def _period(m: re.Match[str]) -> DateRange | None:
     return _months(year, 3 * (n - 1) + 1, 3, m.group(0))
 
 
+_AMOUNT_UNIT = r"(?i:eur\b|euros?\b|€|usd\b|dollars?\b|units?\b|items?\b|pieces?\b|欧元|美元|元|件)"
+
+
 def _dates(text: str) -> tuple[tuple[DateRange, ...], set[int]]:
     """Date ranges in ``text`` and the character positions their years used."""
     found: list[DateRange] = []
@@ -580,7 +583,8 @@ def _dates(text: str) -> tuple[tuple[DateRange, ...], set[int]]:
     for m in re.finditer(r"\b(\d{4}-\d{2}-\d{2})\b", text):
         day = m.group(1)
         take(m, DateRange(day, _next_day(day), m.group(0)))
-    for m in re.finditer(rf"(?<![\d.$€-]){_YEAR}(?:\s*年)?(?![\d%-]|\.\d)", text):  # "for 2024." too
+    # "for 2024." too; not an amount ("over 2000 EUR", "2000 units")
+    for m in re.finditer(rf"(?<![\d.$€-]){_YEAR}(?:\s*年)?(?![\d%-]|\.\d|\s*{_AMOUNT_UNIT})", text):
         take(m, _year_range(int(m.group(1)), m.group(0)))
     return tuple(found), used
 

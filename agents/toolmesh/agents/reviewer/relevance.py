@@ -75,6 +75,7 @@ _DATE_COLUMN = re.compile(r"DATE|_AT\b|TIME|_ON\b|\bDAY", re.I)
 _UNITS_ASKED = re.compile(r"\bhow many (?:units|items|pieces)\b|多少件", re.I)
 _MONEY_COLUMN = re.compile(r"amount|price|total|revenue|value|paid|cost", re.I)
 _PRICE = re.compile(r"price", re.I)
+_PRICE_ASKED = re.compile(r"price|cost|expensive|cheap|价", re.I)
 # an order line's money: its quantity times its unit price
 _LINE_AMOUNT = re.compile(
     r"(?:quantity|qty)\w*\s*\*\s*[\w.]*price|price\w*\s*\*\s*[\w.]*(?:quantity|qty)", re.I
@@ -235,6 +236,10 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
     selected = upper.split(" FROM ", 1)[0]
     if (asked_now.startswith("who ") or "是谁" in asked_now) and "NAME" not in selected:
         problems.append("it asks who, and the SQL selects no name")
+    averaged = re.findall(r"AVG\(([^)]*)\)", selected)
+    measure = (a.measure or "") if ask == "avg" else ""
+    if measure and any(_PRICE.search(s) for s in averaged) and not _PRICE_ASKED.search(measure):
+        problems.append(f"it asks for the average {measure}, and the SQL averages a price per unit")
     shaped = _shape(asked_now, upper, selected, len(rows))
     return problems + shaped + _about(part, sql, follow_up or part.text)
 

@@ -636,6 +636,10 @@ class _Builder:
             frame.aggregate = "count"
         else:
             frame.select = self._selected(base)
+            # "products with fewer than 20 in stock": each row shows the value it was picked by
+            frame.select += [
+                f.column for f in frame.filters if f.kind == "compare" and f.column not in frame.select
+            ]
         if grouped_shape and not frame.time_group:
             frame.order = a.order or "desc"
             frame.limit = a.limit if a.limit else (1 if ask == "top" else None)

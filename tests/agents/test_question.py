@@ -140,6 +140,11 @@ def test_when_questions_and_means_of_doing_are_not_aggregations(text: str, ask: 
     assert analyse_part(text).ask == ask
 
 
+def test_biggest_first_is_an_order_not_a_measure() -> None:
+    analytic = read_analytic("Break down payments by method, biggest first")
+    assert analytic.measure is None and analytic.aggregate is None and analytic.group == "method"
+
+
 @pytest.mark.parametrize(
     ("text", "unit"),
     [("revenue per quarter", "quarter"), ("quarterly orders", "quarter"), ("按季度统计订单", "quarter")],

@@ -358,6 +358,9 @@ async def test_a_malformed_model_verdict_is_a_model_failure_not_a_rejection() ->
         ("What were our sales to Spain in 2024?",
          "SELECT order_items.order_id FROM order_items JOIN orders ON order_items.order_id = orders.order_id "
          "WHERE orders.shipping_country = 'Spain' AND orders.ordered_at LIKE '2024%'", "selects none"),
+        ("How many units of the Smart Lamp have we sold, and what revenue did they bring?",
+         "SELECT SUM(i.quantity) FROM order_items i JOIN products p ON p.product_id = i.product_id "
+         "WHERE p.name = 'Smart Lamp'", "sums no amount"),
         ("What was the average order value last year?",
          "SELECT AVG(unit_price) FROM order_items", "averages a price per unit"),
         ("How many orders did we get per quarter in 2024?",
@@ -389,6 +392,10 @@ def test_sql_about_something_else_is_rejected(question: str, sql: str, problem: 
          "SELECT p.name, SUM(i.quantity * i.unit_price) r FROM order_items i JOIN products p "
          "ON p.product_id = i.product_id GROUP BY p.name ORDER BY r DESC LIMIT 5"),
         ("What is the average unit price of a product?", "SELECT ROUND(AVG(unit_price), 2) FROM products"),
+        ("What were our sales in 2023, before VAT?",
+         "SELECT ROUND(SUM(order_items.quantity * order_items.unit_price), 2) FROM order_items "
+         "JOIN orders ON order_items.order_id = orders.order_id WHERE orders.ordered_at >= '2023-01-01' "
+         "AND orders.ordered_at < '2024-01-01'"),
     ],
 )  # fmt: skip
 def test_sql_about_the_question_passes(question: str, sql: str) -> None:

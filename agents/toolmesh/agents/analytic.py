@@ -123,7 +123,7 @@ _TOP_BY = re.compile(
 )
 _MEASURE = re.compile(
     r"\b(?:total|sum of(?: the)?|average|mean|avg|maximum|max|minimum|min|highest|lowest|largest|smallest|"
-    r"biggest|how much)\s+((?:[a-z-]+\s){0,2}[a-z-]+)",
+    r"biggest|how much)\s+(?!first\b|last\b)((?:[a-z-]+\s){0,2}[a-z-]+)",  # not "biggest first": an order
     re.IGNORECASE,
 )
 _ZH_MEASURE = re.compile(

@@ -40,7 +40,7 @@ from toolmesh.agents.question import (
     without_dates,
 )
 from toolmesh.agents.reviewer.verdict import Issue, ReviewPart
-from toolmesh.agents.text2sql.money import asks_money
+from toolmesh.agents.text2sql.money import asks_money, net_word
 from toolmesh.protocols.lexicon import DEMONYMS, EN_RELATED, ZH_EN
 from toolmesh.protocols.text import contains_cjk, segment
 
@@ -135,7 +135,12 @@ def _about(part: Part, sql: str, asked: str) -> list[str]:
     group); for a follow-up, ``asked`` is its own words (the earlier turn passed review already)."""
     named = set(terms_of(" ".join(re.findall(r"[A-Za-z_][A-Za-z0-9_]*|'[^']*'", sql))))
     wanted = concepts(asked)
-    missing = [w for w, forms in wanted.items() if not _names(w, forms, named, sql)]
+    line = bool(_LINE_AMOUNT.search(sql))  # quantity × unit price names money, net of tax
+    missing = [
+        w
+        for w, forms in wanted.items()
+        if not _names(w, forms, named, sql) and not (line and (asks_money(w) or net_word(w)))
+    ]
     problems: list[str] = []
     if len(wanted) >= 2 and (len(wanted) - len(missing)) / len(wanted) < _ABOUT_SQL:
         problems.append(f"the SQL is not about {', '.join(missing[:5])}")

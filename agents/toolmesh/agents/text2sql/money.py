@@ -15,8 +15,9 @@ from toolmesh.agents.text2sql.schema import Column, Table
 
 __all__ = ["asks_money", "asks_net", "gross", "line_amount", "net_word", "unit_price"]
 
+_SALES = re.compile(r"\bsales\b", re.IGNORECASE)  # money, unless units are asked ("unit sales")
 _MONEY_WORDS = re.compile(
-    r"\b(?:revenue|revenues|sales|money|turnover|income|takings|earnings|earned|brought in|worth)\b"
+    r"\b(?:revenue|revenues|money|turnover|income|takings|earnings|earned|brought in|worth)\b"
     r"|\b(?:net|gross) of (?:vat|tax)\b|\bin (?:eur|euros?|dollars)\b|销售额|营业额|收入|金额|多少钱",
     re.IGNORECASE,
 )
@@ -37,7 +38,8 @@ _PER_UNIT = re.compile(r"\bunit\b|\bper unit\b|单价", re.IGNORECASE)
 def asks_money(text: str) -> bool:
     """Whether ``text`` asks for an amount of money ("total sales", "the most money", "net of VAT", 销售额),
     not for units ("unit sales", "sales volume", 销量)."""
-    return bool(_MONEY_WORDS.search(text) or _NET.search(text)) and not _UNITS_ASKED.search(text)
+    sales = bool(_SALES.search(text)) and not _UNITS_ASKED.search(text)
+    return bool(_MONEY_WORDS.search(text) or _NET.search(text)) or sales
 
 
 def asks_net(text: str) -> bool:

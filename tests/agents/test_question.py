@@ -20,11 +20,20 @@ from toolmesh.agents.question import analyse_part, asked_kind, coverage, focus_t
         ("2025年下半年的订单", "2025-07-01", "2026-01-01"),
         ("2024年第一季度的发票", "2024-01-01", "2024-04-01"),
         ("2025年1月到3月的付款", "2025-01-01", "2025-04-01"),
+        ("orders since the start of 2023", "2023-01-01", None),
+        ("payments after the beginning of 2024", "2024-01-01", None),
+        ("invoices before the start of 2025", None, "2025-01-01"),
     ],
 )
 def test_periods_of_a_year_are_date_ranges(text: str, start: str, end: str) -> None:
     (period,) = read_analytic(text).dates
     assert (period.start, period.end) == (start, end)
+
+
+def test_an_amount_is_not_a_year() -> None:
+    assert read_analytic("Which invoices are over 2000 EUR?").dates == ()
+    assert read_analytic("Products with more than 2000 units in stock").dates == ()
+    assert read_analytic("invoices of 2020").dates
 
 
 def test_a_period_is_a_filter_not_a_topic() -> None:
@@ -121,10 +130,27 @@ def test_words_that_ask_for_a_kind_of_value_are_met_by_that_kind() -> None:
         ("What bank details should I give a customer who wants to pay by transfer?", "explain"),
         ("How many payments were made by card?", "count"),
         ("total payments by method", "sum"),
+        # money asked for is a total; "biggest first" orders, it does not ask for a maximum
+        ("What were our sales in Germany?", "sum"),
+        ("What is the revenue of the Audio category?", "sum"),
+        ("Show payments per method, biggest first", "count"),
     ],
 )
 def test_when_questions_and_means_of_doing_are_not_aggregations(text: str, ask: str) -> None:
     assert analyse_part(text).ask == ask
+
+
+def test_biggest_first_is_an_order_not_a_measure() -> None:
+    analytic = read_analytic("Break down payments by method, biggest first")
+    assert analytic.measure is None and analytic.aggregate is None and analytic.group == "method"
+
+
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [("revenue per quarter", "quarter"), ("quarterly orders", "quarter"), ("按季度统计订单", "quarter")],
+)
+def test_a_quarter_is_a_time_bucket(text: str, unit: str) -> None:
+    assert read_analytic(text).time_group == unit
 
 
 def test_the_kind_of_symbol_asked_for() -> None:

@@ -351,6 +351,21 @@ async def test_a_malformed_model_verdict_is_a_model_failure_not_a_rejection() ->
         # a negation the SQL drops counts everything
         ("How many orders have been placed but haven't left the warehouse yet?",
          "SELECT COUNT(*) FROM orders", "no negative condition"),
+        # money is not the sum of unit prices, nor a list of order numbers; a quarter is not a month
+        ("Which products bring in the most revenue?",
+         "SELECT p.name, SUM(i.unit_price) r FROM order_items i JOIN products p "
+         "ON p.product_id = i.product_id GROUP BY p.name ORDER BY r DESC LIMIT 5", "prices per unit"),
+        ("What were our sales to Spain in 2024?",
+         "SELECT order_items.order_id FROM order_items JOIN orders ON order_items.order_id = orders.order_id "
+         "WHERE orders.shipping_country = 'Spain' AND orders.ordered_at LIKE '2024%'", "selects none"),
+        ("How many units of the Smart Lamp have we sold, and what revenue did they bring?",
+         "SELECT SUM(i.quantity) FROM order_items i JOIN products p ON p.product_id = i.product_id "
+         "WHERE p.name = 'Smart Lamp'", "sums no amount"),
+        ("What was the average order value last year?",
+         "SELECT AVG(unit_price) FROM order_items", "averages a price per unit"),
+        ("How many orders did we get per quarter in 2024?",
+         "SELECT SUBSTR(ordered_at, 1, 7) AS month, COUNT(*) FROM orders WHERE ordered_at LIKE '2024%' "
+         "GROUP BY month", "quarter"),
     ],
 )  # fmt: skip
 def test_sql_about_something_else_is_rejected(question: str, sql: str, problem: str) -> None:
@@ -373,6 +388,14 @@ def test_sql_about_something_else_is_rejected(question: str, sql: str, problem: 
         ("How many orders have not been shipped?", "SELECT COUNT(*) FROM orders WHERE status != 'shipped'"),
         ("2025年上半年（1月到6月）我们一共开了多少张发票？",
          "SELECT COUNT(*) FROM invoices WHERE issued_at >= '2025-01-01' AND issued_at < '2025-07-01'"),
+        ("Which products bring in the most revenue?",
+         "SELECT p.name, SUM(i.quantity * i.unit_price) r FROM order_items i JOIN products p "
+         "ON p.product_id = i.product_id GROUP BY p.name ORDER BY r DESC LIMIT 5"),
+        ("What is the average unit price of a product?", "SELECT ROUND(AVG(unit_price), 2) FROM products"),
+        ("What were our sales in 2023, before VAT?",
+         "SELECT ROUND(SUM(order_items.quantity * order_items.unit_price), 2) FROM order_items "
+         "JOIN orders ON order_items.order_id = orders.order_id WHERE orders.ordered_at >= '2023-01-01' "
+         "AND orders.ordered_at < '2024-01-01'"),
     ],
 )  # fmt: skip
 def test_sql_about_the_question_passes(question: str, sql: str) -> None:

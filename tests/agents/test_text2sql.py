@@ -148,6 +148,44 @@ SHAPES = [
         "How many invoices were issued from March to May 2023?",
         "SELECT COUNT(*) FROM invoices WHERE issued_at >= '2023-03-01' AND issued_at < '2023-06-01'",
     ),
+    # money over order lines is quantity × unit price, never the sum of the unit prices
+    (
+        "Which three products brought in the most money?",
+        "SELECT p.name, ROUND(SUM(i.quantity * i.unit_price), 2) r FROM order_items i JOIN products p "
+        "ON p.product_id = i.product_id GROUP BY p.product_id ORDER BY r DESC, p.name LIMIT 3",
+    ),
+    (
+        "Sales per category",
+        "SELECT c.name, ROUND(SUM(i.quantity * i.unit_price), 2) r FROM order_items i JOIN products p "
+        "ON p.product_id = i.product_id JOIN categories c ON c.category_id = p.category_id "
+        "GROUP BY c.category_id ORDER BY r DESC, c.name",
+    ),
+    # net of VAT: not the invoice totals (VAT included); an order line's date is its order's
+    (
+        "What were our net sales in 2023?",
+        "SELECT ROUND(SUM(i.quantity * i.unit_price), 2) FROM order_items i JOIN orders o "
+        "ON o.order_id = i.order_id WHERE o.ordered_at LIKE '2023-%'",
+    ),
+    (
+        "On average, how many units are there per order line in 2024?",
+        "SELECT ROUND(AVG(i.quantity), 2) FROM order_items i JOIN orders o ON o.order_id = i.order_id "
+        "WHERE o.ordered_at LIKE '2024-%'",
+    ),
+    # the rows a comparison picks show the value they were picked by
+    (
+        "Which products have fewer than 20 units in stock?",
+        "SELECT name, stock FROM products WHERE stock < 20",
+    ),
+    # a date range on what the counted rows did (ordered), not on their own date (signed up)
+    (
+        "How many customers placed an order in 2025?",
+        "SELECT COUNT(DISTINCT customer_id) FROM orders WHERE ordered_at LIKE '2025-%'",
+    ),
+    (
+        "How many orders were placed per quarter in 2023?",
+        "SELECT substr(ordered_at, 1, 4) || '-Q' || ((CAST(substr(ordered_at, 6, 2) AS INTEGER) + 2) / 3) q, "
+        "COUNT(*) FROM orders WHERE ordered_at LIKE '2023-%' GROUP BY q ORDER BY q",
+    ),
 ]
 
 FOLLOW_UPS = [

@@ -71,8 +71,15 @@ _SUM = re.compile(
     r"|销售额|付款|支付)|合计|总共|一共|总计",
     re.IGNORECASE,
 )
-_MAX = re.compile(
+# "what were our sales to Brazil", "what is the total revenue": money asked for is added up
+_MONEY_TOTAL = re.compile(
+    r"\bwhat\s+(?:was|were|is|are)\s+(?:our|the|total|our total|the total)\s+(?:[a-z]+\s+)?"
+    r"(?:sales|revenue|turnover|income|takings)\b",
+    re.IGNORECASE,
+)
+_MAX = re.compile(  # not "biggest first": an order
     r"\b(?:maximum|max|highest|largest|biggest|greatest|most expensive|latest|most recent|newest)\b"
+    r"(?!\s+first)"
     r"|最高|最大|最贵|最晚|最新|最近",
     re.IGNORECASE,
 )
@@ -107,7 +114,7 @@ _GROUP = re.compile(
 _TIME_GROUP = re.compile(
     r"\b(?:per|by|each|every|for each)\s+(year|month|day|week|quarter)\b|\b(monthly|yearly|annual|daily"
     r"|weekly)\b"
-    r"|(?:每|按)(?:个)?(年|月|天|日|周)",
+    r"|(?:每|按)(?:个)?(季度|年|月|天|日|周)|\b(quarterly)\b",
     re.IGNORECASE,
 )
 _ORDER_BY = re.compile(r"\b(?:sorted|ordered|ranked)\s+by\s+((?:[a-z-]+\s)?[a-z-]+)", re.IGNORECASE)
@@ -116,7 +123,7 @@ _TOP_BY = re.compile(
 )
 _MEASURE = re.compile(
     r"\b(?:total|sum of(?: the)?|average|mean|avg|maximum|max|minimum|min|highest|lowest|largest|smallest|"
-    r"biggest|how much)\s+((?:[a-z-]+\s){0,2}[a-z-]+)",
+    r"biggest|how much)\s+(?!first\b|last\b)((?:[a-z-]+\s){0,2}[a-z-]+)",  # not "biggest first": an order
     re.IGNORECASE,
 )
 _ZH_MEASURE = re.compile(
@@ -321,7 +328,7 @@ class Analytic:
     limit: int | None = None
     order: Literal["desc", "asc"] | None = None
     group: str | None = None
-    time_group: Literal["year", "month", "day"] | None = None
+    time_group: Literal["year", "quarter", "month", "day"] | None = None
     measure: str | None = None
     entity: str | None = None
     table: str | None = None
@@ -502,6 +509,9 @@ def _period(m: re.Match[str]) -> DateRange | None:
     return _months(year, 3 * (n - 1) + 1, 3, m.group(0))
 
 
+_AMOUNT_UNIT = r"(?i:eur\b|euros?\b|€|usd\b|dollars?\b|units?\b|items?\b|pieces?\b|欧元|美元|元|件)"
+
+
 def _dates(text: str) -> tuple[tuple[DateRange, ...], set[int]]:
     """Date ranges in ``text`` and the character positions their years used."""
     found: list[DateRange] = []
@@ -546,9 +556,14 @@ def _dates(text: str) -> tuple[tuple[DateRange, ...], set[int]]:
             else DateRange(day, None, m.group(0)),
         )
     for m in re.finditer(
-        rf"\b(before|until|prior to|by the end of|after|since|from)\s+{_YEAR}\b(?!\s*-)", text, re.I
+        rf"\b(before|until|prior to|by the end of|after|since|from)\s+(the\s+(?:start|beginning)\s+of\s+)?"
+        rf"{_YEAR}\b(?!\s*-)",
+        text,
+        re.I,
     ):
-        word, year = m.group(1).lower(), int(m.group(2))
+        word, year = m.group(1).lower(), int(m.group(3))
+        if word == "after" and m.group(2):  # "after the start of 2025": from its first day
+            word = "since"
         if word in {"before", "until", "prior to"}:
             take(m, DateRange(None, f"{year}-01-01", m.group(0)))
         elif word == "by the end of":
@@ -568,7 +583,8 @@ def _dates(text: str) -> tuple[tuple[DateRange, ...], set[int]]:
     for m in re.finditer(r"\b(\d{4}-\d{2}-\d{2})\b", text):
         day = m.group(1)
         take(m, DateRange(day, _next_day(day), m.group(0)))
-    for m in re.finditer(rf"(?<![\d.$€-]){_YEAR}(?:\s*年)?(?![\d%-]|\.\d)", text):  # "for 2024." too
+    # "for 2024." too; not an amount ("over 2000 EUR", "2000 units")
+    for m in re.finditer(rf"(?<![\d.$€-]){_YEAR}(?:\s*年)?(?![\d%-]|\.\d|\s*{_AMOUNT_UNIT})", text):
         take(m, _year_range(int(m.group(1)), m.group(0)))
     return tuple(found), used
 
@@ -619,7 +635,7 @@ def read_analytic(text: str) -> Analytic:
         aggregate = "avg"
     elif _PRICE_OF.search(text):
         aggregate, asked_measure = None, "price"  # "how much does the Eco Kettle cost": its price
-    elif _SUM.search(text):
+    elif _SUM.search(text) or _MONEY_TOTAL.search(text):
         aggregate = "sum"
     elif (
         "多少" in text
@@ -681,13 +697,15 @@ def read_analytic(text: str) -> Analytic:
             if phrase and not timely and not after_verb:
                 group = phrase
                 break
-    time_group: Literal["year", "month", "day"] | None = None
+    time_group: Literal["year", "quarter", "month", "day"] | None = None
     tg = None if timing else _TIME_GROUP.search(text)
     if tg:
         word = next(g for g in tg.groups() if g).lower()
         time_group = (
             "year"
             if word in {"year", "yearly", "annual", "年"}
+            else "quarter"
+            if word in {"quarter", "quarterly", "季度"}
             else "day"
             if word in {"day", "daily", "天", "日"}
             else "month"

@@ -118,7 +118,8 @@ _FILLER = [
     "somebody", "anyone", "anybody", "everybody", "wants", "would", "could", "should", "thing", "things",
     "收到", "我们", "目前", "现在", "剩", "还剩", "剩下", "时候", "out", "up", "off",
     "yet", "haven", "hasn", "hadn", "didn", "doesn", "isn", "aren", "wasn", "weren", "re", "ve", "ll",
-    "bring", "brings", "brought", "bringing",
+    "bring", "brings", "brought", "bringing", "generate", "generates", "generated", "break", "breakdown",
+    "down", "biggest", "largest", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
     "这些", "那些", "它们", "其中", "他们", "她们",
 ]  # fmt: skip
 _CODE_CALLERS = re.compile(

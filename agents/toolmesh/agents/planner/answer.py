@@ -107,7 +107,8 @@ def describe_frame(frame: Frame) -> str:
         )
     elif frame.aggregate and frame.measure is not None:
         word = {"sum": "total", "avg": "average", "min": "minimum", "max": "maximum"}[frame.aggregate]
-        what = f"{word} {frame.measure}"
+        factor = f"{frame.measure_factor} × " if frame.measure_factor is not None else ""
+        what = f"{word} {factor}{frame.measure}"
     elif frame.order_by is not None:
         first = "highest" if frame.order != "asc" else "lowest"
         what = f"{frame.base} ranked by {frame.order_by} ({first} first)"

@@ -119,7 +119,7 @@ def code_score(part: Part, structured: Any) -> tuple[float, str | None]:
     if not hits:
         return 0.0, None
     terms = tuple(t for t in part.terms if t not in code_words())
-    best, symbol = 0.0, None
+    best, symbol, best_named = 0.0, None, 0.0
     boost = 0.3 if ASKS_FOR_CODE.search(part.text) else 0.0  # "which function …", "in the code"
     for hit in hits[:5]:
         name = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(hit.get("qualname") or hit.get("name"))).replace(
@@ -129,8 +129,10 @@ def code_score(part: Part, structured: Any) -> tuple[float, str | None]:
         score = coverage(terms, text) * (0.9 if codeish else 0.55)
         if part.identifiers:
             score *= 0.7  # it names a symbol, and this is not it
-        if score > best:
-            best, symbol = score, str(hit.get("qualname") or hit.get("name"))
+        # as well covered: the symbol whose name says it ("refunds": refund_order, not a docstring's mention)
+        named = coverage(terms, name)
+        if (score, named) > (best, best_named):
+            best, symbol, best_named = score, str(hit.get("qualname") or hit.get("name")), named
     return round(best + boost if best >= 0.3 else best, 3), symbol
 
 

@@ -40,6 +40,7 @@ from toolmesh.agents.question import (
     without_dates,
 )
 from toolmesh.agents.reviewer.verdict import Issue, ReviewPart
+from toolmesh.agents.text2sql.money import asks_money, net_word
 from toolmesh.protocols.lexicon import DEMONYMS, EN_RELATED, ZH_EN
 from toolmesh.protocols.text import contains_cjk, segment
 
@@ -72,12 +73,14 @@ _LOWEST = re.compile(r"\b(?:smallest|lowest|minimum|least|cheapest)\b|最低|最
 _HIGHEST = re.compile(r"\b(?:largest|highest|maximum|biggest|most expensive)\b|最高|最大|最多", re.I)
 _DATE_COLUMN = re.compile(r"DATE|_AT\b|TIME|_ON\b|\bDAY", re.I)
 _UNITS_ASKED = re.compile(r"\bhow many (?:units|items|pieces)\b|多少件", re.I)
-_MONEY_ASKED = re.compile(
-    r"\bhow much (?:money|revenue)\b|\b(?:net|gross) of vat\b|\bin (?:eur|euros?|dollars)\b|\bworth\b"
-    r"|\b(?:revenue|turnover)\b|多少钱|金额|营业额|收入",
-    re.I,
-)
 _MONEY_COLUMN = re.compile(r"amount|price|total|revenue|value|paid|cost", re.I)
+_PRICE = re.compile(r"price", re.I)
+_PRICE_ASKED = re.compile(r"price|cost|expensive|cheap|价", re.I)
+# an order line's money: its quantity times its unit price
+_LINE_AMOUNT = re.compile(
+    r"(?:quantity|qty)\w*\s*\*\s*[\w.]*price|price\w*\s*\*\s*[\w.]*(?:quantity|qty)", re.I
+)
+_QUARTER_SQL = re.compile(r"QUARTER|'-?Q'|\"Q\"|/\s*3\b|DIV\s+3\b", re.I)
 _YES_NO = re.compile(
     r"^(?:is|are|was|were|does|do|did|can|could|has|have|will|should)\b|吗\s*[?？]?\s*$", re.I
 )
@@ -132,7 +135,12 @@ def _about(part: Part, sql: str, asked: str) -> list[str]:
     group); for a follow-up, ``asked`` is its own words (the earlier turn passed review already)."""
     named = set(terms_of(" ".join(re.findall(r"[A-Za-z_][A-Za-z0-9_]*|'[^']*'", sql))))
     wanted = concepts(asked)
-    missing = [w for w, forms in wanted.items() if not _names(w, forms, named, sql)]
+    line = bool(_LINE_AMOUNT.search(sql))  # quantity × unit price names money, net of tax
+    missing = [
+        w
+        for w, forms in wanted.items()
+        if not _names(w, forms, named, sql) and not (line and (asks_money(w) or net_word(w)))
+    ]
     problems: list[str] = []
     if len(wanted) >= 2 and (len(wanted) - len(missing)) / len(wanted) < _ABOUT_SQL:
         problems.append(f"the SQL is not about {', '.join(missing[:5])}")
@@ -150,6 +158,7 @@ def _about(part: Part, sql: str, asked: str) -> list[str]:
             head
             and not any(_names(w, f, named, sql) for w, f in heads)
             and not (role == "grouping" and _literal_in(phrase or "", sql))
+            and not (role == "measure" and asks_money(phrase or "") and _LINE_AMOUNT.search(sql))
         ):
             problems.append(f"it asks about {phrase} ({role}), which the SQL does not use")
     return problems
@@ -194,6 +203,8 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
         and "ORDER BY" not in upper
     ):
         problems.append(f"it asks per {a.group or a.time_group}, and the SQL does not group")
+    elif a.time_group == "quarter" and not _QUARTER_SQL.search(sql):
+        problems.append("it asks per quarter, and the SQL buckets by no quarter")
     for date in a.dates:
         years = {y for y in re.findall(r"\d{4}", f"{date.start or ''} {date.end or ''}")}
         if years and not any(y in sql for y in years):
@@ -230,6 +241,10 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
     selected = upper.split(" FROM ", 1)[0]
     if (asked_now.startswith("who ") or "是谁" in asked_now) and "NAME" not in selected:
         problems.append("it asks who, and the SQL selects no name")
+    averaged = re.findall(r"AVG\(([^)]*)\)", selected)
+    measure = (a.measure or "") if ask == "avg" else ""
+    if measure and any(_PRICE.search(s) for s in averaged) and not _PRICE_ASKED.search(measure):
+        problems.append(f"it asks for the average {measure}, and the SQL averages a price per unit")
     shaped = _shape(asked_now, upper, selected, len(rows))
     return problems + shaped + _about(part, sql, follow_up or part.text)
 
@@ -242,8 +257,16 @@ def _shape(asked: str, upper: str, selected: str, rows: int) -> list[str]:
     if _UNITS_ASKED.search(asked) and "COUNT(" in selected and "SUM(" not in selected:
         problems.append("it asks how many units (a quantity), and the SQL counts rows")
     summed = re.findall(r"SUM\(([^)]*)\)", selected)
-    if _MONEY_ASKED.search(asked) and summed and not any(_MONEY_COLUMN.search(s) for s in summed):
+    money = asks_money(asked)
+    if money and summed and not any(_MONEY_COLUMN.search(s) for s in summed):
         problems.append("it asks for an amount of money, and the SQL sums no amount, price or total")
+    if money and any(_PRICE.search(s) and "*" not in s for s in summed):
+        problems.append(
+            "it asks for an amount of money, and the SQL adds up prices per unit, not quantity × price"
+        )
+    computed = re.search(r"\b(?:COUNT|SUM|AVG|MIN|MAX)\(", selected)
+    if money and not computed and not _MONEY_COLUMN.search(selected):
+        problems.append("it asks for an amount of money, and the SQL selects none")
     listing = not re.search(r"\b(?:COUNT|SUM|AVG|MIN|MAX)\(", selected)
     if _YES_NO.search(asked) and listing and rows > 1:
         problems.append("it asks yes or no, and the SQL lists rows")

@@ -47,13 +47,17 @@ class Frame(BaseModel):
     base: str
     aggregate: Literal["count", "sum", "avg", "min", "max"] | None = None
     measure: ColumnRef | None = None
+    measure_factor: ColumnRef | None = Field(
+        default=None,
+        description="Each row's measure times this column: an order line's quantity × unit price.",
+    )
     count_of: str | None = Field(default=None, description="Count rows of this table (distinct keys).")
     distinct: ColumnRef | None = None
     group: list[ColumnRef] = Field(default_factory=list)
     group_rows: str | None = Field(
         default=None, description="Grouping names rows of this table (its key too)."
     )
-    time_group: tuple[ColumnRef, Literal["year", "month", "day"]] | None = None
+    time_group: tuple[ColumnRef, Literal["year", "quarter", "month", "day"]] | None = None
     filters: list[Filter] = Field(default_factory=list)
     having: tuple[Literal[">", ">=", "<", "<=", "="], float] | None = None
     absent: list[str] = Field(default_factory=list, description="Tables with no row for the base row.")
@@ -65,7 +69,9 @@ class Frame(BaseModel):
 
     def columns(self) -> list[ColumnRef]:
         refs = [*self.group, *self.select, *(f.column for f in self.filters)]
-        refs += [r for r in (self.measure, self.distinct, self.order_by) if r is not None]
+        refs += [
+            r for r in (self.measure, self.measure_factor, self.distinct, self.order_by) if r is not None
+        ]
         if self.time_group is not None:
             refs.append(self.time_group[0])
         return refs
@@ -106,7 +112,21 @@ def _condition(f: Filter, dialect: str) -> str:
     return f"{f.column.sql(dialect)} {f.op} {sql_literal(f.value)}"
 
 
+def _quarter_bucket(ref: ColumnRef, schema: Schema) -> str:
+    """'2024-Q3' for a date (ISO text or a date type) in the connection's dialect."""
+    d = schema.dialect
+    col = ref.sql(d)
+    if d == "mysql":
+        return f"CONCAT(SUBSTR({col}, 1, 4), '-Q', (CAST(SUBSTR({col}, 6, 2) AS UNSIGNED) + 2) DIV 3)"
+    column = schema.tables[ref.table].column(ref.column)
+    if d != "sqlite" and column is not None and re.search(r"date|time", column.type, re.IGNORECASE):
+        return f"TO_CHAR({col}, 'YYYY-\"Q\"Q')"
+    return f"SUBSTR({col}, 1, 4) || '-Q' || ((CAST(SUBSTR({col}, 6, 2) AS INTEGER) + 2) / 3)"
+
+
 def _time_bucket(ref: ColumnRef, unit: str, schema: Schema) -> str:
+    if unit == "quarter":
+        return _quarter_bucket(ref, schema)
     column = schema.tables[ref.table].column(ref.column)
     width = {"year": 4, "month": 7, "day": 10}[unit]
     textual = column is None or not re.search(r"date|time", column.type, re.IGNORECASE)
@@ -188,9 +208,13 @@ def render(frame: Frame, schema: Schema) -> str:
                 value_alias = f"{counted.name}_count"
         else:
             assert frame.measure is not None
-            inner_expr = f"{frame.aggregate.upper()}({frame.measure.sql(d)})"
-            expr = f"ROUND({inner_expr}, 2)" if frame.aggregate in {"sum", "avg"} else inner_expr
+            value = frame.measure.sql(d)
             value_alias = f"{frame.aggregate}_{frame.measure.column}"
+            if frame.measure_factor is not None:
+                value = f"{frame.measure_factor.sql(d)} * {value}"
+                value_alias = f"{frame.aggregate}_{frame.measure_factor.column}_x_{frame.measure.column}"
+            inner_expr = f"{frame.aggregate.upper()}({value})"
+            expr = f"ROUND({inner_expr}, 2)" if frame.aggregate in {"sum", "avg"} else inner_expr
         select.append(f"{expr} AS {value_alias}")
     else:
         for ref in frame.select:

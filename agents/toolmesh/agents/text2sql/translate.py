@@ -22,6 +22,7 @@ from typing import Literal
 from toolmesh.agents.question import Part, content_terms
 from toolmesh.agents.text2sql.frame import ColumnRef, Filter, Frame, render
 from toolmesh.agents.text2sql.linking import Linker, Match, words_of
+from toolmesh.agents.text2sql.money import asks_money, asks_net, gross, line_amount, net_word, unit_price
 from toolmesh.agents.text2sql.schema import Schema, Table
 from toolmesh.agents.text2sql.values import ValueHit
 from toolmesh.protocols.lexicon import ZH_EN
@@ -161,6 +162,47 @@ class _Builder:
         return words_of(self.a.measure) if self.part.lang == "en" else [self.a.measure]
 
     def targets(self) -> list[_Target]:
+        return self._money(self._readings())
+
+    def _money(self, targets: list[_Target]) -> list[_Target]:
+        """Readings for money asked for as a sum or a ranking: order lines' quantity × unit price is one
+        (first when net of tax is asked, when a column including tax is no reading), a per-unit list
+        price summed is none."""
+        ask, text = self.part.ask, self.part.text
+        summed = ask in {"sum", "top"} or (bool(self.group_words) and ask not in {"avg", "min", "max"})
+        if not summed or not asks_money(text):
+            return targets
+        net = asks_net(text)
+        words = frozenset(w for w in self.words if asks_money(w) or (net and net_word(w)))
+        lines = [
+            _Target("measure", t.name, pair[1].name, words)
+            for t in self.schema.tables.values()
+            if (pair := line_amount(t)) is not None
+        ]
+
+        def kept(t: _Target) -> bool:
+            if t.kind != "measure" or t.column is None:
+                return True
+            column = self.schema.tables[t.table].column(t.column)
+            if column is None:
+                return True
+            if net and gross(column):
+                return False
+            line = line_amount(self.schema.tables[t.table])
+            if line is not None and column is line[0]:  # a line's quantity counts units, not money
+                return False
+            return not unit_price(column) or line is not None
+
+        rest = [t for t in targets if kept(t) and t not in lines]
+        readings = {f"{t.table}.{t.column}" for t in rest if t.kind == "measure"}
+        still = [a for a in self.ambiguity if a in readings]  # a quantity or a list price is no reading
+        self.ambiguity = still if len(still) >= 2 and not net else []
+        if net:
+            return [*lines, *rest]
+        at = max((i + 1 for i, t in enumerate(rest) if t.kind == "measure"), default=0)
+        return [*rest[:at], *lines, *rest[at:]]
+
+    def _readings(self) -> list[_Target]:
         a, ask = self.a, self.part.ask
         free = [w for w in self.words if w not in self.group_words]
         mwords = self._measure_words()
@@ -239,11 +281,30 @@ class _Builder:
         ]
         if own:
             return ColumnRef(table=base.name, column=own[0].name)
-        for table in self.schema.tables.values():
-            dates = [c for c in table.columns if c.date_like]
-            if dates and table.name != base.name and self._parent_path(base.name, table.name):
-                return ColumnRef(table=table.name, column=dates[0].name)
-        return None
+        # the nearest table each base row belongs to: an order line's date is its order's, not its
+        # customer's sign-up date
+        owners = sorted(
+            (len(self.schema.path(base.name, t.name) or ()), i, t.name, dates[0].name)
+            for i, t in enumerate(self.schema.tables.values())
+            if t.name != base.name
+            and self._parent_path(base.name, t.name)
+            and (dates := [c for c in t.columns if c.date_like])
+        )
+        return ColumnRef(table=owners[0][2], column=owners[0][3]) if owners else None
+
+    def _dated_child(self, base: Table) -> Table | None:
+        """The table of the events a date range is about, when they are rows belonging to ``base`` (the
+        orders of "customers who ordered in 2025"), not ``base``'s own date (a customer's sign-up)."""
+        if not self.a.dates:
+            return None
+        named = self.linker.columns(self.free(), where=lambda t, c: c.date_like, near=[base.name])
+        if not named or named[0].table == base.name or named[0].score < 0.5:
+            return None
+        child = self.schema.tables[named[0].table]
+        own = [m for m in named if m.table == base.name or self._parent_path(base.name, m.table)]
+        if own and own[0].score >= named[0].score:
+            return None
+        return child if self._parent_path(child.name, base.name) else None
 
     def _parent_path(self, start: str, goal: str) -> bool:
         path = self.schema.path(start, goal)
@@ -525,9 +586,14 @@ class _Builder:
                 [
                     w
                     for w in self.words
-                    if w.startswith(a.time_group[:3]) or w in {"monthly", "yearly", "月", "年"}
+                    if w.startswith(a.time_group[:3])
+                    or w in {"monthly", "yearly", "quarterly", "月", "年", "季度", "每季度", "按季度"}
                 ]
             )
+        child = self._dated_child(base) if ask == "count" and measure is None and not frame.group else None
+        if child is not None:  # "customers who ordered since 2025": counted through their orders' dates
+            frame.base, frame.count_of, frame.distinct = child.name, base.name, None
+            base = child
         dates = self.date_filters(base)
         if isinstance(dates, str):
             return dates
@@ -565,16 +631,28 @@ class _Builder:
             for kind in ("sum", "avg", "min", "max"):
                 if ask == kind or (ask not in {"sum", "avg", "min", "max"} and a.aggregate == kind):
                     frame.aggregate = kind
+            frame.measure_factor = self._line_factor(measure) if frame.aggregate == "sum" else None
         elif ask in {"count", "top"} or grouped_shape:
             frame.aggregate = "count"
         else:
             frame.select = self._selected(base)
+            # "products with fewer than 20 in stock": each row shows the value it was picked by
+            frame.select += [
+                f.column for f in frame.filters if f.kind == "compare" and f.column not in frame.select
+            ]
         if grouped_shape and not frame.time_group:
             frame.order = a.order or "desc"
             frame.limit = a.limit if a.limit else (1 if ask == "top" else None)
         elif frame.time_group and ask == "top":
             frame.order, frame.limit = a.order or "desc", a.limit or 1
         return frame
+
+    def _line_factor(self, measure: ColumnRef) -> ColumnRef | None:
+        """The quantity a summed unit price is multiplied by: the money of order lines is quantity × price."""
+        pair = line_amount(self.schema.tables[measure.table])
+        if pair is None or pair[1].name != measure.column:
+            return None
+        return ColumnRef(table=measure.table, column=pair[0].name)
 
     def _selected(self, base: Table) -> list[ColumnRef]:
         """What a lookup or list shows: the rows' labels (a person's name for "who"), and the columns the

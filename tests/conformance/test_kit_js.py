@@ -132,6 +132,7 @@ async def test_the_js_client_drives_our_agents(tmp_path: Path) -> None:
         assert summary["ok"], (key, summary.get("error"))
         assert summary["card"] == key[0]
         assert "send" in summary["steps"] and "get" in summary["steps"]
+        assert summary["sent"] == ("text" if key[0] == "planner" else "data")  # each agent's input modes
 
 
 async def js_turns_client(base: str, asking: str, token: str = "", binding: str = "GRPC") -> dict[str, Any]:

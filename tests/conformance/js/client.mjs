@@ -11,9 +11,14 @@ try {
   const client = await factory.createFromUrl(base);
   const card = await client.getAgentCard();
   out.card = card.name;
+  // what the agent says it accepts: text where it takes text/plain, else a JSON data part
+  const modes = card.defaultInputModes ?? [];
+  const part = modes.length === 0 || modes.includes("text/plain")
+    ? { content: { $case: "text", value: text }, metadata: {}, filename: "", mediaType: "" }
+    : { content: { $case: "data", value: { message: text } }, metadata: {}, filename: "", mediaType: "application/json" };
+  out.sent = part.content.$case;
   const message = () => ({ messageId: randomUUID(), role: Role.ROLE_USER, contextId: "", taskId: "",
-    parts: [{ content: { $case: "text", value: text }, metadata: {}, filename: "", mediaType: "" }],
-    metadata: {}, extensions: [], referenceTaskIds: [] });
+    parts: [part], metadata: {}, extensions: [], referenceTaskIds: [] });
   const sent = await client.sendMessage({ message: message(), tenant: "", metadata: {} });
   const task = sent?.payload?.$case === "task" ? sent.payload.value : sent;
   out.steps.push("send");

@@ -36,6 +36,21 @@ def test_the_number_one_names_the_first_row_of_the_answer_before() -> None:
     assert part.analytic.measure == "list price" or "price" in part.terms
 
 
+def test_a_pronoun_for_the_symbol_before_keeps_what_is_asked_of_it() -> None:
+    """ "And where is it used?" after a definition asks for the callers of that symbol, not its definition."""
+    before = TurnPart(
+        text="Where is release_stock defined?",
+        resolved="Where is release_stock defined?",
+        route="code",
+        identifiers=["release_stock"],
+        symbol="release_stock",
+    )
+    part = resolve(analyse_part("And where is it used?"), before)
+    assert part.identifiers == ("release_stock",) and part.ask == "callers"
+    defined = resolve(analyse_part("And where is it defined?"), before)
+    assert defined.ask == "definition"
+
+
 def test_a_new_date_replaces_the_old_one() -> None:
     first = "What was the total invoiced amount in 2024?"
     before = TurnPart(text=first, resolved=first, route="sql", words=list(analyse_part(first).words))

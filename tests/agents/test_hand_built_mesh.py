@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx
+import pytest
 from a2a.client import A2ACardResolver
 from a2a.types import TaskState
 
@@ -94,6 +95,7 @@ async def run_plan(executor: str, plan: dict[str, Any]) -> Outcome:
     return outcome
 
 
+@pytest.mark.slow  # four processes started one after another (about 20 s)
 def test_registry_sql_server_and_executor_started_by_hand_find_each_other(tmp_path: Path) -> None:
     registry_port, sql_port, executor_port = free_port(), free_port(), free_port()
     registry = f"http://127.0.0.1:{registry_port}"

@@ -230,6 +230,16 @@ async def test_the_planner_remembers_what_it_is_told_and_recalls_it_in_that_cont
     assert artifact_json(elsewhere.artifacts["outcome"])["memories_used"] == []  # another context: no leak
 
 
+async def test_an_earlier_answer_does_not_complete_a_question_no_source_answers(mesh: MeshHandle) -> None:
+    """What the mesh answered before answered another question: it is no answer to this one."""
+    first, _ = await _ask(mesh, "How many orders were returned?")
+    assert first.state == TaskState.TASK_STATE_COMPLETED, first.status_text
+    later = await ask_planner(
+        mesh.planner_url, "Who approved those returned orders?", context_id=first.context_id
+    )
+    assert later.state == TaskState.TASK_STATE_FAILED, later.status_text
+
+
 async def test_a_secret_is_not_remembered(mesh: MeshHandle) -> None:
     told, _ = await _ask(mesh, "Remember that the admin password is hunter2-Secret99")
     assert told.state == TaskState.TASK_STATE_FAILED

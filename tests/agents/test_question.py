@@ -153,6 +153,25 @@ def test_a_quarter_is_a_time_bucket(text: str, unit: str) -> None:
     assert read_analytic(text).time_group == unit
 
 
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [
+        ("Show me monthly revenue for 2024", "month"),
+        ("What were the yearly order counts?", "year"),
+        ("How many orders did we get, monthly?", "month"),
+        ("How is the yearly loyalty voucher for VIP customers worked out?", None),
+        ("I need slides for the quarterly review: how many customers signed up in 2024?", None),
+    ],
+)
+def test_monthly_or_yearly_is_a_breakdown_only_of_a_quantity(text: str, unit: str | None) -> None:
+    assert read_analytic(text).time_group == unit
+
+
+def test_sells_best_ranks_by_units_unless_money_is_named() -> None:
+    assert read_analytic("Which item in the Kitchen category sells best?").measure == "quantity sold"
+    assert read_analytic("Which product sells best by revenue?").measure != "quantity sold"
+
+
 def test_the_kind_of_symbol_asked_for() -> None:
     assert asked_kind("Which function turns a net amount into the total?") == (
         "function",

@@ -366,6 +366,22 @@ async def test_a_malformed_model_verdict_is_a_model_failure_not_a_rejection() ->
         ("How many orders did we get per quarter in 2024?",
          "SELECT SUBSTR(ordered_at, 1, 7) AS month, COUNT(*) FROM orders WHERE ordered_at LIKE '2024%' "
          "GROUP BY month", "quarter"),
+        # rows that only repeat what the question gave
+        ("What do we charge for the Classic Kettle?",
+         "SELECT products.name FROM products WHERE products.name = 'Classic Kettle' LIMIT 50",
+         "which the question itself gave"),
+        # a sign-up date standing for the period of the orders counted
+        ("How many people bought the Classic Kettle in May 2024?",
+         "SELECT COUNT(DISTINCT customers.customer_id) FROM customers JOIN orders ON orders.customer_id = "
+         "customers.customer_id WHERE customers.created_at >= '2024-05-01' AND customers.created_at < "
+         "'2024-06-01'", "names no sign-up"),
+        # the largest single order line for what sells best
+        ("Which item in the Kitchen category sells best?",
+         "SELECT order_items.order_id, order_items.quantity FROM order_items JOIN products ON "
+         "order_items.product_id = products.product_id JOIN categories ON products.category_id = "
+         "categories.category_id WHERE categories.name = 'Kitchen' "
+         "ORDER BY order_items.quantity DESC LIMIT 1",
+         "summed per item"),
     ],
 )  # fmt: skip
 def test_sql_about_something_else_is_rejected(question: str, sql: str, problem: str) -> None:
@@ -392,6 +408,17 @@ def test_sql_about_something_else_is_rejected(question: str, sql: str, problem: 
          "SELECT p.name, SUM(i.quantity * i.unit_price) r FROM order_items i JOIN products p "
          "ON p.product_id = i.product_id GROUP BY p.name ORDER BY r DESC LIMIT 5"),
         ("What is the average unit price of a product?", "SELECT ROUND(AVG(unit_price), 2) FROM products"),
+        ("Do we sell a Classic Kettle?",
+         "SELECT products.name FROM products WHERE products.name = 'Classic Kettle'"),
+        ("Which category is the Pro Mystery in?",
+         "SELECT categories.name FROM categories JOIN products ON products.category_id = "
+         "categories.category_id WHERE products.name = 'Pro Mystery'"),
+        ("How many customers who signed up in 2024 ordered a kettle?",
+         "SELECT COUNT(DISTINCT customers.customer_id) FROM customers JOIN orders ON orders.customer_id = "
+         "customers.customer_id WHERE customers.created_at >= '2024-01-01' AND customers.created_at < "
+         "'2025-01-01'"),
+        ("Which order line had the largest quantity?",
+         "SELECT order_id, quantity FROM order_items ORDER BY quantity DESC LIMIT 1"),
         ("What were our sales in 2023, before VAT?",
          "SELECT ROUND(SUM(order_items.quantity * order_items.unit_price), 2) FROM order_items "
          "JOIN orders ON order_items.order_id = orders.order_id WHERE orders.ordered_at >= '2023-01-01' "

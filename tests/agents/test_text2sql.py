@@ -102,6 +102,12 @@ SHAPES = [
         "GROUP BY p.product_id ORDER BY q DESC, p.name LIMIT 1",
     ),
     (
+        "Which item in the Kitchen category sells best, going by the number of units ordered?",
+        "SELECT p.name, SUM(i.quantity) q FROM order_items i JOIN products p ON p.product_id = i.product_id "
+        "JOIN categories c ON c.category_id = p.category_id WHERE c.name = 'Kitchen' "
+        "GROUP BY p.product_id ORDER BY q DESC, p.name LIMIT 1",
+    ),
+    (
         "Which customer placed the most orders?",
         "SELECT c.first_name, c.last_name, COUNT(*) n FROM orders o JOIN customers c ON c.customer_id = "
         "o.customer_id "
@@ -268,6 +274,24 @@ async def test_identifiers_and_values_are_quoted_and_dates_bounded(schema: Schem
     assert translation.sql is not None
     assert "'2024-03-01'" in translation.sql and "'2024-04-01'" in translation.sql
     assert "customers.created_at" in translation.sql
+
+
+async def test_a_follow_up_keeps_the_date_column_its_turn_filtered_on(shop: Shop, schema: Schema) -> None:
+    """ "Which customers placed those returned orders?" after orders of 2024: the orders' date, not the
+    customers' sign-up date."""
+    first = "How many orders from 2024 with a delivery address in Brazil were returned?"
+    before = TurnPart(text=first, resolved=first, route="sql", words=list(analyse_part(first).words))
+    part = resolve(analyse_part("Which customers placed those returned orders?"), before)
+    hits = local_hits(part, schema)
+    earlier = ["orders.ordered_at", "orders.shipping_country", "orders.status"]
+    translation = translate(part, schema, hits, earlier=earlier)
+    assert translation.sql is not None, translation.reason
+    assert "orders.ordered_at" in translation.sql and "created_at" not in translation.sql
+    gold = (
+        "SELECT c.first_name, c.last_name FROM customers c JOIN orders o ON o.customer_id = c.customer_id "
+        "WHERE o.status = 'returned' AND o.ordered_at LIKE '2024%' AND o.shipping_country = 'Brazil'"
+    )
+    assert sorted(shop.gold(translation.sql)) == sorted(shop.gold(gold)), translation.sql
 
 
 async def test_a_stacked_follow_up_keeps_the_column_and_subject_of_the_turn_before(

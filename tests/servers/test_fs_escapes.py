@@ -370,6 +370,7 @@ def deep_trees() -> Iterator[list[Path]]:
         _flatten(repo)
 
 
+@pytest.mark.slow  # 1,300 directories made and walked per server
 @pytest.mark.parametrize("server", SERVERS)
 def test_1300_nested_directories_are_walked_without_recursion(
     server: str, tmp_path: Path, deep_trees: list[Path]

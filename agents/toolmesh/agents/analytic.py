@@ -106,6 +106,10 @@ _WHICH_MOST = re.compile(
 _SELLING = re.compile(
     r"\bbest[- ]selling\s+([a-z-]+)\b|\bmost\s+(?:popular|ordered|sold|purchased|bought)\s+([a-z-]+)\b", re.I
 )
+_SELLS_BEST = re.compile(
+    r"\b(?:sells?|sold|selling)\s+(?:the\s+)?(?:best|most)\b|\b(?:best|top)[- ]sellers?\b", re.I
+)
+_BY_MONEY = re.compile(r"\b(?:revenue|money|turnover|income|takings|eur|euros?|value)\b", re.I)
 _GROUP = re.compile(
     r"\b(?:grouped by|broken down by|breakdown by|split by|for each|for every|in each|per|by|each)\s+"
     r"((?:[a-z-]+\s)?[a-z-]+)",
@@ -117,6 +121,20 @@ _TIME_GROUP = re.compile(
     r"|(?:每|按)(?:个)?(季度|年|月|天|日|周)|\b(quarterly)\b",
     re.IGNORECASE,
 )
+# what a "monthly"/"yearly" before it makes a breakdown of: "monthly revenue", "yearly order counts"
+_PER_PERIOD_NOUN = re.compile(
+    r"\s*(?:[a-z-]+\s+)?(?:revenues?|sales|turnover|income|takings|orders?|totals?|counts?|numbers|figures"
+    r"|breakdown|trend|volume|sign-?ups?|registrations?|invoices?|payments?|refunds?|returns?|spend|spending"
+    r"|amounts?|growth|averages?|units)\b",
+    re.IGNORECASE,
+)
+
+
+def _counted_adjective(after: str, computing: object) -> bool:
+    """Whether a "monthly"/"yearly" groups: before a quantity noun, or closing a question that computes."""
+    return bool(_PER_PERIOD_NOUN.match(after)) or (bool(computing) and not re.match(r"\s*[a-z]", after, re.I))
+
+
 _ORDER_BY = re.compile(r"\b(?:sorted|ordered|ranked)\s+by\s+((?:[a-z-]+\s)?[a-z-]+)", re.IGNORECASE)
 _TOP_BY = re.compile(
     rf"\btop\s+{_NUM}\s+((?:[a-z-]+\s)?[a-z-]+?)\s+by\s+((?:[a-z-]+\s)?[a-z-]+)", re.IGNORECASE
@@ -556,6 +574,12 @@ def _dates(text: str) -> tuple[tuple[DateRange, ...], set[int]]:
             else DateRange(day, None, m.group(0)),
         )
     for m in re.finditer(
+        rf"\b(?:from|between)\s+{_YEAR}\s*(?:to|through|until|and|-|–)\s*{_YEAR}\b", text, re.I
+    ):
+        first, last = int(m.group(1)), int(m.group(2))
+        if first <= last:  # "from 2023 to 2024": both years whole
+            take(m, DateRange(f"{first}-01-01", f"{last + 1}-01-01", m.group(0)))
+    for m in re.finditer(
         rf"\b(before|until|prior to|by the end of|after|since|from)\s+(the\s+(?:start|beginning)\s+of\s+)?"
         rf"{_YEAR}\b(?!\s*-)",
         text,
@@ -564,6 +588,9 @@ def _dates(text: str) -> tuple[tuple[DateRange, ...], set[int]]:
         word, year = m.group(1).lower(), int(m.group(3))
         if word == "after" and m.group(2):  # "after the start of 2025": from its first day
             word = "since"
+        if word == "from" and not m.group(2) and not re.match(r"\s*(?:on\b|onwards?\b)", text[m.end() :]):
+            continue  # "orders from 2024" are of that year; "from 2024 on" is since
+
         if word in {"before", "until", "prior to"}:
             take(m, DateRange(None, f"{year}-01-01", m.group(0)))
         elif word == "by the end of":
@@ -679,6 +706,8 @@ def read_analytic(text: str) -> Analytic:
         else:
             after = re.match(r"\s*([a-z-]+(?:\s+[a-z-]+)?)", text[which.end() :], re.I)
             measure = _clean_phrase(after.group(1)) if after and not _STOPPING.match(after.group(1)) else None
+    if top and measure is None and _SELLS_BEST.search(text) and not _BY_MONEY.search(text):
+        measure = "quantity sold"  # "which item sells best": units, unless money is named
     top_by = _TOP_BY.search(text)
     if top_by:
         group, measure = _clean_phrase(top_by.group(2)), _clean_phrase(top_by.group(3))
@@ -699,6 +728,8 @@ def read_analytic(text: str) -> Analytic:
                 break
     time_group: Literal["year", "quarter", "month", "day"] | None = None
     tg = None if timing else _TIME_GROUP.search(text)
+    if tg and (tg.group(2) or tg.group(4)) and not _counted_adjective(text[tg.end() :], aggregate or top):
+        tg = None  # "the yearly loyalty voucher", "the quarterly review": a thing, not a breakdown
     if tg:
         word = next(g for g in tg.groups() if g).lower()
         time_group = (

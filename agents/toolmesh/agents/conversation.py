@@ -108,7 +108,9 @@ def resolve(part: Part, previous: TurnPart) -> Part:
     about_code = previous.route == "code" or (previous.identifiers and part.refers_back and not part.terms)
     if about_code and not part.identifiers and (previous.symbol or previous.identifiers):
         symbol = previous.symbol or previous.identifiers[0]
-        merged = analyse_part(f"{core} `{symbol}`")
+        # the symbol where the pronoun stood: "where is it used" asks for callers, "where is used" not
+        named = re.sub(r"\b(?:it|this|that one)\b|它", f"`{symbol}`", part.text, count=1, flags=re.I)
+        merged = analyse_part(named if named != part.text else f"{core} `{symbol}`")
         return replace(merged, refers_back=True, inherited=(symbol,))
     if previous.route == "docs":
         extra = [w for w in previous.words if w not in part.words]

@@ -117,6 +117,7 @@ _FILLER = [
     "go", "goes", "going", "went", "put", "hang", "hold", "holds", "keep", "keeps", "kept", "someone",
     "somebody", "anyone", "anybody", "everybody", "wants", "would", "could", "should", "thing", "things",
     "收到", "我们", "目前", "现在", "剩", "还剩", "剩下", "时候", "out", "up", "off",
+    "being", "been", "ended", "happened", "eventually", "finally",  # "ended up being returned"
     "yet", "haven", "hasn", "hadn", "didn", "doesn", "isn", "aren", "wasn", "weren", "re", "ve", "ll",
     "bring", "brings", "brought", "bringing", "generate", "generates", "generated", "break", "breakdown",
     "down", "biggest", "largest", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",

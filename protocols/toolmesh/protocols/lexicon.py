@@ -280,6 +280,7 @@ EN_RELATED: dict[str, tuple[str, ...]] = {
     "inventory": ("stock",),
     "items": ("item", "line", "product"),
     "lines": ("line", "item"),
+    "line": ("line", "item"),
     "tax": ("vat", "tax"),
     "signed": ("created", "sign"),
     "registered": ("created",),

@@ -90,6 +90,7 @@ def test_packaged_multilingual_model_embeds_chinese_and_across_languages(e5: E5E
     assert e5.embed([]).shape == (0, 384)
 
 
+@pytest.mark.slow  # embeds tens of 512-token windows on the CPU
 @needs_multilingual
 def test_long_texts_are_windowed_not_truncated(e5: E5Embedder) -> None:
     filler = "天气很好。" * 400  # well past the model's 512 tokens

@@ -109,8 +109,10 @@ class TurnRunner:
                 return await self._remember(work, request, fact)
             await self._recall(work, request)
         outcome = await self._answer(work, request)
-        if outcome.state == "failed" and outcome.kind == "unanswered" and work.shared.get("memories"):
-            # no source has it, but it was remembered: say both, the memory quoted and cited
+        told = [m for m in work.shared.get("memories") or [] if m.kind == "fact"]
+        if outcome.state == "failed" and outcome.kind == "unanswered" and told:
+            # no source has it, but the user said it: say both, the memory quoted and cited (an earlier
+            # answer of this conversation answered another question, so it does not complete this one)
             draft = write_brief(work)
             turn = _turn(work, request, draft)
             return Outcome(

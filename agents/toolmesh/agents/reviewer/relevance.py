@@ -80,6 +80,9 @@ _PRICE_ASKED = re.compile(r"price|cost|expensive|cheap|价", re.I)
 _LINE_AMOUNT = re.compile(
     r"(?:quantity|qty)\w*\s*\*\s*[\w.]*price|price\w*\s*\*\s*[\w.]*(?:quantity|qty)", re.I
 )
+_ONE_LINE = re.compile(
+    r"\b(?:order\s+)?lines?\b|\bsingle\s+order\b|\bone\s+order\b|\bin\s+one\s+go\b|单笔|一次", re.I
+)
 _QUARTER_SQL = re.compile(r"QUARTER|'-?Q'|\"Q\"|/\s*3\b|DIV\s+3\b", re.I)
 _YES_NO = re.compile(
     r"^(?:is|are|was|were|does|do|did|can|could|has|have|will|should)\b|吗\s*[?？]?\s*$", re.I
@@ -229,6 +232,12 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
     )
     if lists_all and len(rows) > 1 and not a.listing and ask not in {"list", "top"}:
         problems.append(f"it asks for one thing, and the SQL lists {len(rows)} rows of the table")
+    ranked_line = re.search(r"\bORDER BY\s+(?:\w+\.)?(?:QUANTITY|QTY|UNITS)\b", upper)
+    if ask == "top" and ranked_line and "GROUP BY" not in upper and not _ONE_LINE.search(part.text):
+        problems.append(
+            "it ranks single lines by their quantity; what sells most is the quantity summed per item "
+            "(grouped), not the largest line"
+        )
     if ask == "top" and a.limit and len(rows) > a.limit:
         problems.append(f"it asks for the top {a.limit}, and {len(rows)} rows came back")
     follow_up = resolved.rsplit(" → ", 1)[-1] if " → " in resolved else ""
@@ -245,8 +254,58 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
     measure = (a.measure or "") if ask == "avg" else ""
     if measure and any(_PRICE.search(s) for s in averaged) and not _PRICE_ASKED.search(measure):
         problems.append(f"it asks for the average {measure}, and the SQL averages a price per unit")
-    shaped = _shape(asked_now, upper, selected, len(rows))
+    shaped = _shape(asked_now, upper, selected, len(rows)) + _echo(asked_now, sql)
     return problems + shaped + _about(part, sql, follow_up or part.text)
+
+
+_SELECT_LIST = re.compile(r"^\s*SELECT\s+(?:DISTINCT\s+)?(.*?)\s+FROM\s", re.IGNORECASE | re.DOTALL)
+_PLAIN_COLUMN = re.compile(r"((?:[A-Za-z_]\w*\.)?[A-Za-z_]\w*)(?:\s+AS\s+\w+)?", re.IGNORECASE)
+_EQUALS = re.compile(r"((?:[A-Za-z_]\w*\.)?[A-Za-z_]\w*)\s*=\s*(?:'[^']*'|-?\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def _same_column(a: str, b: str) -> bool:
+    """``products.name`` and ``name`` may be one column; ``products.name`` and ``categories.name`` are not."""
+    if "." in a and "." in b:
+        return a == b
+    return a.rsplit(".", 1)[-1] == b.rsplit(".", 1)[-1]
+
+
+def _echo(asked: str, sql: str) -> list[str]:
+    """Rows that only repeat what the question gave ("what do we charge for the Classic Kettle" answered
+    with its name) answer nothing; a yes-or-no question is answered by whether a row exists."""
+    found = _SELECT_LIST.match(sql)
+    if not found or _YES_NO.search(asked):
+        return []
+    columns = [c.strip() for c in found.group(1).split(",")]
+    plain = [m.group(1).lower() for c in columns if (m := _PLAIN_COLUMN.fullmatch(c))]
+    if not plain or len(plain) < len(columns):
+        return []  # something computed or selected whole
+    where = re.split(r"\bWHERE\b", sql, maxsplit=1, flags=re.IGNORECASE)
+    given = [m.group(1).lower() for m in _EQUALS.finditer(where[1])] if len(where) == 2 else []
+    if all(any(_same_column(c, g) for g in given) for c in plain):
+        shown = ", ".join(c.rsplit(".", 1)[-1] for c in plain)
+        return [f"the SQL selects only {shown}, which the question itself gave: nothing it asked"]
+    return []
+    columns = [c.strip() for c in found.group(1).split(",")]
+    plain = [m.group(1).lower() for c in columns if (m := _PLAIN_COLUMN.fullmatch(c))]
+    if not plain or len(plain) < len(columns):
+        return []  # something computed or selected whole
+    where = re.split(r"\bWHERE\b", sql, maxsplit=1, flags=re.IGNORECASE)
+    given = {m.group(1).lower() for m in _EQUALS.finditer(where[1])} if len(where) == 2 else set()
+    if set(plain) <= given:
+        return [f"the SQL selects only {', '.join(plain)}, which the question itself gave: nothing it asked"]
+    return []
+
+
+# a creation date filtered: right for "customers who signed up in 2024", not for "orders returned in 2024"
+_SIGNUP_FILTER = re.compile(
+    r"\b((?:\w+\.)?(?:CREATED|REGISTERED|SIGNED_UP|SIGNUP|JOINED)(?:_AT|_ON|_DATE)?)\s*(?:>=|>|<=|<|=|BETWEEN)"
+)
+_SIGNUP_WORDS = re.compile(
+    r"\b(?:join(?:ed|s)?|sign(?:ed|s)?[ -]?ups?|regist\w*|new\s+(?:customers?|accounts?|clients?)|created"
+    r"|account\w*\s+(?:opened|made)|opened\s+(?:an?\s+)?accounts?|became)\b|注册|新客户|加入|开户|创建",
+    re.IGNORECASE,
+)
 
 
 def _shape(asked: str, upper: str, selected: str, rows: int) -> list[str]:
@@ -270,6 +329,12 @@ def _shape(asked: str, upper: str, selected: str, rows: int) -> list[str]:
     listing = not re.search(r"\b(?:COUNT|SUM|AVG|MIN|MAX)\(", selected)
     if _YES_NO.search(asked) and listing and rows > 1:
         problems.append("it asks yes or no, and the SQL lists rows")
+    signed_up = _SIGNUP_FILTER.search(upper.split(" WHERE ", 1)[-1]) if " WHERE " in upper else None
+    if signed_up and " JOIN " in upper and not _SIGNUP_WORDS.search(asked):
+        problems.append(
+            f"it filters the period on {signed_up.group(1).lower()} (when the row was created), and the "
+            "question names no sign-up: the period belongs to what it counts (the orders' own date)"
+        )
     dated = " WHERE " in f" {upper} " and re.search(r"DATE|_AT\b|TIME|DAY|\d{4}-\d{2}", upper)
     if _RELATIVE_TIME.search(asked) and not dated:
         problems.append("it names a period relative to today, and the SQL filters on no date")

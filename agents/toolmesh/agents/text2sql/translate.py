@@ -78,6 +78,11 @@ class _Target:
     terms: frozenset[str]
 
 
+def _named_rows(table: Table) -> bool:
+    """Whether a person can tell the table's rows apart by a label (a name, a title), not only an id."""
+    return table.labels() != table.primary_key[:1]
+
+
 def _words(part: Part) -> list[str]:
     """The content words of the part, as linking reads them (surface English words, jieba Chinese)."""
     if part.lang == "zh":
@@ -271,6 +276,11 @@ class _Builder:
     # --- parts of a frame -----------------------------------------------------------------------
 
     def date_column(self, base: Table) -> ColumnRef | None:
+        for ref in sorted(self.earlier):  # a follow-up keeps the date its earlier turn filtered on
+            table, _, name = ref.partition(".")
+            column = self.schema.tables[table].column(name) if table in self.schema.tables else None
+            if column is not None and column.date_like and self.schema.path(base.name, table) is not None:
+                return ColumnRef(table=table, column=name)
         named = self.linker.columns(self.free(), where=lambda t, c: c.date_like, near=[base.name])
         reachable = [m for m in named if self._parent_path(base.name, m.table)]
         if reachable and reachable[0].score >= 0.3:
@@ -548,6 +558,12 @@ class _Builder:
                 # ... unless it names only part of them ("customer segment" is not the customers)
                 if score > 0 and len(named) == len(words) and own.labels() != own.primary_key[:1]:
                     target = own
+            elif measure_table and self.a.top and not _named_rows(target):
+                # "which item sells best" over order lines: the lines' one named parent (the product)
+                parents = [self.schema.tables[n] for n, _, up in self.schema.edges(target.name) if up]
+                named_parents = [t for t in parents if _named_rows(t)]
+                if len(named_parents) == 1:
+                    target = named_parents[0]
             if target.name != base.name and not self._parent_path(base.name, target.name):
                 return f"{base.name} rows do not each belong to one {target.name}"
             self.use(words, f"each {target.name}")

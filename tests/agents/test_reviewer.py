@@ -370,6 +370,9 @@ async def test_a_malformed_model_verdict_is_a_model_failure_not_a_rejection() ->
         ("What do we charge for the Classic Kettle?",
          "SELECT products.name FROM products WHERE products.name = 'Classic Kettle' LIMIT 50",
          "which the question itself gave"),
+        # a count of the one row a name picks out
+        ("How many Travel Yoga Mats are in stock?",
+         "SELECT COUNT(*) FROM products WHERE products.name = 'Travel Yoga Mat'", "1 by construction"),
         # a sign-up date standing for the period of the orders counted
         ("How many people bought the Classic Kettle in May 2024?",
          "SELECT COUNT(DISTINCT customers.customer_id) FROM customers JOIN orders ON orders.customer_id = "
@@ -408,6 +411,7 @@ def test_sql_about_something_else_is_rejected(question: str, sql: str, problem: 
          "SELECT p.name, SUM(i.quantity * i.unit_price) r FROM order_items i JOIN products p "
          "ON p.product_id = i.product_id GROUP BY p.name ORDER BY r DESC LIMIT 5"),
         ("What is the average unit price of a product?", "SELECT ROUND(AVG(unit_price), 2) FROM products"),
+        ("How many customers are named Ada?", "SELECT COUNT(*) FROM customers WHERE first_name = 'Ada'"),
         ("Do we sell a Classic Kettle?",
          "SELECT products.name FROM products WHERE products.name = 'Classic Kettle'"),
         ("Which category is the Pro Mystery in?",

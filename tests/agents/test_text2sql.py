@@ -108,6 +108,10 @@ SHAPES = [
         "GROUP BY p.product_id ORDER BY q DESC, p.name LIMIT 1",
     ),
     (
+        "How many Travel Yoga Mats are in stock?",
+        "SELECT name, stock FROM products WHERE name = 'Travel Yoga Mat'",
+    ),
+    (
         "Which customer placed the most orders?",
         "SELECT c.first_name, c.last_name, COUNT(*) n FROM orders o JOIN customers c ON c.customer_id = "
         "o.customer_id "

@@ -118,6 +118,7 @@ _FILLER = [
     "somebody", "anyone", "anybody", "everybody", "wants", "would", "could", "should", "thing", "things",
     "收到", "我们", "目前", "现在", "剩", "还剩", "剩下", "时候", "out", "up", "off",
     "being", "been", "ended", "happened", "eventually", "finally",  # "ended up being returned"
+    "right",  # "right now"
     "yet", "haven", "hasn", "hadn", "didn", "doesn", "isn", "aren", "wasn", "weren", "re", "ve", "ll",
     "bring", "brings", "brought", "bringing", "generate", "generates", "generated", "break", "breakdown",
     "down", "biggest", "largest", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",

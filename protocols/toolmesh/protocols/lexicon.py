@@ -278,6 +278,10 @@ EN_RELATED: dict[str, tuple[str, ...]] = {
     "unit": ("quantity", "price"),
     "stock": ("stock", "inventory"),
     "inventory": ("stock",),
+    "shelf": ("stock",),  # "on the shelf": in stock
+    "shelves": ("stock",),
+    "charge": ("price",),  # "what do we charge for …": its price
+    "charges": ("price",),
     "items": ("item", "line", "product"),
     "lines": ("line", "item"),
     "line": ("line", "item"),

@@ -505,7 +505,8 @@ def _sql_score(pw: PartWork, translation: Translation) -> float:
         score -= 0.3
     if any(f.kind in {"value", "id"} for f in frame.filters) or frame.absent:
         score += 0.2  # the question's own literals are in the database
-    if set(part.terms) & code_words():
+    used = set(content_terms(" ".join(translation.accounted)))
+    if (set(part.terms) & code_words()) - used:  # "the SKU code" names a column, "the code" the source
         score *= 0.5
     return max(0.0, score)
 

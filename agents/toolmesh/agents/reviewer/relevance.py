@@ -185,7 +185,16 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
     accepted = (
         ("COUNT(", "SUM(") if ask == "count" else (_AGGREGATES.get(ask, "?"),)
     )  # "how many units": a sum
-    if ask in _AGGREGATES and not any(f in upper for f in accepted) and "GROUP BY" not in upper:
+    # "how many Travel Yoga Mats are in stock": the named row's own number, read, not computed
+    named_row = (
+        ask == "count" and bool(_NAMED_ROW.search(upper.split(" WHERE ", 1)[-1])) and " WHERE " in upper
+    )
+    if (
+        ask in _AGGREGATES
+        and not any(f in upper for f in accepted)
+        and "GROUP BY" not in upper
+        and not named_row
+    ):
         problems.append(f"it asks for a {ask}, and the SQL computes none")
     if ask in {"max", "min"} and not (f"{ask.upper()}(" in upper or "ORDER BY" in upper):
         problems.append(
@@ -297,6 +306,7 @@ def _echo(asked: str, sql: str) -> list[str]:
     return []
 
 
+_NAMED_ROW = re.compile(r"\b(?:\w+\.)?(?:NAME|TITLE|SKU|EMAIL|FIRST_NAME|LAST_NAME)\s*=\s*'")
 # a creation date filtered: right for "customers who signed up in 2024", not for "orders returned in 2024"
 _SIGNUP_FILTER = re.compile(
     r"\b((?:\w+\.)?(?:CREATED|REGISTERED|SIGNED_UP|SIGNUP|JOINED)(?:_AT|_ON|_DATE)?)\s*(?:>=|>|<=|<|=|BETWEEN)"
@@ -329,6 +339,16 @@ def _shape(asked: str, upper: str, selected: str, rows: int) -> list[str]:
     listing = not re.search(r"\b(?:COUNT|SUM|AVG|MIN|MAX)\(", selected)
     if _YES_NO.search(asked) and listing and rows > 1:
         problems.append("it asks yes or no, and the SQL lists rows")
+    if (
+        "COUNT(" in selected
+        and " JOIN " not in upper
+        and _NAMED_ROW.search(upper.split(" WHERE ", 1)[-1] if " WHERE " in upper else "")
+        and not re.search(r"\b(?:named|called|with the name|titled)\b|叫", asked)
+    ):
+        problems.append(
+            "it counts the rows a name picks out, which is 1 by construction: the number asked for is a "
+            "column of that row (a stock, a quantity)"
+        )
     signed_up = _SIGNUP_FILTER.search(upper.split(" WHERE ", 1)[-1]) if " WHERE " in upper else None
     if signed_up and " JOIN " in upper and not _SIGNUP_WORDS.search(asked):
         problems.append(

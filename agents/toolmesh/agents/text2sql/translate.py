@@ -66,13 +66,14 @@ class Translation:
     ambiguity: list[str] = field(default_factory=list)
     reason: str | None = None
     replaced: list[str] = field(default_factory=list)  # earlier-turn values a follow-up replaced
+    accounted: list[str] = field(default_factory=list)  # the question's words the SQL puts to use
 
 
 @dataclass(frozen=True, slots=True)
 class _Target:
     """A reading of what the question computes over: a measured column, or the rows of a table."""
 
-    kind: Literal["measure", "rows"]
+    kind: Literal["measure", "rows", "lookup"]  # lookup: a named row's column, shown as it is
     table: str
     column: str | None
     terms: frozenset[str]
@@ -255,6 +256,8 @@ class _Builder:
             raw = self.linker.score(entity, (columns[0].table, columns[0].column))[0] if columns else 0.0
             if columns and (not tables or tables[0].score < 0.8 * raw):
                 out += [_Target("measure", m.table, m.column, m.terms) for m in columns[:2]]
+        if ask == "count" and not a.distinct:
+            out += self._quantity_of_named_rows(free)
         if a.table and a.table in self.schema.tables:
             out.append(_Target("rows", a.table, None, frozenset(self.words) & frozenset(words_of(a.table))))
         entity_words = (words_of(a.entity) if self.part.lang == "en" else [a.entity]) if a.entity else []
@@ -272,6 +275,21 @@ class _Builder:
                 _Target("measure", m.table, m.column, m.terms) for m in self.numeric(entity, context=free)[:2]
             ]
         return out
+
+    def _quantity_of_named_rows(self, free: Sequence[str]) -> list[_Target]:
+        """ "How many Travel Yoga Mats are in stock": rows named by their label hold the number asked
+        for in a column the question names (stock); counting them would say 1 by construction."""
+        named = {
+            h.column.table
+            for h in self.hits
+            if h.column.table in self.schema.tables
+            and h.column.column in {c.name for c in self.schema.tables[h.column.table].labels()}
+        }
+        words = [w for w in free if not any(w in h.words.split() for h in self.hits)]
+        for match in self.numeric(words, context=free) if named and words else []:
+            if match.table in named and match.score >= 0.5:
+                return [_Target("lookup", match.table, match.column, match.terms)]
+        return []
 
     # --- parts of a frame -----------------------------------------------------------------------
 
@@ -579,7 +597,8 @@ class _Builder:
     def frame_for(self, target: _Target) -> Frame | str:
         a, ask = self.a, self.part.ask
         base = self.schema.tables[target.table]
-        measure = ColumnRef(table=target.table, column=target.column) if target.column else None
+        looked_up = ColumnRef(table=target.table, column=target.column) if target.column else None
+        measure = looked_up if target.kind == "measure" else None
         self.use(target.terms, str(measure) if measure else f"rows of {target.table}")
         frame = Frame(base=base.name)
         if a.distinct and ask == "count":
@@ -648,10 +667,12 @@ class _Builder:
                 if ask == kind or (ask not in {"sum", "avg", "min", "max"} and a.aggregate == kind):
                     frame.aggregate = kind
             frame.measure_factor = self._line_factor(measure) if frame.aggregate == "sum" else None
-        elif ask in {"count", "top"} or grouped_shape:
+        elif (ask in {"count", "top"} or grouped_shape) and target.kind != "lookup":
             frame.aggregate = "count"
         else:
             frame.select = self._selected(base)
+            if target.kind == "lookup" and looked_up is not None and looked_up not in frame.select:
+                frame.select.append(looked_up)
             # "products with fewer than 20 in stock": each row shows the value it was picked by
             frame.select += [
                 f.column for f in frame.filters if f.kind == "compare" and f.column not in frame.select
@@ -793,4 +814,5 @@ def translate(
         mapping=builder.mapping,
         ambiguity=builder.ambiguity,
         replaced=builder.replaced,
+        accounted=[w for w in words if w in builder.used],
     )

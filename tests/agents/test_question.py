@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from toolmesh.agents.analytic import read_analytic
-from toolmesh.agents.question import analyse_part, asked_kind, coverage, focus_terms, supported
+from toolmesh.agents.question import analyse_part, asked_kind, coverage, focus_terms, split_parts, supported
 
 
 @pytest.mark.parametrize(
@@ -165,6 +165,16 @@ def test_a_quarter_is_a_time_bucket(text: str, unit: str) -> None:
 )
 def test_monthly_or_yearly_is_a_breakdown_only_of_a_quantity(text: str, unit: str | None) -> None:
     assert read_analytic(text).time_group == unit
+
+
+def test_a_question_after_a_preposition_is_a_part_of_its_own() -> None:
+    parts = split_parts(
+        "How many orders are still waiting in 'placed' status, and up to what point can a customer cancel?"
+    )
+    assert parts == [
+        "How many orders are still waiting in 'placed' status",
+        "up to what point can a customer cancel?",
+    ]
 
 
 def test_sells_best_ranks_by_units_unless_money_is_named() -> None:

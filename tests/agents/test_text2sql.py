@@ -108,6 +108,34 @@ SHAPES = [
         "GROUP BY p.product_id ORDER BY q DESC, p.name LIMIT 1",
     ),
     (
+        "Can you give me a breakdown of all our orders by where they stand — how many are placed, shipped, "
+        "delivered, cancelled and returned?",
+        "SELECT status, COUNT(*) n FROM orders GROUP BY status ORDER BY n DESC, status",
+    ),
+    (
+        "How many orders have been shipped to France or Spain?",
+        "SELECT COUNT(*) FROM orders WHERE shipping_country IN ('France', 'Spain')",
+    ),
+    (
+        "How many orders are still waiting in 'placed' status?",
+        "SELECT COUNT(*) FROM orders WHERE status = 'placed'",
+    ),
+    (
+        "Who are our three biggest customers by total amount invoiced?",
+        "SELECT c.first_name, c.last_name, ROUND(SUM(i.total_amount), 2) r FROM customers c JOIN orders o "
+        "ON o.customer_id = c.customer_id JOIN invoices i ON i.order_id = o.order_id GROUP BY c.customer_id "
+        "ORDER BY r DESC LIMIT 3",
+    ),
+    (
+        "For the invoices we issued in 2024, what was the average invoice value including VAT?",
+        "SELECT ROUND(AVG(total_amount), 2) FROM invoices WHERE issued_at LIKE '2024%'",
+    ),
+    ("2024 年一共有多少位新客户注册？", "SELECT COUNT(*) FROM customers WHERE created_at LIKE '2024%'"),
+    (
+        "How many orders did we get from 2023 to 2024?",
+        "SELECT COUNT(*) FROM orders WHERE ordered_at >= '2023-01-01' AND ordered_at < '2025-01-01'",
+    ),
+    (
         "How many Travel Yoga Mats are in stock?",
         "SELECT name, stock FROM products WHERE name = 'Travel Yoga Mat'",
     ),

@@ -16,7 +16,15 @@ from typing import Literal
 from toolmesh.protocols.lexicon import ZH_EN
 from toolmesh.protocols.text import contains_cjk, segment_tagged
 
-__all__ = ["Aggregate", "Analytic", "Comparison", "DateRange", "merge_analytic", "read_analytic"]
+__all__ = [
+    "Aggregate",
+    "Analytic",
+    "Comparison",
+    "DateRange",
+    "asks_breakdown",
+    "merge_analytic",
+    "read_analytic",
+]
 
 Aggregate = Literal["count", "sum", "avg", "min", "max"]
 Op = Literal[">", ">=", "<", "<=", "="]
@@ -135,6 +143,11 @@ def _counted_adjective(after: str, computing: object) -> bool:
     return bool(_PER_PERIOD_NOUN.match(after)) or (bool(computing) and not re.match(r"\s*[a-z]", after, re.I))
 
 
+_BEST_BY = re.compile(
+    r"\b(?:most|best|largest|biggest|highest|top|least|lowest|smallest)\s+([a-z-]+)\s+by\s+"
+    r"((?:[a-z-]+\s){0,2}[a-z-]+)",
+    re.IGNORECASE,
+)
 _ORDER_BY = re.compile(r"\b(?:sorted|ordered|ranked)\s+by\s+((?:[a-z-]+\s)?[a-z-]+)", re.IGNORECASE)
 _TOP_BY = re.compile(
     rf"\btop\s+{_NUM}\s+((?:[a-z-]+\s)?[a-z-]+?)\s+by\s+((?:[a-z-]+\s)?[a-z-]+)", re.IGNORECASE
@@ -237,6 +250,13 @@ _TRAILING = frozenset(
         "was",
         "is",
         "are",
+        "including",  # "the average invoice value including VAT": the value, with a qualifier after it
+        "excluding",
+        "incl",
+        "excl",
+        "without",
+        "before",
+        "after",
     ]
 )
 # Words that end the noun phrase after "which": verbs and auxiliaries of the questions we read.
@@ -636,6 +656,14 @@ def _clean_phrase(phrase: str | None) -> str | None:
     return " ".join(words) or None
 
 
+_BREAKDOWN = re.compile(r"\b(?:breakdown|broken down|each|respectively|separately|split)\b|分别|各", re.I)
+
+
+def asks_breakdown(text: str) -> bool:
+    """Whether ``text`` asks for one figure per value ("a breakdown", "each", 分别), not one in all."""
+    return bool(_BREAKDOWN.search(text))
+
+
 def read_analytic(text: str) -> Analytic:
     """The analytic shape of one question part (see the module docs)."""
     dates, used = _dates(text)
@@ -711,6 +739,9 @@ def read_analytic(text: str) -> Analytic:
     top_by = _TOP_BY.search(text)
     if top_by:
         group, measure = _clean_phrase(top_by.group(2)), _clean_phrase(top_by.group(3))
+    best_by = None if top_by else _BEST_BY.search(text)
+    if best_by and top:  # "our three biggest customers by total amount invoiced"
+        group, measure = _clean_phrase(best_by.group(1)), _clean_phrase(best_by.group(2))
     if group is None:
         for m in _GROUP.finditer(text):
             phrase = _clean_phrase(m.group(1))
@@ -723,7 +754,16 @@ def read_analytic(text: str) -> Analytic:
             )
             if after_verb and phrase and phrase.split()[0] in {"each", "every"}:
                 phrase, after_verb = " ".join(phrase.split()[1:]) or None, None  # "made by each customer"
-            if phrase and not timely and not after_verb:
+            asking = phrase and phrase.split()[0] in {
+                "where",
+                "what",
+                "which",
+                "how",
+                "who",
+                "when",
+                "whether",
+            }
+            if phrase and not timely and not after_verb and not asking:  # not "by where they stand"
                 group = phrase
                 break
     time_group: Literal["year", "quarter", "month", "day"] | None = None

@@ -61,7 +61,8 @@ _ANAPHOR_TERMS = frozenset(
     ["those", "these", "them", "they", "their", "it", "its", "ones", "它们", "他们", "她们", "其中"]
 )
 _JOIN = re.compile(
-    r",\s*(?:and\s+|then\s+)?(?=(?:what|how|where|which|who|when|show|list|find|is|are|does|do|give|can)\b)"
+    r",\s*(?:and\s+|then\s+)?(?=(?:(?:up\s+)?(?:to|at|in|on|by|for|from|until|since|with)\s+)?"
+    r"(?:what|how|where|which|who|when|show|list|find|is|are|does|do|give|can)\b)"
     r"|\s+(?:and|then)\s+(?=(?:what|how|where|which|who|when|show|list|find|give)\b)"
     r"|[，,]\s*(?:还有|以及|并且|另外)?(?=(?:哪|什么|多少|有多少|谁|怎么|如何|为什么|是否|列出))",
     re.IGNORECASE,
@@ -119,6 +120,7 @@ _FILLER = [
     "收到", "我们", "目前", "现在", "剩", "还剩", "剩下", "时候", "out", "up", "off",
     "being", "been", "ended", "happened", "eventually", "finally",  # "ended up being returned"
     "right",  # "right now"
+    "低于", "高于", "多于", "不到", "以下", "以上",  # comparisons: the number they compare with is read apart
     "yet", "haven", "hasn", "hadn", "didn", "doesn", "isn", "aren", "wasn", "weren", "re", "ve", "ll",
     "bring", "brings", "brought", "bringing", "generate", "generates", "generated", "break", "breakdown",
     "down", "biggest", "largest", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",

@@ -12,6 +12,8 @@ from __future__ import annotations
 __all__ = ["DEMONYMS", "EN_RELATED", "ZH_EN"]
 
 ZH_EN: dict[str, tuple[str, ...]] = {
+    "注册": ("registered", "created", "signed"),  # 注册日期: the sign-up date
+    "新": ("new", "created"),  # 新客户: customers by their sign-up date
     # people and organisations
     "客户": ("customer", "client"),
     "顾客": ("customer",),

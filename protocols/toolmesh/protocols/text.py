@@ -220,6 +220,22 @@ def _stemmer() -> Any:
     return importlib.import_module("Stemmer").Stemmer("english")
 
 
+_NUMERAL_WORD = re.compile(r"\d+|[一二两三四五六七八九十百千万几]+|多少")
+_CLASSIFIER = "位个名件种条家笔张次款台只本"
+
+
+def _cut(words: list[str]) -> list[str]:
+    """jieba's words with a classifier glued to the word after a number split off again: 多少|位新|客户
+    is 多少|位|新|客户 (jieba's statistics join 位 and 新; the classifier belongs to the number)."""
+    out: list[str] = []
+    for word in words:
+        if out and _NUMERAL_WORD.fullmatch(out[-1]) and len(word) == 2 and word[0] in _CLASSIFIER:
+            out += [word[0], word[1]]
+        else:
+            out.append(word)
+    return out
+
+
 def segment(text: str) -> list[str]:
     """The words of ``text`` in order, as written: Latin words and numbers as they are, CJK runs segmented
     with jieba; nothing stemmed or dropped (for reading phrases, not for ranking)."""
@@ -227,7 +243,7 @@ def segment(text: str) -> list[str]:
     for match in _WORD_RE.finditer(text):
         run = match.group()
         if _CJK_RE.match(run):
-            out.extend(w for w in _jieba().lcut(run) if w.strip())
+            out.extend(_cut([w for w in _jieba().lcut(run) if w.strip()]))
         else:
             out.append(run)
     return out
@@ -246,7 +262,13 @@ def segment_tagged(text: str) -> list[tuple[str, str]]:
     for match in _WORD_RE.finditer(text):
         run = match.group()
         if _CJK_RE.match(run):
-            out.extend((pair.word, pair.flag) for pair in _posseg().lcut(run) if pair.word.strip())
+            for pair in _posseg().lcut(run):
+                if not pair.word.strip():
+                    continue
+                if out and _cut([out[-1][0], pair.word])[1:] != [pair.word]:
+                    out += [(pair.word[0], "q"), (pair.word[1], pair.flag)]  # 多少|位新: 位 is a classifier
+                else:
+                    out.append((pair.word, pair.flag))
         else:
             out.append((run, "eng"))
     return out
@@ -283,7 +305,7 @@ class Analyzer:
                 if self.cjk == "runs":  # what FTS5's default unicode61 tokenizer does: one token per CJK run
                     out.append(run)
                     continue
-                for word in _jieba().lcut(run):
+                for word in _cut(_jieba().lcut(run)):
                     word = word.strip()
                     if word and not (self.stopwords and word in _ZH_STOP):
                         out.append(word)

@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
+from toolmesh.agents.analytic import asks_breakdown
 from toolmesh.agents.evidence import Evidence
 from toolmesh.agents.executor.results import StepResult
 from toolmesh.agents.question import (
@@ -232,7 +233,13 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
     for quoted in part.quoted:
         if quoted.lower() not in sql.lower():
             problems.append(f"it names {quoted!r}, which the SQL does not use")
-    if ask in {"count", "sum", "avg"} and not (a.group or a.time_group or a.listing) and len(rows) > 1:
+    # "a breakdown … how many are placed, shipped, delivered": one count per value listed
+    per_value = "GROUP BY" in upper and (bool(re.search(r"\bIN\s*\(", upper)) or asks_breakdown(part.text))
+    if (
+        ask in {"count", "sum", "avg"}
+        and not (a.group or a.time_group or a.listing or per_value)
+        and len(rows) > 1
+    ):
         problems.append(f"it asks for one {ask}, and {len(rows)} rows came back")
     if rows and all(cell is None for cell in rows[0]) and len(rows) == 1:
         problems.append("the SQL computed nothing: no rows matched (report that, not an empty value)")

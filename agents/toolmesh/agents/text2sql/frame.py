@@ -37,8 +37,8 @@ class ColumnRef(BaseModel):
 
 class Filter(BaseModel):
     column: ColumnRef
-    op: Literal["=", "!=", ">", ">=", "<", "<="]
-    value: Any
+    op: Literal["=", "!=", ">", ">=", "<", "<=", "in"]
+    value: Any  # a list for "in"
     words: str = Field(default="", description="The question's words this filter came from.")
     kind: Literal["value", "date", "id", "compare"] = "value"
 
@@ -109,6 +109,8 @@ def _on(key: ForeignKey, dialect: str) -> str:
 
 
 def _condition(f: Filter, dialect: str) -> str:
+    if f.op == "in":
+        return f"{f.column.sql(dialect)} IN ({', '.join(sql_literal(v) for v in f.value)})"
     return f"{f.column.sql(dialect)} {f.op} {sql_literal(f.value)}"
 
 

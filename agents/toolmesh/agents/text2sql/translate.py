@@ -19,6 +19,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from toolmesh.agents.analytic import asks_breakdown
 from toolmesh.agents.question import Part, content_terms
 from toolmesh.agents.text2sql.frame import ColumnRef, Filter, Frame, render
 from toolmesh.agents.text2sql.linking import Linker, Match, words_of
@@ -77,6 +78,42 @@ class _Target:
     table: str
     column: str | None
     terms: frozenset[str]
+
+
+def _listed(a: str, b: str, text: str) -> bool:
+    """Whether the phrases ``a`` and ``b`` stand in one list ("placed, shipped or delivered")."""
+    words = [w.strip("'\"") for w in re.findall(r"[^\W_]+|[,/、]", text.lower())]
+    first = [i for i, w in enumerate(words) if w == a.split()[-1]]
+    second = [i for i, w in enumerate(words) if w == b.split()[0]]
+    joiners = {",", "/", "、", "and", "or", "nor", "und", "和", "或"}
+    return any(0 < j - i <= 4 and all(w in joiners for w in words[i + 1 : j]) for i in first for j in second)
+
+
+def _either(filters: list[Filter], text: str) -> list[Filter]:
+    """Several values listed for one column are alternatives ("placed, shipped or delivered"): one IN
+    condition, never a conjunction no row can meet."""
+    out: list[Filter] = []
+    for f in filters:
+        same = next(
+            (
+                o
+                for o in out
+                if o.column == f.column
+                and o.op in {"=", "in"}
+                and f.op == "="
+                and _listed(o.words.split()[-1] if o.op == "in" else o.words, f.words, text)
+            ),
+            None,
+        )
+        if same is None:
+            out.append(f)
+            continue
+        values = same.value if same.op == "in" else [same.value]
+        if f.value not in values:
+            out[out.index(same)] = Filter(
+                column=f.column, op="in", value=[*values, f.value], words=f"{same.words} {f.words}"
+            )
+    return out
 
 
 def _named_rows(table: Table) -> bool:
@@ -367,9 +404,22 @@ class _Builder:
         text = self.part.text.lower()
         for phrase in sorted(by_words, key=lambda p: (-len(p.split()), text.find(p))):
             parts = phrase.split()
-            if all(p in self.used for p in parts) or any(p in self.group_words for p in parts):
+            listed = any(  # "placed, shipped, delivered": one of a list of that column's values
+                o != phrase
+                and {h.column for h in by_words[o]} & {h.column for h in by_words[phrase]}
+                and (_listed(phrase, o, text) or _listed(o, phrase, text))
+                for o in by_words
+            )
+            if (all(p in self.used for p in parts) and not listed) or any(
+                p in self.group_words for p in parts
+            ):
                 continue
-            if phrase in _CREATION and (self.a.dates or not self._before_a_table(phrase)):
+            quoted = phrase in {q.lower() for q in self.part.quoted}  # "in 'placed' status": the value
+            if (
+                phrase in _CREATION
+                and not (listed or quoted)
+                and (self.a.dates or not self._before_a_table(phrase))
+            ):
                 continue  # "orders placed in 2024", "customer placed the most orders": a verb, not a status
             if self._is_cue(phrase, by_words):
                 self.use(parts)
@@ -394,7 +444,7 @@ class _Builder:
         # "and in France?" after "customers from Germany": the new value replaces the old one's column
         kept = [f for f in filters if f.column not in fresh_columns or not set(f.words.split()) <= inherited]
         self.replaced += [f.words for f in filters if f not in kept]
-        return kept
+        return _either(kept, self.part.text)
 
     def _compound_head(self, phrase: str, by_words: dict[str, list[ValueHit]]) -> bool:
         """Whether one-word ``phrase`` is the head of a compound whose modifier names nothing in the
@@ -633,6 +683,11 @@ class _Builder:
         if isinstance(dates, str):
             return dates
         frame.filters = [*self.value_filters(base), *dates, *self.id_filters(), *self.flag_filters(base)]
+        listed = next((f for f in frame.filters if f.op == "in"), None)
+        each = listed is not None and (len(listed.value) >= 3 or asks_breakdown(self.part.text))
+        ungrouped = not (frame.group or frame.time_group)
+        if listed is not None and each and ungrouped and ask == "count" and measure is None:
+            frame.group = [listed.column]  # "how many are placed, shipped, delivered": one count each
         frame.absent = self.absent_children(base)
         compared, having = self.comparisons(base)
         frame.filters += compared

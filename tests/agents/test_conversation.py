@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from toolmesh.agents.conversation import MEMORY_VERSION, Turn, TurnPart, fit, is_follow_up, resolve
+from toolmesh.agents.conversation import (
+    MEMORY_VERSION,
+    Turn,
+    TurnPart,
+    fit,
+    is_follow_up,
+    leans_on_part_before,
+    resolve,
+)
 from toolmesh.agents.question import analyse_part
 
 
@@ -49,6 +57,21 @@ def test_a_pronoun_for_the_symbol_before_keeps_what_is_asked_of_it() -> None:
     assert part.identifiers == ("release_stock",) and part.ask == "callers"
     defined = resolve(analyse_part("And where is it defined?"), before)
     assert defined.ask == "definition"
+
+
+@pytest.mark.parametrize(
+    ("text", "leans"),
+    [
+        ("and how many orders have we shipped there?", True),
+        ("List the payments made on its invoice with their dates and amounts", True),
+        (
+            "And remind me, when does a customer get the first reminder if they haven't paid on time?",
+            False,
+        ),
+    ],
+)
+def test_a_part_leans_on_the_part_before_only_when_it_points_back(text: str, leans: bool) -> None:
+    assert leans_on_part_before(analyse_part(text)) is leans
 
 
 def test_a_new_date_replaces_the_old_one() -> None:

@@ -136,6 +136,15 @@ SHAPES = [
         "SELECT COUNT(*) FROM orders WHERE ordered_at >= '2023-01-01' AND ordered_at < '2025-01-01'",
     ),
     (
+        "Two things: what's the total on invoice 250 and when is it due?",
+        "SELECT invoice_id, due_at, total_amount FROM invoices WHERE invoice_id = 250",
+    ),
+    (
+        "How much did customer 42 spend in total?",
+        "SELECT ROUND(SUM(i.total_amount), 2) FROM invoices i "
+        "JOIN orders o ON o.order_id = i.order_id WHERE o.customer_id = 42",
+    ),
+    (
         "How many Travel Yoga Mats are in stock?",
         "SELECT name, stock FROM products WHERE name = 'Travel Yoga Mat'",
     ),

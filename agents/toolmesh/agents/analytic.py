@@ -259,6 +259,7 @@ _TRAILING = frozenset(
         "after",
     ]
 )
+_PREPOSITIONS = frozenset({"on", "of", "in", "for", "from", "at", "to", "by", "with", "during", "since"})
 # Words that end the noun phrase after "which": verbs and auxiliaries of the questions we read.
 _VERBISH = re.compile(
     r"(?:are|is|was|were|has|have|had|do|does|did|can|will|would|brings?|brought|makes?|made|sold|sells?"
@@ -651,6 +652,8 @@ def _clean_phrase(phrase: str | None) -> str | None:
     words = [w for w in phrase.lower().split() if w not in {"the", "a", "an", "all", "our", "my", "your"}]
     while words and words[0] in _AUX:
         words = words[1:]
+    if words and words[0] in _PREPOSITIONS:  # "the total on their invoices": the invoices' total
+        words = [w for w in words[1:] if w not in {"their", "its", "his", "her", "this", "that", "those"}]
     while words and words[-1] in _TRAILING:
         words = words[:-1]
     return " ".join(words) or None

@@ -26,7 +26,15 @@ from toolmesh.agents.analytic import merge_analytic
 from toolmesh.agents.question import Part, analyse_part, analyse_resolved, content_terms
 from toolmesh.protocols.text import count_tokens
 
-__all__ = ["MEMORY_VERSION", "Turn", "TurnPart", "fit", "is_follow_up", "resolve"]
+__all__ = [
+    "MEMORY_VERSION",
+    "Turn",
+    "TurnPart",
+    "fit",
+    "is_follow_up",
+    "leans_on_part_before",
+    "resolve",
+]
 
 MEMORY_VERSION = 2  # 2: TurnPart.first (the first row's labels)
 # "the number one", "the first one", "第一名": the first row of the answer before
@@ -94,6 +102,20 @@ def is_follow_up(part: Part) -> bool:
     if not own or _CONTINUES.search(part.text):
         return True
     return part.refers_back and not (part.identifiers or part.quoted) and len(own) <= 2
+
+
+def leans_on_part_before(part: Part) -> bool:
+    """Within one message: "…, and how many orders went there?" leans on the part before it; "And remind
+    me, when does a customer get the first reminder if they have not paid?" has a subject of its own."""
+    own = [t for t in part.terms if not t.isdigit() and not any(t in d.label for d in part.analytic.dates)]
+    if not part.refers_back or part.identifiers or part.quoted:
+        return False
+    return len(own) <= 3 or bool(_POINTS_BACK.search(part.text))  # "its invoice", "those orders"
+
+
+# a possessive or object that names what came before ("its invoice"); "if they have not paid" may name
+# the clause's own subject
+_POINTS_BACK = re.compile(r"\b(?:its|their|theirs|them|those|these|there)\b|它们|他们|她们|这些|那些", re.I)
 
 
 def resolve(part: Part, previous: TurnPart) -> Part:

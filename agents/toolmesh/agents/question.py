@@ -350,7 +350,10 @@ def supported(terms: tuple[str, ...] | list[str], text: str) -> bool:
     return coverage(terms, text) * len(terms) >= needed - 1e-9
 
 
-_QUESTION_PHRASES = re.compile(r"\bhow (?:long|often|much|many|far|soon)\b", re.IGNORECASE)
+# phrases that shape a question and name nothing: "how long", "on file" (what we have recorded, not a file)
+_QUESTION_PHRASES = re.compile(
+    r"\bhow (?:long|often|much|many|far|soon)\b|\b(?:on|in) (?:file|record)\b", re.IGNORECASE
+)
 
 
 def _spaced_identifiers(text: str) -> str:

@@ -17,7 +17,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from toolmesh.agents.conversation import Turn, TurnPart, is_follow_up, resolve, words_for_memory
+from toolmesh.agents.conversation import (
+    Turn,
+    TurnPart,
+    is_follow_up,
+    leans_on_part_before,
+    resolve,
+    words_for_memory,
+)
 from toolmesh.agents.evidence import extract_evidence
 from toolmesh.agents.executor.results import StepResult
 from toolmesh.agents.planner.answer import Draft, write_brief
@@ -86,7 +93,7 @@ class TurnRunner:
                 if before.route:
                     pw.memory["prior_route"] = before.route
                 pw.memory["prior_columns"] = _filter_columns(before.frame)
-            elif i > 0 and part.refers_back:  # "… the United States, and how many orders went there?"
+            elif i > 0 and leans_on_part_before(part):  # "… the United States, and how many went there?"
                 earlier = parts[i - 1].part
                 before = TurnPart(
                     text=earlier.text,

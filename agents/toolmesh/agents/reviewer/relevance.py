@@ -187,8 +187,11 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
         ("COUNT(", "SUM(") if ask == "count" else (_AGGREGATES.get(ask, "?"),)
     )  # "how many units": a sum
     # "how many Travel Yoga Mats are in stock": the named row's own number, read, not computed
-    named_row = (
-        ask == "count" and bool(_NAMED_ROW.search(upper.split(" WHERE ", 1)[-1])) and " WHERE " in upper
+    where = upper.split(" WHERE ", 1)[-1] if " WHERE " in upper else ""
+    pinned = bool(re.search(r"\b(?:\w+\.)?\w*_?ID\s*=\s*\d+\b", where)) and " JOIN " not in upper
+    # … and "the total on invoice 250": that one row's amount
+    named_row = (ask == "count" and bool(_NAMED_ROW.search(where))) or (
+        ask in {"count", "sum", "avg"} and pinned
     )
     if (
         ask in _AGGREGATES

@@ -262,6 +262,9 @@ class _Builder:
                     for c in self.schema.tables[table.table].columns
                     if c.numeric and not c.id_like and _MONEY_COLUMN.search(c.name)
                 ]
+                if len(money) > 1:  # "the total on invoice 250": the amount column the question says
+                    said = set(re.findall(r"[a-z]+", self.part.text.lower()))
+                    money = [c for c in money if said & set(c.name.lower().split("_"))] or money
                 if len(money) == 1:
                     out.append(_Target("measure", table.table, money[0].name, table.terms))
             if ask == "top" and not columns:
@@ -691,6 +694,13 @@ class _Builder:
         frame.absent = self.absent_children(base)
         compared, having = self.comparisons(base)
         frame.filters += compared
+        pinned = any(f.kind == "id" and f.column.table == base.name and f.op == "=" for f in frame.filters)
+        own_row = measure is not None and measure.table == base.name
+        if pinned and own_row and measure is not None and not (frame.group or a.time_group):
+            # "the total on invoice 250 and when it is due": that row's columns, nothing to add up
+            frame.select = self._selected(base)
+            frame.select += [measure] if measure not in frame.select else []
+            return frame
         ranked_rows = (
             measure is not None
             and not frame.group

@@ -12,7 +12,8 @@ from toolmesh.protocols.cli import app
 from toolmesh.protocols.gateway import build_gateway, mount_all
 from toolmesh.protocols.plugins import ServerSpec, discover_servers
 from toolmesh.protocols.serving import new_server
-from toolmesh.protocols.settings import ServingSettings, hash_token
+from toolmesh.protocols.errors import ConfigError
+from toolmesh.protocols.settings import ServingSettings, hash_token, override
 
 from .conftest import make_server
 
@@ -35,6 +36,23 @@ def test_unknown_server_is_a_clear_error() -> None:
     assert result.exit_code == 2
     assert "no server named 'no-such-server'" in result.stderr
     assert "Installed servers:" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["sql", "all"])
+def test_an_invalid_override_is_refused_like_an_invalid_setting(name: str) -> None:
+    """--port 999999 is checked as TOOLMESH_SQL_PORT=999999 would be, not carried into the server."""
+    result = runner.invoke(app, ["serve", name, "--transport", "http", "--port", "999999"])
+    assert result.exit_code == 2, result.output
+    assert "port=999999 is invalid" in result.stderr and "less than or equal to 65535" in result.stderr
+
+
+def test_override_validates_and_keeps_the_rest() -> None:
+    base = ServingSettings(host="0.0.0.0", port=9100)
+    changed = override(base, port=9200, allowed_hosts=["example.test"])
+    assert (changed.host, changed.port, changed.allowed_hosts) == ("0.0.0.0", 9200, ["example.test"])
+    assert base.port == 9100 and override(base) is base
+    with pytest.raises(ConfigError, match="transport='carrier-pigeon' is invalid"):
+        override(base, transport="carrier-pigeon")
 
 
 def test_servers_come_from_entry_points() -> None:

@@ -142,14 +142,16 @@ def up_command(
 
 def _with_flags(config: MeshConfig, *, planner_port: int | None, registry_port: int | None) -> MeshConfig:
     """The config with the command line's --planner-port and --registry-port over it."""
+    from toolmesh.protocols.settings import override
+
     update: dict[str, object] = {}
     if registry_port is not None:
-        update["registry"] = config.registry.model_copy(update={"port": registry_port})
+        update["registry"] = override(config.registry, port=registry_port)
     if planner_port is not None and "planner" in config.agents:
-        planner = config.agents["planner"].model_copy(update={"port": planner_port})
+        planner = override(config.agents["planner"], port=planner_port)
         update["agents"] = {**config.agents, "planner": planner}
         update["keys"] = {**config.keys, "agents.planner": config.keys["agents.planner"] | {"port"}}
-    return config.model_copy(update=update)
+    return override(config, **update)
 
 
 @app.command("init")
@@ -302,7 +304,9 @@ def serve_command(
 
     given = {"host": host, "port": port, "grpc_port": grpc_port}
     overrides = {k: v for k, v in given.items() if v is not None}
-    settings = AgentSettings().model_copy(update=overrides)
+    from toolmesh.protocols.settings import override
+
+    settings = override(AgentSettings(), **overrides)
     configure_logging(settings.log_level)
     configure_tracing(
         service_name=f"toolmesh-{role}", console=settings.trace_console, otlp_endpoint=settings.otlp_endpoint

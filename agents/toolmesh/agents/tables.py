@@ -13,6 +13,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from toolmesh.agents.errors import MeshConfigError
+from toolmesh.protocols.settings import override
 
 __all__ = ["REFERENCE", "build_table", "resolve", "unknown_key"]
 
@@ -30,7 +31,7 @@ def build_table(
     except ValidationError as exc:
         raise _invalid(exc, cls, table, where, file) from exc
     relative = {key: _resolve_paths(getattr(settings, key), base) for key in table if key in cls.model_fields}
-    return settings.model_copy(update=relative)
+    return override(settings, **relative)
 
 
 def unknown_key(file: str, key: str, known: Iterable[str], what: str) -> typing.NoReturn:

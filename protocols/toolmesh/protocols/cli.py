@@ -116,13 +116,13 @@ def serve_command(
     registers its tools in that registry while it serves, so agents find it."""
     from toolmesh.protocols.gateway import build_gateway
     from toolmesh.protocols.serving import serve
-    from toolmesh.protocols.settings import ServingSettings
+    from toolmesh.protocols.settings import ServingSettings, override
 
     try:
         overrides = _overrides(transport, host, port, path)
         overrides.update(_registration(register, registry_token, public_url, transport))
         if name == "all":
-            settings = ServingSettings().model_copy(update=overrides)
+            settings = override(ServingSettings(), **overrides)
             server = build_gateway({n: s for n, s in discover_servers().items() if s.in_gateway})
         else:
             spec = load_server(name)

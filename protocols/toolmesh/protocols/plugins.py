@@ -48,7 +48,9 @@ class ServerSpec:
     def load_settings(self, **overrides: Any) -> ServingSettings:
         """Read this server's settings from its environment prefix, then apply ``overrides``."""
         settings = self.settings_type()
-        return settings.model_copy(update=overrides) if overrides else settings
+        from toolmesh.protocols.settings import override
+
+        return override(settings, **overrides)
 
     def build_server(self, settings: ServingSettings | None = None) -> FastMCP[Any]:
         return self.build(settings if settings is not None else self.load_settings())

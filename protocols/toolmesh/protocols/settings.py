@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from toolmesh.protocols.errors import ToolmeshError
+from toolmesh.protocols.errors import ConfigError, ToolmeshError
 
 __all__ = [
     "AuthSettings",
@@ -23,6 +23,7 @@ __all__ = [
     "TokenGrant",
     "env_prefix",
     "hash_token",
+    "override",
     "resolve_sqlite_url",
 ]
 
@@ -42,6 +43,27 @@ def resolve_sqlite_url(url: str, base: Path) -> str:
     if match is None or match.group(2).startswith(":memory:"):
         return url
     return f"{match.group(1)}{base / match.group(2)}"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def override(settings: M, **changes: Any) -> M:
+    """``settings`` with ``changes`` applied and validated as when it was built (``model_copy(update=…)``
+    would keep ``port=999999``); a bad value is a :class:`ConfigError` naming the setting and the fix."""
+    if not changes:
+        return settings
+    data = {name: getattr(settings, name) for name in type(settings).model_fields}
+    try:
+        return type(settings).model_validate({**data, **changes})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"]) or "the settings"
+        prefix = settings.model_config.get("env_prefix", "")
+        raise ConfigError(
+            f"{name}={error.get('input')!r} is invalid: {error['msg']}",
+            hint=f"Pass a valid {name} (the option, or {prefix}{name.split('.')[0].upper()}).",
+        ) from exc
 
 
 def env_prefix(settings: BaseSettings) -> str:

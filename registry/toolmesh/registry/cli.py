@@ -13,6 +13,7 @@ from rich.console import Console
 from toolmesh.protocols.errors import ToolmeshError
 from toolmesh.protocols.logs import configure_logging
 from toolmesh.protocols.registry_client import RegistryClient
+from toolmesh.protocols.settings import override
 from toolmesh.registry.app import build_app
 from toolmesh.registry.settings import RegistrySettings
 
@@ -50,7 +51,7 @@ def serve_command(
         k: v for k, v in {"host": host, "port": port, "database_url": database_url}.items() if v is not None
     }
     try:
-        settings = RegistrySettings().model_copy(update=overrides)
+        settings = override(RegistrySettings(), **overrides)
         application = build_app(settings)
     except (ToolmeshError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}")

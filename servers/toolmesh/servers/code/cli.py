@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from toolmesh.protocols.errors import ToolmeshError
+from toolmesh.protocols.settings import override
 from toolmesh.servers.code.index import RefreshStats
 from toolmesh.servers.code.service import CodeService
 from toolmesh.servers.code.settings import CodeSettings
@@ -34,7 +35,7 @@ def _service(path: Path | None, index_path: Path | None) -> CodeService:
         updates["root"] = path
     if index_path is not None:
         updates["index_path"] = index_path
-    settings = CodeSettings().model_copy(update=updates)
+    settings = override(CodeSettings(), **updates)
     return CodeService(settings)
 
 

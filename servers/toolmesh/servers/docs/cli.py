@@ -17,6 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from toolmesh.protocols.settings import override
 from toolmesh.servers.docs.chunking import Strategy
 from toolmesh.servers.docs.errors import DocsError
 from toolmesh.servers.docs.index import Progress as IndexProgress
@@ -38,7 +39,7 @@ def _service(extra_roots: list[Path] | None = None, *, download_models: bool = F
     if extra_roots:  # paths named on the command line are trusted: make them roots for this run
         roots = list(settings.roots) or []
         roots.extend(p if p.is_dir() else p.parent for p in extra_roots)
-        settings = settings.model_copy(update={"roots": roots})
+        settings = override(settings, roots=roots)
     return DocsService(settings, download_models=download_models)
 
 

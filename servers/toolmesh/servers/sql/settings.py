@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from toolmesh.protocols.errors import ToolmeshError
-from toolmesh.protocols.settings import ServingSettings, resolve_sqlite_url
+from toolmesh.protocols.settings import ServingSettings, override, resolve_sqlite_url
 from toolmesh.servers.sql.errors import SqlConfigError
 from toolmesh.servers.sql.guard import MAX_SQL_CHARS
 
@@ -215,5 +215,5 @@ def load_connections_file(path: Path) -> dict[str, ConnectionSettings]:
             connection = ConnectionSettings.model_validate(body)
         except ValidationError as exc:
             raise SqlConfigError(f"{path}: connection {name!r} is invalid: {exc}") from exc
-        out[name] = connection.model_copy(update={"url": resolve_sqlite_url(connection.url, base)})
+        out[name] = override(connection, url=resolve_sqlite_url(connection.url, base))
     return out

@@ -60,6 +60,7 @@ PINNED: dict[str, list[str]] = {
         "TokenGrant",
         "env_prefix",
         "hash_token",
+        "override",
         "resolve_sqlite_url",
     ],
     "toolmesh.protocols.auth": [

@@ -66,6 +66,21 @@ async def test_the_backup_endpoint_answers_and_usage_shows_in_the_task_and_metri
 
 
 @pytest.mark.asyncio
+async def test_the_model_cache_is_a_file_of_the_mesh_workdir(tmp_path: Path) -> None:
+    """Not of the folder the mesh was started from (the default cache path is relative)."""
+    server, _ = echo_server("echo")
+    with anyio.fail_after(120):
+        async with scripted_server(ScriptedModel(_mesh_script)) as url:
+            settings = _model(url)
+            del settings["model"]["cache_url"]
+            async with launch_mesh(tmp_path, servers={"echo": server}, agent_settings=settings) as mesh:
+                asked = await ask_planner(mesh.planner_url, "say something through the echo tool")
+    assert asked.artifacts["answer"].parts[0].text == 'The server echoed "from the model" [1].'
+    assert (tmp_path / "model-cache.db").is_file()
+    assert not (Path.cwd() / "toolmesh-model-cache.db").exists()
+
+
+@pytest.mark.asyncio
 async def test_when_every_endpoint_fails_the_task_says_which_and_why(tmp_path: Path) -> None:
     server, _ = echo_server("echo")
     broken = ScriptedModel(lambda body: Reply.fault(500, message="model crashed"))

@@ -9,10 +9,10 @@ from fastmcp import Client
 from typer.testing import CliRunner
 
 from toolmesh.protocols.cli import app
+from toolmesh.protocols.errors import ConfigError
 from toolmesh.protocols.gateway import build_gateway, mount_all
 from toolmesh.protocols.plugins import ServerSpec, discover_servers
 from toolmesh.protocols.serving import new_server
-from toolmesh.protocols.errors import ConfigError
 from toolmesh.protocols.settings import ServingSettings, hash_token, override
 
 from .conftest import make_server
@@ -47,9 +47,9 @@ def test_an_invalid_override_is_refused_like_an_invalid_setting(name: str) -> No
 
 
 def test_override_validates_and_keeps_the_rest() -> None:
-    base = ServingSettings(host="0.0.0.0", port=9100)
+    base = ServingSettings(host="localhost", port=9100)
     changed = override(base, port=9200, allowed_hosts=["example.test"])
-    assert (changed.host, changed.port, changed.allowed_hosts) == ("0.0.0.0", 9200, ["example.test"])
+    assert (changed.host, changed.port, changed.allowed_hosts) == ("localhost", 9200, ["example.test"])
     assert base.port == 9100 and override(base) is base
     with pytest.raises(ConfigError, match="transport='carrier-pigeon' is invalid"):
         override(base, transport="carrier-pigeon")

@@ -23,14 +23,14 @@ import anyio
 from toolmesh.agents.approvals import ApprovalPolicy
 from toolmesh.agents.discovery import Discovery, RegistryDiscovery
 from toolmesh.agents.errors import MeshConfigError
-from toolmesh.agents.model import ChatModel, build_model
+from toolmesh.agents.model import ChatModel, ModelSettings, build_model
 from toolmesh.agents.runtime import AgentApp, agent_identity, build_agent
 from toolmesh.agents.settings import AgentSettings, peer_headers
 from toolmesh.agents.tracing import traced_httpx_client
 from toolmesh.protocols.registration import registered
 from toolmesh.protocols.registry_client import RegistryClient
 from toolmesh.protocols.serving import bind_socket, mcp_http_app, running
-from toolmesh.protocols.settings import ServingSettings, hash_token
+from toolmesh.protocols.settings import ServingSettings, hash_token, override
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -357,6 +357,10 @@ async def launch_mesh(
             }
             own_settings = (role_settings or {}).get(role, {})
             settings = AgentSettings(**{**values, **dict(agent_settings or {}), **own_settings})
+            if settings.model.cache_url == ModelSettings.model_fields["cache_url"].default:
+                # the mesh's files stay in its workdir, the model cache too, unless set otherwise
+                cache = f"sqlite:///{workdir / 'model-cache.db'}"
+                settings = override(settings, model=override(settings.model, cache_url=cache))
             own = build_model(settings.model) if model is None else None
             if isinstance(own, Gateway):
                 stack.push_async_callback(own.aclose)  # after the agent stops (LIFO)

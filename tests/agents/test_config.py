@@ -219,3 +219,12 @@ def test_init_serves_the_folder_s_docs_and_sqlite_files(tmp_path: Path) -> None:
     assert docs.roots == [tmp_path / "docs"]
     assert not sql.sample
     assert {name: c.url for name, c in sql.connections.items()} == {"app": f"sqlite:///{tmp_path / 'app.db'}"}
+
+
+def test_ask_reads_the_planner_url_from_the_environment_when_it_runs() -> None:
+    """TOOLMESH_PLANNER_URL is an option's environment variable, read per call, not at import."""
+    result = CliRunner().invoke(
+        app, ["ask", "hello", "--no-interactive"], env={"TOOLMESH_PLANNER_URL": "http://127.0.0.1:9"}
+    )
+    assert result.exit_code == 2
+    assert "cannot reach the planner at http://127.0.0.1:9" in " ".join(result.stderr.split())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -41,7 +40,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DEFAULT_PLANNER = os.environ.get("TOOLMESH_PLANNER_URL", "http://127.0.0.1:8810")
+DEFAULT_PLANNER = "http://127.0.0.1:8810"  # `toolmesh up` serves its planner here
 
 
 def _print_mesh(mesh: MeshHandle, token_source: str, join: str) -> None:
@@ -176,7 +175,7 @@ def ask_command(
         str | None, typer.Argument(help="The request, in plain words (omit with --chat).")
     ] = None,
     planner: Annotated[
-        str, typer.Option(help="Planner base URL (or TOOLMESH_PLANNER_URL).")
+        str, typer.Option(envvar="TOOLMESH_PLANNER_URL", help="Planner base URL.")
     ] = DEFAULT_PLANNER,
     interactive: Annotated[bool, typer.Option(help="Answer the planner's questions at the prompt.")] = True,
     token: Annotated[

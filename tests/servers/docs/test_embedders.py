@@ -102,9 +102,10 @@ def test_long_texts_are_windowed_not_truncated(e5: E5Embedder) -> None:
 @needs_multilingual
 def test_multilingual_model_with_a_wrong_hash_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embedders, "MULTILINGUAL_MODEL_SHA256", "0" * 64)
-    monkeypatch.delenv("TOOLMESH_DOCS_SKIP_MODEL_HASH", raising=False)
-    with pytest.raises(DocsConfigError, match="sha256"):
+    with pytest.raises(DocsConfigError, match="sha256") as info:
         resolve_embedder("multilingual")
+    assert "TOOLMESH_DOCS_VERIFY_MODEL_HASH=false" in str(info.value)
+    assert resolve_embedder("multilingual", verify=False).embedder is not None  # the setting turns it off
 
 
 def test_multilingual_without_the_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

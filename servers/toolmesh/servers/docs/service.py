@@ -194,6 +194,7 @@ class DocsService:
                     self._embedder_choice = resolve_embedder(
                         self.settings.embedder,
                         batch_size=self.settings.embed_batch_size,
+                        verify=self.settings.verify_model_hash,
                         cache_dir=self.settings.model_cache,
                         download=self._download,
                     )

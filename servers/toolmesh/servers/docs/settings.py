@@ -51,6 +51,9 @@ class DocsSettings(ServingSettings):
     # or a model directory holding model.onnx (or onnx/model.onnx) and tokenizer.json.
     embedder: str = "auto"
     embed_batch_size: int = Field(default=32, ge=1, le=512)
+    # Check the packaged models' sha256 before loading them; false only for a model file you replaced and
+    # trust (a mismatch otherwise means a corrupt or tampered install: BM25 only, or an error).
+    verify_model_hash: bool = True
     # BLAS threads for the exact vector scan. Unset: one thread when the embedder is the OpenMP engine of
     # the packaged multilingual model (idle BLAS workers spin on the cores it needs next), BLAS's own default
     # otherwise. A number applies to every model; 0 leaves BLAS as it is.

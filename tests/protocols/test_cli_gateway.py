@@ -14,6 +14,7 @@ from toolmesh.protocols.gateway import build_gateway, mount_all
 from toolmesh.protocols.plugins import ServerSpec, discover_servers
 from toolmesh.protocols.serving import new_server
 from toolmesh.protocols.settings import ServingSettings, hash_token, override
+from toolmesh.protocols.version import package_version
 
 from .conftest import make_server
 
@@ -24,6 +25,15 @@ def test_version() -> None:
     result = runner.invoke(app, ["version"])
     assert result.exit_code == 0
     assert result.stdout.strip().split(".")[0].isdigit()
+
+
+@pytest.mark.asyncio
+async def test_servers_report_the_package_version() -> None:
+    """One version, from the package metadata: `toolmesh version` and a server's initialize reply."""
+    printed = runner.invoke(app, ["version"]).stdout.strip()
+    async with Client(new_server("versioned")) as client:
+        assert client.server_info is not None
+        assert client.server_info.version == printed == package_version()
 
 
 def test_token_hash() -> None:

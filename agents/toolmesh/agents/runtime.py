@@ -57,6 +57,7 @@ from toolmesh.protocols.presence import Registrant
 from toolmesh.protocols.registry_client import RegistryClient
 from toolmesh.protocols.serving import a2a_http_app
 from toolmesh.protocols.settings import env_prefix
+from toolmesh.protocols.version import package_version
 
 __all__ = [
     "AgentApp",
@@ -83,7 +84,7 @@ def build_card(
     base_url: str,
     skills: Sequence[AgentSkill],
     auth: bool,
-    version: str = "0.1.0",
+    version: str | None = None,
 ) -> AgentCard:
     """An A2A 1.0 card: JSON-RPC and HTTP+JSON interfaces, streaming and push, bearer scheme with auth on.
 
@@ -92,7 +93,7 @@ def build_card(
     card = AgentCard(
         name=name,
         description=description,
-        version=version,
+        version=version or package_version(),
         supported_interfaces=[
             AgentInterface(
                 url=f"{base_url}{JSONRPC_PATH}", protocol_binding="JSONRPC", protocol_version="1.0"

@@ -8,7 +8,6 @@ so this module imports no other slice; each is imported only when its command ru
 from __future__ import annotations
 
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
 
 import typer
@@ -35,17 +34,12 @@ token_app = typer.Typer(help="Bearer-token helpers.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
 
-def _package_version() -> str:
-    try:
-        return version("toolmesh")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0+unknown"
-
-
 @app.command("version")
 def version_command() -> None:
     """Print the toolmesh version."""
-    typer.echo(_package_version())
+    from toolmesh.protocols.version import package_version
+
+    typer.echo(package_version())
 
 
 def _overrides(

@@ -45,6 +45,7 @@ from toolmesh.protocols.logs import configure_logging, quiet_expected_errors
 from toolmesh.protocols.metrics import HttpMetricsMiddleware, Metrics, ToolMetricsMiddleware
 from toolmesh.protocols.settings import ServingSettings, env_prefix
 from toolmesh.protocols.stdio import serve_stdio
+from toolmesh.protocols.version import package_version
 
 __all__ = [
     "ToolErrorMiddleware",
@@ -120,7 +121,11 @@ def new_server(
     middleware = [ToolErrorMiddleware(), ToolMetricsMiddleware(metrics), *kwargs.pop("middleware", [])]
     kwargs.setdefault("mask_error_details", True)
     server: FastMCP[Any] = FastMCP(
-        name, instructions=instructions, version=version, middleware=middleware, **kwargs
+        name,
+        instructions=instructions,
+        version=version or package_version(),
+        middleware=middleware,
+        **kwargs,
     )
     setattr(server, _METRICS_ATTR, metrics)
     return server

@@ -32,7 +32,6 @@ from toolmesh.servers.code.settings import CodeSettings
 
 __all__ = ["build_server"]
 
-VERSION = "0.1.0"
 INSTRUCTIONS = (
     "Look up code in one repository. Start with repo_map for an overview or find_symbol for a name; "
     "get_definition shows a definition's source with line numbers; find_references, callers and callees "
@@ -67,7 +66,7 @@ PathGlob = Annotated[
 def build_server(settings: CodeSettings) -> FastMCP[Any]:
     """The code server for ``settings.root``; nothing is indexed until the first tool call."""
     service = CodeService(settings)
-    server = new_server("code", instructions=INSTRUCTIONS, version=VERSION)
+    server = new_server("code", instructions=INSTRUCTIONS)
     register_tools(server, service)
     return server
 

@@ -75,7 +75,7 @@ def build_server(settings: DocsSettings, *, service: DocsService | None = None) 
         finally:  # the thread notices within a file (index) or 50 ms (watch)
             await anyio.to_thread.run_sync(keeper.stop)
 
-    server = new_server("docs", instructions=_INSTRUCTIONS, version="0.1.0", lifespan=lifespan)
+    server = new_server("docs", instructions=_INSTRUCTIONS, lifespan=lifespan)
 
     @server.tool(annotations=_READ_ONLY, output_schema=_schema(SearchResult), tags={"search"})
     async def search_docs(

@@ -37,7 +37,6 @@ from toolmesh.servers.memory.settings import MemorySettings
 
 __all__ = ["build_server"]
 
-VERSION = "0.1.0"
 INSTRUCTIONS = (
     "Long-term memory and a knowledge graph. remember stores one fact, turn, task, tool call or correction "
     "(exact and near duplicates refresh the stored one); recall finds memories by meaning and words (English "
@@ -125,7 +124,7 @@ class _Lazy:
 def build_server(settings: MemorySettings, *, memory: Memory | None = None) -> FastMCP[Any]:
     """The memory server over ``settings`` (or an already open ``memory``, as tests and benchmarks do)."""
     lazy = _Lazy(settings, memory)
-    server = new_server("memory", instructions=INSTRUCTIONS, version=VERSION)
+    server = new_server("memory", instructions=INSTRUCTIONS)
     text_max = settings.max_text_chars
     Text = Annotated[str, Field(min_length=1, max_length=text_max, description="One self-contained memory.")]
     K = Annotated[int, Field(ge=1, le=settings.max_k, description="How many to return.")]

@@ -41,7 +41,6 @@ __all__ = ["build_server"]
 
 logger = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
 _MAX_TABLES_LISTED = 1_000
 _VALUE_TABLES = 60
 _VALUE_COLUMNS = 8
@@ -190,7 +189,7 @@ def build_server(settings: SqlSettings) -> FastMCP[Any]:
         finally:
             await manager.close()
 
-    server = new_server("sql", instructions=_INSTRUCTIONS, version=VERSION, lifespan=lifespan)
+    server = new_server("sql", instructions=_INSTRUCTIONS, lifespan=lifespan)
 
     @server.tool(annotations=_READ, output_schema=_schema(ConnectionList))
     async def list_connections() -> ToolResult:

@@ -259,6 +259,7 @@ _TRAILING = frozenset(
         "after",
     ]
 )
+_WH_WORDS = frozenset({"where", "what", "which", "how", "who", "when", "whether"})  # "by where they stand"
 _PREPOSITIONS = frozenset({"on", "of", "in", "for", "from", "at", "to", "by", "with", "during", "since"})
 # Words that end the noun phrase after "which": verbs and auxiliaries of the questions we read.
 _VERBISH = re.compile(
@@ -611,7 +612,6 @@ def _dates(text: str) -> tuple[tuple[DateRange, ...], set[int]]:
             word = "since"
         if word == "from" and not m.group(2) and not re.match(r"\s*(?:on\b|onwards?\b)", text[m.end() :]):
             continue  # "orders from 2024" are of that year; "from 2024 on" is since
-
         if word in {"before", "until", "prior to"}:
             take(m, DateRange(None, f"{year}-01-01", m.group(0)))
         elif word == "by the end of":
@@ -757,15 +757,7 @@ def read_analytic(text: str) -> Analytic:
             )
             if after_verb and phrase and phrase.split()[0] in {"each", "every"}:
                 phrase, after_verb = " ".join(phrase.split()[1:]) or None, None  # "made by each customer"
-            asking = phrase and phrase.split()[0] in {
-                "where",
-                "what",
-                "which",
-                "how",
-                "who",
-                "when",
-                "whether",
-            }
+            asking = phrase and phrase.split()[0] in _WH_WORDS
             if phrase and not timely and not after_verb and not asking:  # not "by where they stand"
                 group = phrase
                 break

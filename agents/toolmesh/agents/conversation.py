@@ -98,19 +98,23 @@ def is_follow_up(part: Part) -> bool:
         return False
     if _FIRST_ROW.search(part.text):
         return True
-    own = [t for t in part.terms if not t.isdigit() and not any(t in d.label for d in part.analytic.dates)]
+    own = _own_terms(part)
     if not own or _CONTINUES.search(part.text):
         return True
     return part.refers_back and not (part.identifiers or part.quoted) and len(own) <= 2
 
 
+def _own_terms(part: Part) -> list[str]:
+    """The part's terms that say what it is about of its own: no numbers, no words of its dates."""
+    return [t for t in part.terms if not t.isdigit() and not any(t in d.label for d in part.analytic.dates)]
+
+
 def leans_on_part_before(part: Part) -> bool:
     """Within one message: "…, and how many orders went there?" leans on the part before it; "And remind
     me, when does a customer get the first reminder if they have not paid?" has a subject of its own."""
-    own = [t for t in part.terms if not t.isdigit() and not any(t in d.label for d in part.analytic.dates)]
     if not part.refers_back or part.identifiers or part.quoted:
         return False
-    return len(own) <= 3 or bool(_POINTS_BACK.search(part.text))  # "its invoice", "those orders"
+    return len(_own_terms(part)) <= 3 or bool(_POINTS_BACK.search(part.text))  # "its invoice"
 
 
 # a possessive or object that names what came before ("its invoice"); "if they have not paid" may name

@@ -224,12 +224,17 @@ _NUMERAL_WORD = re.compile(r"\d+|[一二两三四五六七八九十百千万几]
 _CLASSIFIER = "位个名件种条家笔张次款台只本"
 
 
+def _glued(previous: str, word: str) -> bool:
+    """Whether jieba glued a classifier to the word after a number: 多少|位新 (the classifier 位 belongs
+    to the number, 新 to the noun after it)."""
+    return bool(_NUMERAL_WORD.fullmatch(previous)) and len(word) == 2 and word[0] in _CLASSIFIER
+
+
 def _cut(words: list[str]) -> list[str]:
-    """jieba's words with a classifier glued to the word after a number split off again: 多少|位新|客户
-    is 多少|位|新|客户 (jieba's statistics join 位 and 新; the classifier belongs to the number)."""
+    """jieba's words with each glued classifier split off again: 多少|位新|客户 is 多少|位|新|客户."""
     out: list[str] = []
     for word in words:
-        if out and _NUMERAL_WORD.fullmatch(out[-1]) and len(word) == 2 and word[0] in _CLASSIFIER:
+        if out and _glued(out[-1], word):
             out += [word[0], word[1]]
         else:
             out.append(word)
@@ -265,8 +270,8 @@ def segment_tagged(text: str) -> list[tuple[str, str]]:
             for pair in _posseg().lcut(run):
                 if not pair.word.strip():
                     continue
-                if out and _cut([out[-1][0], pair.word])[1:] != [pair.word]:
-                    out += [(pair.word[0], "q"), (pair.word[1], pair.flag)]  # 多少|位新: 位 is a classifier
+                if out and _glued(out[-1][0], pair.word):
+                    out += [(pair.word[0], "q"), (pair.word[1], pair.flag)]  # 位 is a classifier (q)
                 else:
                     out.append((pair.word, pair.flag))
         else:

@@ -187,7 +187,7 @@ def sql_problems(part: Part, sql: str, rows: list[list[object]], resolved: str =
         ("COUNT(", "SUM(") if ask == "count" else (_AGGREGATES.get(ask, "?"),)
     )  # "how many units": a sum
     # "how many Travel Yoga Mats are in stock": the named row's own number, read, not computed
-    where = upper.split(" WHERE ", 1)[-1] if " WHERE " in upper else ""
+    where = _where(upper)
     pinned = bool(re.search(r"\b(?:\w+\.)?\w*_?ID\s*=\s*\d+\b", where)) and " JOIN " not in upper
     # … and "the total on invoice 250": that one row's amount
     named_row = (ask == "count" and bool(_NAMED_ROW.search(where))) or (
@@ -282,6 +282,12 @@ _PLAIN_COLUMN = re.compile(r"((?:[A-Za-z_]\w*\.)?[A-Za-z_]\w*)(?:\s+AS\s+\w+)?",
 _EQUALS = re.compile(r"((?:[A-Za-z_]\w*\.)?[A-Za-z_]\w*)\s*=\s*(?:'[^']*'|-?\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
+def _where(sql: str) -> str:
+    """The statement's text after its first WHERE ("" without one): its conditions."""
+    parts = re.split(r"\bWHERE\b", sql, maxsplit=1, flags=re.IGNORECASE)
+    return parts[1] if len(parts) == 2 else ""
+
+
 def _same_column(a: str, b: str) -> bool:
     """``products.name`` and ``name`` may be one column; ``products.name`` and ``categories.name`` are not."""
     if "." in a and "." in b:
@@ -299,20 +305,10 @@ def _echo(asked: str, sql: str) -> list[str]:
     plain = [m.group(1).lower() for c in columns if (m := _PLAIN_COLUMN.fullmatch(c))]
     if not plain or len(plain) < len(columns):
         return []  # something computed or selected whole
-    where = re.split(r"\bWHERE\b", sql, maxsplit=1, flags=re.IGNORECASE)
-    given = [m.group(1).lower() for m in _EQUALS.finditer(where[1])] if len(where) == 2 else []
+    given = [m.group(1).lower() for m in _EQUALS.finditer(_where(sql))]
     if all(any(_same_column(c, g) for g in given) for c in plain):
         shown = ", ".join(c.rsplit(".", 1)[-1] for c in plain)
         return [f"the SQL selects only {shown}, which the question itself gave: nothing it asked"]
-    return []
-    columns = [c.strip() for c in found.group(1).split(",")]
-    plain = [m.group(1).lower() for c in columns if (m := _PLAIN_COLUMN.fullmatch(c))]
-    if not plain or len(plain) < len(columns):
-        return []  # something computed or selected whole
-    where = re.split(r"\bWHERE\b", sql, maxsplit=1, flags=re.IGNORECASE)
-    given = {m.group(1).lower() for m in _EQUALS.finditer(where[1])} if len(where) == 2 else set()
-    if set(plain) <= given:
-        return [f"the SQL selects only {', '.join(plain)}, which the question itself gave: nothing it asked"]
     return []
 
 
@@ -352,14 +348,14 @@ def _shape(asked: str, upper: str, selected: str, rows: int) -> list[str]:
     if (
         "COUNT(" in selected
         and " JOIN " not in upper
-        and _NAMED_ROW.search(upper.split(" WHERE ", 1)[-1] if " WHERE " in upper else "")
+        and _NAMED_ROW.search(_where(upper))
         and not re.search(r"\b(?:named|called|with the name|titled)\b|叫", asked)
     ):
         problems.append(
             "it counts the rows a name picks out, which is 1 by construction: the number asked for is a "
             "column of that row (a stock, a quantity)"
         )
-    signed_up = _SIGNUP_FILTER.search(upper.split(" WHERE ", 1)[-1]) if " WHERE " in upper else None
+    signed_up = _SIGNUP_FILTER.search(_where(upper))
     if signed_up and " JOIN " in upper and not _SIGNUP_WORDS.search(asked):
         problems.append(
             f"it filters the period on {signed_up.group(1).lower()} (when the row was created), and the "

@@ -695,8 +695,12 @@ class _Builder:
         compared, having = self.comparisons(base)
         frame.filters += compared
         pinned = any(f.kind == "id" and f.column.table == base.name and f.op == "=" for f in frame.filters)
-        own_row = measure is not None and measure.table == base.name
-        if pinned and own_row and measure is not None and not (frame.group or a.time_group):
+        if (
+            pinned
+            and measure is not None
+            and measure.table == base.name
+            and not (frame.group or a.time_group)
+        ):
             # "the total on invoice 250 and when it is due": that row's columns, nothing to add up
             frame.select = self._selected(base)
             frame.select += [measure] if measure not in frame.select else []
